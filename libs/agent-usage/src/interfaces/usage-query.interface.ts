@@ -1,0 +1,125 @@
+import type { AttributionField, UsageRecord } from './usage-record.interface';
+
+/** A value or a list of values (any of them matches). */
+export type OneOrMany<T> = T | readonly T[];
+
+/** Filters accepted by every `UsageService` read. All given filters must match (AND). */
+export interface UsageFilters {
+  agentName?: OneOrMany<string>;
+  userId?: OneOrMany<string>;
+  group?: OneOrMany<string>;
+  chatName?: OneOrMany<string>;
+  modelName?: OneOrMany<string>;
+  providerName?: OneOrMany<string>;
+  /** One whole day, `YYYY-MM-DD`, in the configured time zone (UTC by default). */
+  date?: string;
+  /** First whole day, `YYYY-MM-DD`, inclusive. */
+  dateFrom?: string;
+  /** Last whole day, `YYYY-MM-DD`, inclusive: the whole of that day is included. */
+  dateTo?: string;
+  /** Instant, inclusive. */
+  from?: Date | string;
+  /** Instant, exclusive. */
+  to?: Date | string;
+  success?: boolean;
+}
+
+/**
+ * Filters after validation, as drivers receive them: attribution lists and one half-open
+ * instant range `[from, to)`. Day filters have already been turned into instants.
+ */
+export interface NormalizedUsageFilters {
+  agentName?: string[];
+  userId?: string[];
+  group?: string[];
+  chatName?: string[];
+  modelName?: string[];
+  providerName?: string[];
+  from?: Date;
+  to?: Date;
+  success?: boolean;
+}
+
+export interface UsagePageOptions {
+  /** 1..10000, default 100. */
+  limit?: number;
+  /** Default 0. */
+  offset?: number;
+}
+
+export interface UsagePage {
+  items: UsageRecord[];
+  limit: number;
+  offset: number;
+  hasMore: boolean;
+}
+
+/** Dimensions a group-by may use. Anything else is rejected before it reaches a driver. */
+export const USAGE_DIMENSIONS = [
+  'agentName',
+  'userId',
+  'group',
+  'chatName',
+  'modelName',
+  'providerName',
+  'day',
+  'hour',
+] as const;
+export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
+export type AttributionDimension = Extract<UsageDimension, AttributionField>;
+
+/** Sums over a set of records. Unknown (null) counts add nothing; `usageMissingCount` tells how many. */
+export interface UsageTotals {
+  recordCount: number;
+  requests: number;
+  inputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  totalTokens: number;
+  failedCount: number;
+  usageMissingCount: number;
+  /** Sum of known costs, integer nano-USD. */
+  costNanoUsd: number;
+  /** The same sum as an exact decimal string in USD, e.g. "0.000123450". */
+  costUsd: string;
+  /** Records whose cost is unknown (no price for the model). */
+  unpricedCount: number;
+}
+
+export interface UsageGroup extends UsageTotals {
+  /** The dimension's value: an attribution value, `YYYY-MM-DD` for day, `YYYY-MM-DDTHH` for hour. */
+  key: string | null;
+}
+
+/** A distinct combination of attribution values that has usage. */
+export interface UsageIdentity {
+  agentName: string | null;
+  userId: string | null;
+  group: string | null;
+  chatName: string | null;
+}
+
+/**
+ * What a driver returns for sums: numbers, bigints or integer strings (SQL bigint/numeric).
+ * The service turns them into exact safe integers.
+ */
+export type RawCount = number | bigint | string;
+export interface RawUsageTotals {
+  recordCount: RawCount;
+  requests: RawCount;
+  inputTokens: RawCount;
+  cachedInputTokens: RawCount;
+  cacheWriteTokens: RawCount;
+  outputTokens: RawCount;
+  reasoningTokens: RawCount;
+  totalTokens: RawCount;
+  failedCount: RawCount;
+  usageMissingCount: RawCount;
+  costNanoUsd: RawCount;
+  unpricedCount: RawCount;
+}
+export interface RawUsageGroup extends RawUsageTotals {
+  key: string | null;
+}

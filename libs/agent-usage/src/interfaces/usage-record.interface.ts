@@ -1,0 +1,87 @@
+/**
+ * One model call, normalized. Every driver stores exactly these fields.
+ *
+ * Token semantics are inclusive, as OpenAI reports them, whatever the provider sent:
+ * - `inputTokens` counts every input token, cache reads and cache writes included;
+ *   `cachedInputTokens` (cache reads) and `cacheWriteTokens` are parts of it.
+ * - `outputTokens` counts every output token, reasoning included; `reasoningTokens` is a part of it.
+ * A count the provider did not report is `null` (unknown), never 0.
+ */
+export interface UsageRecord {
+  /** Unique id. A caller-supplied id makes recording idempotent: the same id is stored once. */
+  id: string;
+  agentName: string | null;
+  userId: string | null;
+  group: string | null;
+  chatName: string | null;
+  modelName: string | null;
+  providerName: string | null;
+  inputTokens: number | null;
+  cachedInputTokens: number | null;
+  cacheWriteTokens: number | null;
+  outputTokens: number | null;
+  reasoningTokens: number | null;
+  totalTokens: number | null;
+  /** Number of model requests this record stands for (1 for one call). */
+  requests: number;
+  success: boolean;
+  /** The call returned a model response without usage: its counts are unknown, not zero. */
+  usageMissing: boolean;
+  /** Cost in integer nano-USD (1e-9 USD), computed when recorded; `null` when the price is unknown. */
+  costNanoUsd: number | null;
+  /** Which price was applied (e.g. `table:2026-10-01:gpt-4o`, `override:/^gpt-/`, `agent:support`). */
+  priceSource: string | null;
+  /** When the call completed (a UTC instant). */
+  recordedAt: Date;
+  metadata: Record<string, unknown> | null;
+}
+
+/** What a caller passes to `UsageService.record()`. Missing attribution is filled from the context. */
+export interface UsageRecordInput {
+  id?: string;
+  agentName?: string | null;
+  userId?: string | null;
+  group?: string | null;
+  chatName?: string | null;
+  modelName?: string | null;
+  providerName?: string | null;
+  inputTokens?: number | null;
+  cachedInputTokens?: number | null;
+  cacheWriteTokens?: number | null;
+  outputTokens?: number | null;
+  reasoningTokens?: number | null;
+  /** Defaults to inputTokens + outputTokens when both are known. */
+  totalTokens?: number | null;
+  requests?: number;
+  success?: boolean;
+  usageMissing?: boolean;
+  /** Pre-computed cost (integer nano-USD). Normally left out: the pricing service computes it. */
+  costNanoUsd?: number | null;
+  priceSource?: string | null;
+  recordedAt?: Date | string | number;
+  metadata?: Record<string, unknown> | null;
+  /** Route this record to these configured drivers instead of the resolved ones. */
+  storage?: string | string[];
+}
+
+/** The token fields, in the order drivers and reports list them. */
+export const TOKEN_FIELDS = [
+  'inputTokens',
+  'cachedInputTokens',
+  'cacheWriteTokens',
+  'outputTokens',
+  'reasoningTokens',
+  'totalTokens',
+] as const;
+export type TokenField = (typeof TOKEN_FIELDS)[number];
+
+/** The attribution fields (strings or null). */
+export const ATTRIBUTION_FIELDS = [
+  'agentName',
+  'userId',
+  'group',
+  'chatName',
+  'modelName',
+  'providerName',
+] as const;
+export type AttributionField = (typeof ATTRIBUTION_FIELDS)[number];

@@ -1,0 +1,73 @@
+import type { LoggerService } from '@nestjs/common';
+import type { ModuleRef } from '@nestjs/core';
+import type {
+  NormalizedUsageFilters,
+  RawUsageGroup,
+  RawUsageTotals,
+  UsageDimension,
+  UsageIdentity,
+} from './usage-query.interface';
+import type { UsageRecord } from './usage-record.interface';
+import type { UsageTrackingModuleOptions } from './usage-tracking-options.interface';
+
+/** Handed to a driver once, before its first write. */
+export interface UsageStorageContext {
+  /** The name this driver is registered under (its alias, or the class name). */
+  name: string;
+  /** IANA time zone that defines a "day" and an "hour" for day filters and group-bys. */
+  timeZone: string;
+  logger: LoggerService;
+  /** The host app's container, to reach e.g. a TypeORM DataSource or an existing Redis client. */
+  moduleRef: ModuleRef;
+  options: UsageTrackingModuleOptions;
+}
+
+/**
+ * A storage driver. Implement it to keep usage anywhere; run `runStorageConformance` (test/) on it.
+ *
+ * Contract:
+ * - `write` stores a batch durably and is idempotent on `record.id` (a retried batch never double counts).
+ *   It is called off the agent's call path by the library's buffered writer, never concurrently with
+ *   itself for one driver instance. Throwing means "nothing of this batch is guaranteed stored": the
+ *   writer retries the whole batch later.
+ * - Reads answer in the store (SQL, Redis structures, a bounded scan of files): never load everything.
+ * - `clear` with empty filters removes everything (the service guards that case).
+ * - Attribution filters match any value of their list; `from` is inclusive and `to` exclusive.
+ * - Group keys: attribution value (or null); `day` as `YYYY-MM-DD`, `hour` as `YYYY-MM-DDTHH`, both in
+ *   `context.timeZone`.
+ * - `list` orders by `recordedAt` descending, then `id` descending.
+ */
+export interface UsageStorage {
+  init?(context: UsageStorageContext): Promise<void> | void;
+  write(records: readonly UsageRecord[]): Promise<void>;
+  list(filters: NormalizedUsageFilters, limit: number, offset: number): Promise<UsageRecord[]>;
+  aggregate(filters: NormalizedUsageFilters): Promise<RawUsageTotals>;
+  groupBy(dimension: UsageDimension, filters: NormalizedUsageFilters): Promise<RawUsageGroup[]>;
+  identities(filters: NormalizedUsageFilters): Promise<UsageIdentity[]>;
+  /** Removes matching records; returns how many. */
+  clear(filters: NormalizedUsageFilters): Promise<number>;
+  /** Release connections this driver opened itself (never the host's). */
+  close?(): Promise<void>;
+}
+
+/** A driver class; it is instantiated through the host's injector, so it may inject providers. */
+export type UsageStorageClass = new (...args: any[]) => UsageStorage;
+
+/** How `storage` may name a driver: an alias, a class, or an instance. */
+export type UsageStorageSpec = string | UsageStorageClass | UsageStorage;
+
+/** Health of one driver's write path. */
+export interface UsageStorageStats {
+  name: string;
+  /** Records accepted but not yet stored (in memory and in the spool). */
+  pending: number;
+  /** Of `pending`, those spilled to the local spool file. */
+  spooled: number;
+  /** Records stored since start. */
+  written: number;
+  /** Failed write attempts since start (each is retried). */
+  failedWrites: number;
+  /** Records that could not be kept at all (spool unwritable); always logged. */
+  lost: number;
+  lastError: string | null;
+}

@@ -1,0 +1,64 @@
+import type { UsageStorageSpec } from './usage-storage.interface';
+
+/** Per AI-provider settings (keys are provider names such as `openai`, `anthropic`). */
+export interface ProviderUsageOptions {
+  /** Track calls of agents using this provider (beaten by the agent's class and method decorators). */
+  trackUsage?: boolean;
+  /** Where this provider's records go (beaten by the decorators). */
+  storage?: UsageStorageSpec | UsageStorageSpec[];
+}
+
+export interface MemoryStorageOptions {
+  /** Records kept before the oldest are evicted (evictions are logged and counted). Default 100000. */
+  maxRecords?: number;
+}
+
+export interface FileStorageOptions {
+  /** Folder of the JSON Lines files, one per UTC day. Default `./.usage-data`. */
+  directory?: string;
+}
+
+/** The buffered writer that sits between `record()` and every driver. */
+export interface UsageWriterOptions {
+  /** Records per write. Default 500. */
+  batchSize?: number;
+  /** Longest time a record waits in the buffer, ms. Default 1000. */
+  flushIntervalMs?: number;
+  /** Records held in memory per driver before spilling to the spool file. Default 100000. */
+  maxBufferedRecords?: number;
+  /** Where spilled records wait for the store to come back. Default `<os tmpdir>/nestjs-agent-usage-spool`. */
+  spoolDirectory?: string;
+  /** First retry delay after a failed write, ms (doubles up to `maxRetryDelayMs`). Default 200. */
+  retryDelayMs?: number;
+  /** Default 30000. */
+  maxRetryDelayMs?: number;
+  /** How long shutdown waits for the store before spooling what is left, ms. Default 10000. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface UsageTrackingModuleOptions {
+  /** Global default for tracking; off when absent. Beaten by provider config, class and method. */
+  trackUsage?: boolean;
+  /** Driver(s) for records; the first one answers reads. Default `memory`. */
+  storage?: UsageStorageSpec | UsageStorageSpec[];
+  providers?: Record<string, ProviderUsageOptions>;
+  /** Provider name used when neither the decorator nor the response tells. */
+  defaultProvider?: string;
+  /** IANA time zone that defines days and hours in filters and group-bys. Default `UTC`. */
+  timeZone?: string;
+  /** Reads first wait for this process's buffered writes to the read driver (read-your-writes). Default true. */
+  consistentReads?: boolean;
+  memory?: MemoryStorageOptions;
+  file?: FileStorageOptions;
+  writer?: UsageWriterOptions;
+  /** PostgreSQL driver settings (see storage/database). */
+  database?: Record<string, unknown>;
+  /** Redis driver settings (see storage/cache). */
+  cache?: Record<string, unknown>;
+  /** Prices (see pricing/). */
+  pricing?: Record<string, unknown>;
+  /** Budgets and thresholds (see budgets/). */
+  budgets?: unknown[];
+  /** The threshold job (see scheduler/). */
+  scheduler?: Record<string, unknown>;
+}

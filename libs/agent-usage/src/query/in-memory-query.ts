@@ -1,0 +1,99 @@
+/**
+ * Filtering and summing of records already in memory. Used by the memory driver (its store is the
+ * process heap) and by the file driver while it streams one day file at a time.
+ */
+import type {
+  NormalizedUsageFilters,
+  RawUsageTotals,
+  UsageDimension,
+  UsageIdentity,
+} from '../interfaces/usage-query.interface';
+import type { UsageRecord } from '../interfaces/usage-record.interface';
+import { dayKey, hourKey } from './time-zone';
+
+export function matchesFilters(r: UsageRecord, f: NormalizedUsageFilters): boolean {
+  if (f.from && r.recordedAt.getTime() < f.from.getTime()) return false;
+  if (f.to && r.recordedAt.getTime() >= f.to.getTime()) return false;
+  if (f.success !== undefined && r.success !== f.success) return false;
+  if (f.agentName && !f.agentName.includes(r.agentName as string)) return false;
+  if (f.userId && !f.userId.includes(r.userId as string)) return false;
+  if (f.group && !f.group.includes(r.group as string)) return false;
+  if (f.chatName && !f.chatName.includes(r.chatName as string)) return false;
+  if (f.modelName && !f.modelName.includes(r.modelName as string)) return false;
+  if (f.providerName && !f.providerName.includes(r.providerName as string)) return false;
+  return true;
+}
+
+export function groupKeyOf(r: UsageRecord, dimension: UsageDimension, timeZone: string): string | null {
+  switch (dimension) {
+    case 'day':
+      return dayKey(r.recordedAt, timeZone);
+    case 'hour':
+      return hourKey(r.recordedAt, timeZone);
+    default:
+      return r[dimension];
+  }
+}
+
+/** Running sums; cost in bigint so millions of records stay exact. */
+export class TotalsAccumulator {
+  recordCount = 0;
+  requests = 0;
+  inputTokens = 0;
+  cachedInputTokens = 0;
+  cacheWriteTokens = 0;
+  outputTokens = 0;
+  reasoningTokens = 0;
+  totalTokens = 0;
+  failedCount = 0;
+  usageMissingCount = 0;
+  unpricedCount = 0;
+  cost = 0n;
+
+  add(r: UsageRecord): void {
+    this.recordCount++;
+    this.requests += r.requests;
+    this.inputTokens += r.inputTokens ?? 0;
+    this.cachedInputTokens += r.cachedInputTokens ?? 0;
+    this.cacheWriteTokens += r.cacheWriteTokens ?? 0;
+    this.outputTokens += r.outputTokens ?? 0;
+    this.reasoningTokens += r.reasoningTokens ?? 0;
+    this.totalTokens += r.totalTokens ?? 0;
+    if (!r.success) this.failedCount++;
+    if (r.usageMissing) this.usageMissingCount++;
+    if (r.costNanoUsd === null) this.unpricedCount++;
+    else this.cost += BigInt(r.costNanoUsd);
+  }
+
+  toRaw(): RawUsageTotals {
+    return {
+      recordCount: this.recordCount,
+      requests: this.requests,
+      inputTokens: this.inputTokens,
+      cachedInputTokens: this.cachedInputTokens,
+      cacheWriteTokens: this.cacheWriteTokens,
+      outputTokens: this.outputTokens,
+      reasoningTokens: this.reasoningTokens,
+      totalTokens: this.totalTokens,
+      failedCount: this.failedCount,
+      usageMissingCount: this.usageMissingCount,
+      costNanoUsd: this.cost,
+      unpricedCount: this.unpricedCount,
+    };
+  }
+}
+
+export function identityKey(r: UsageRecord): string {
+  return JSON.stringify([r.agentName, r.userId, r.group, r.chatName]);
+}
+
+export function identityOf(r: UsageRecord): UsageIdentity {
+  return { agentName: r.agentName, userId: r.userId, group: r.group, chatName: r.chatName };
+}
+
+/** Newest first, then id descending: the order every driver's `list` returns. */
+export function compareRecordsDesc(a: UsageRecord, b: UsageRecord): number {
+  const d = b.recordedAt.getTime() - a.recordedAt.getTime();
+  if (d !== 0) return d;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}

@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import { MAX_ATTRIBUTION_LENGTH } from '../usage-tracking.constants';
+import { InvalidUsageInputError } from '../usage.errors';
+import type { UsageRecord, UsageRecordInput } from '../interfaces/usage-record.interface';
+
+const MAX_ID_LENGTH = 128;
+const MAX_METADATA_JSON = 16_384;
+// Control characters in an attribution value are rejected: they break logs, CSV exports and keys.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+function count(field: string, value: unknown): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidUsageInputError(field, 'a non-negative integer (or null when unknown)', value);
+  }
+  return value;
+}
+
+function text(field: string, value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ATTRIBUTION_LENGTH || CONTROL_CHARS.test(value)) {
+    throw new InvalidUsageInputError(
+      field,
+      `a string of 1 to ${MAX_ATTRIBUTION_LENGTH} characters without control characters (or null)`,
+      value,
+    );
+  }
+  return value;
+}
+
+function instant(value: unknown): Date {
+  if (value === undefined) return new Date();
+  const d = value instanceof Date ? new Date(value.getTime()) : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
+  if (!d || isNaN(d.getTime())) {
+    throw new InvalidUsageInputError('recordedAt', 'a valid Date, ISO 8601 string or epoch milliseconds', value);
+  }
+  return d;
+}
+
+/**
+ * Builds a validated record. Throws `InvalidUsageInputError` naming the first bad field; nothing is
+ * stored in that case. Kept allocation-light: it runs on the agent's call path.
+ */
+export function createUsageRecord(input: UsageRecordInput): UsageRecord {
+  if (input === null || typeof input !== 'object') throw new InvalidUsageInputError('record', 'an object', input);
+  let id: string;
+  if (input.id === undefined || input.id === null) id = randomUUID();
+  else if (typeof input.id !== 'string' || input.id.length === 0 || input.id.length > MAX_ID_LENGTH || CONTROL_CHARS.test(input.id)) {
+    throw new InvalidUsageInputError('id', `a string of 1 to ${MAX_ID_LENGTH} printable characters`, input.id);
+  } else id = input.id;
+
+  const inputTokens = count('inputTokens', input.inputTokens);
+  const cachedInputTokens = count('cachedInputTokens', input.cachedInputTokens);
+  const cacheWriteTokens = count('cacheWriteTokens', input.cacheWriteTokens);
+  const outputTokens = count('outputTokens', input.outputTokens);
+  const reasoningTokens = count('reasoningTokens', input.reasoningTokens);
+  let totalTokens = count('totalTokens', input.totalTokens);
+  if (inputTokens !== null && (cachedInputTokens ?? 0) + (cacheWriteTokens ?? 0) > inputTokens) {
+    throw new InvalidUsageInputError(
+      'cachedInputTokens',
+      `at most inputTokens (${inputTokens}) together with cacheWriteTokens: inputTokens includes cache reads and writes`,
+      (cachedInputTokens ?? 0) + (cacheWriteTokens ?? 0),
+    );
+  }
+  if (outputTokens !== null && reasoningTokens !== null && reasoningTokens > outputTokens) {
+    throw new InvalidUsageInputError('reasoningTokens', `at most outputTokens (${outputTokens}): outputTokens includes reasoning`, reasoningTokens);
+  }
+  if (totalTokens === null && inputTokens !== null && outputTokens !== null) totalTokens = inputTokens + outputTokens;
+
+  let requests = 1;
+  if (input.requests !== undefined) {
+    if (typeof input.requests !== 'number' || !Number.isSafeInteger(input.requests) || input.requests < 0) {
+      throw new InvalidUsageInputError('requests', 'a non-negative integer', input.requests);
+    }
+    requests = input.requests;
+  }
+  if (input.success !== undefined && typeof input.success !== 'boolean') {
+    throw new InvalidUsageInputError('success', 'a boolean', input.success);
+  }
+  if (input.usageMissing !== undefined && typeof input.usageMissing !== 'boolean') {
+    throw new InvalidUsageInputError('usageMissing', 'a boolean', input.usageMissing);
+  }
+  const costNanoUsd = count('costNanoUsd', input.costNanoUsd);
+  let metadata: Record<string, unknown> | null = null;
+  if (input.metadata !== undefined && input.metadata !== null) {
+    if (typeof input.metadata !== 'object' || Array.isArray(input.metadata)) {
+      throw new InvalidUsageInputError('metadata', 'a plain object (or null)', input.metadata);
+    }
+    let json: string;
+    try {
+      json = JSON.stringify(input.metadata);
+    } catch {
+      throw new InvalidUsageInputError('metadata', 'JSON-serializable', input.metadata);
+    }
+    if (json.length > MAX_METADATA_JSON) {
+      throw new InvalidUsageInputError('metadata', `at most ${MAX_METADATA_JSON} characters as JSON`, `${json.length} characters`);
+    }
+    metadata = input.metadata;
+  }
+  const usageMissing =
+    input.usageMissing ?? (inputTokens === null && outputTokens === null && totalTokens === null);
+  return {
+    id,
+    agentName: text('agentName', input.agentName),
+    userId: text('userId', input.userId),
+    group: text('group', input.group),
+    chatName: text('chatName', input.chatName),
+    modelName: text('modelName', input.modelName),
+    providerName: text('providerName', input.providerName),
+    inputTokens,
+    cachedInputTokens,
+    cacheWriteTokens,
+    outputTokens,
+    reasoningTokens,
+    totalTokens,
+    requests,
+    success: input.success ?? true,
+    usageMissing,
+    costNanoUsd,
+    priceSource: text('priceSource', input.priceSource),
+    recordedAt: instant(input.recordedAt),
+    metadata,
+  };
+}
+
+/** JSON form used by the file driver and the spool: dates as ISO strings. */
+export function recordToJson(r: UsageRecord): string {
+  return JSON.stringify(r);
+}
+
+/** Inverse of `recordToJson`; returns null for anything that is not a whole record. */
+export function recordFromJson(line: string): UsageRecord | null {
+  let o: any;
+  try {
+    o = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (!o || typeof o !== 'object' || typeof o.id !== 'string' || typeof o.recordedAt !== 'string') return null;
+  const recordedAt = new Date(o.recordedAt);
+  if (isNaN(recordedAt.getTime())) return null;
+  return { ...o, recordedAt } as UsageRecord;
+}

@@ -1,0 +1,227 @@
+import { createReadStream, promises as fs } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { LoggerService } from '@nestjs/common';
+import type {
+  NormalizedUsageFilters,
+  RawUsageGroup,
+  RawUsageTotals,
+  UsageDimension,
+  UsageIdentity,
+} from '../../interfaces/usage-query.interface';
+import type { UsageRecord } from '../../interfaces/usage-record.interface';
+import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
+import { DEFAULT_FILE_DIRECTORY } from '../../usage-tracking.constants';
+import {
+  TotalsAccumulator,
+  compareRecordsDesc,
+  groupKeyOf,
+  identityKey,
+  identityOf,
+  matchesFilters,
+} from '../../query/in-memory-query';
+import { recordFromJson, recordToJson } from '../../record/usage-record.factory';
+import { utcDaysBetween } from '../../query/time-zone';
+
+const FILE_RE = /^usage-(\d{4}-\d{2}-\d{2})\.jsonl$/;
+/** Ids written lately by this process, so a retried batch is not appended twice (reads dedupe too). */
+const RECENT_IDS = 200_000;
+
+/**
+ * Append-only JSON Lines, one file per UTC day (`usage-YYYY-MM-DD.jsonl`). A batch is appended with
+ * one write per day file; a crash mid-append can leave one torn last line, which `init` seals with a
+ * newline so later appends start clean, and which every read skips and reports. Writes, clears and
+ * reads are serialized inside the process, so no read sees half a batch. Reads stream only the day
+ * files the filters' time range touches, and deduplicate by id.
+ */
+export class FileUsageStorage implements UsageStorage {
+  private directory: string;
+  private timeZone = 'UTC';
+  private logger?: LoggerService;
+  private lock: Promise<unknown> = Promise.resolve();
+  private recentIds = new Set<string>();
+  /** Unreadable lines skipped by reads since start (torn writes or hand edits). */
+  tornLinesSkipped = 0;
+
+  constructor(options: { directory?: string } = {}) {
+    this.directory = resolve(options.directory ?? DEFAULT_FILE_DIRECTORY);
+  }
+
+  async init(context: UsageStorageContext): Promise<void> {
+    this.timeZone = context.timeZone;
+    this.logger = context.logger;
+    if (context.options.file?.directory) this.directory = resolve(context.options.file.directory);
+    await fs.mkdir(this.directory, { recursive: true });
+    for (const day of await this.days()) await this.sealTornTail(this.fileOf(day));
+  }
+
+  private fileOf(day: string): string {
+    return join(this.directory, `usage-${day}.jsonl`);
+  }
+
+  /** A file whose last byte is not a newline ends in a torn line: end it so the next append is clean. */
+  private async sealTornTail(path: string): Promise<void> {
+    const fh = await fs.open(path, 'r+');
+    try {
+      const { size } = await fh.stat();
+      if (size === 0) return;
+      const buf = Buffer.alloc(1);
+      await fh.read(buf, 0, 1, size - 1);
+      if (buf[0] !== 0x0a) {
+        await fh.write('\n', size);
+        this.logger?.warn(`usage file ${path} ended in a torn line (interrupted write); sealed it, reads skip it`);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  async write(records: readonly UsageRecord[]): Promise<void> {
+    return this.serialized(async () => {
+      const byDay = new Map<string, string[]>();
+      const ids: string[] = [];
+      for (const r of records) {
+        if (this.recentIds.has(r.id)) continue;
+        ids.push(r.id);
+        const day = r.recordedAt.toISOString().slice(0, 10);
+        let lines = byDay.get(day);
+        if (!lines) byDay.set(day, (lines = []));
+        lines.push(recordToJson(r));
+      }
+      for (const [day, lines] of byDay) await fs.appendFile(this.fileOf(day), lines.join('\n') + '\n', 'utf8');
+      for (const id of ids) this.recentIds.add(id);
+      if (this.recentIds.size > RECENT_IDS) this.recentIds = new Set([...this.recentIds].slice(-RECENT_IDS / 2));
+    });
+  }
+
+  /** Day files present, ascending. */
+  private async days(): Promise<string[]> {
+    const out: string[] = [];
+    for (const f of await fs.readdir(this.directory).catch(() => [] as string[])) {
+      const m = FILE_RE.exec(f);
+      if (m) out.push(m[1]);
+    }
+    return out.sort();
+  }
+
+  /** Day files the time range can touch (a day file holds records of that UTC day only). */
+  private async daysFor(f: NormalizedUsageFilters): Promise<string[]> {
+    const all = await this.days();
+    if (!f.from && !f.to) return all;
+    const from = f.from ?? new Date(`${all[0] ?? '1970-01-01'}T00:00:00Z`);
+    const to = f.to ?? new Date(Date.now() + 86_400_000 * 366);
+    const wanted = new Set(utcDaysBetween(from, to));
+    return all.filter((d) => wanted.has(d));
+  }
+
+  /** Streams one day file, yielding each whole, first-seen, matching record. */
+  private async scanDay(day: string, f: NormalizedUsageFilters, seen: Set<string>, each: (r: UsageRecord) => void): Promise<void> {
+    const path = this.fileOf(day);
+    const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+    let torn = 0;
+    for await (const line of rl) {
+      if (!line) continue;
+      const r = recordFromJson(line);
+      if (!r) {
+        torn++;
+        continue;
+      }
+      if (seen.has(r.id)) continue;
+      seen.add(r.id);
+      if (matchesFilters(r, f)) each(r);
+    }
+    if (torn) {
+      this.tornLinesSkipped += torn;
+      this.logger?.warn(`usage file ${path}: skipped ${torn} unreadable line(s) (torn write)`);
+    }
+  }
+
+  private scan(f: NormalizedUsageFilters, each: (r: UsageRecord) => void): Promise<void> {
+    return this.serialized(async () => {
+      const seen = new Set<string>();
+      for (const day of await this.daysFor(f)) await this.scanDay(day, f, seen, each);
+    });
+  }
+
+  async list(filters: NormalizedUsageFilters, limit: number, offset: number): Promise<UsageRecord[]> {
+    return this.serialized(async () => {
+      const want = offset + limit;
+      const out: UsageRecord[] = [];
+      const seen = new Set<string>();
+      // Newest day first; stop once enough records are known (older days cannot come before them).
+      for (const day of (await this.daysFor(filters)).reverse()) {
+        const dayRecords: UsageRecord[] = [];
+        await this.scanDay(day, filters, seen, (r) => dayRecords.push(r));
+        out.push(...dayRecords.sort(compareRecordsDesc));
+        if (out.length >= want) break;
+      }
+      return out.slice(offset, want);
+    });
+  }
+
+  async aggregate(filters: NormalizedUsageFilters): Promise<RawUsageTotals> {
+    const acc = new TotalsAccumulator();
+    await this.scan(filters, (r) => acc.add(r));
+    return acc.toRaw();
+  }
+
+  async groupBy(dimension: UsageDimension, filters: NormalizedUsageFilters): Promise<RawUsageGroup[]> {
+    const groups = new Map<string | null, TotalsAccumulator>();
+    await this.scan(filters, (r) => {
+      const key = groupKeyOf(r, dimension, this.timeZone);
+      let acc = groups.get(key);
+      if (!acc) groups.set(key, (acc = new TotalsAccumulator()));
+      acc.add(r);
+    });
+    return [...groups].map(([key, acc]) => ({ key, ...acc.toRaw() }));
+  }
+
+  async identities(filters: NormalizedUsageFilters): Promise<UsageIdentity[]> {
+    const seen = new Map<string, UsageIdentity>();
+    await this.scan(filters, (r) => {
+      const k = identityKey(r);
+      if (!seen.has(k)) seen.set(k, identityOf(r));
+    });
+    return [...seen.values()];
+  }
+
+  /** Rewrites each touched day file without the matching records (temp file + rename: atomic). */
+  async clear(filters: NormalizedUsageFilters): Promise<number> {
+    return this.serialized(async () => {
+      let removed = 0;
+      for (const day of await this.daysFor(filters)) {
+        const path = this.fileOf(day);
+        const kept: string[] = [];
+        let removedHere = 0;
+        const seen = new Set<string>();
+        const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+        for await (const line of rl) {
+          if (!line) continue;
+          const r = recordFromJson(line);
+          if (!r) continue; // a torn line is dropped by the rewrite
+          if (seen.has(r.id)) continue;
+          seen.add(r.id);
+          if (matchesFilters(r, filters)) {
+            removedHere++;
+            this.recentIds.delete(r.id);
+          } else kept.push(line);
+        }
+        if (removedHere === 0) continue;
+        removed += removedHere;
+        if (kept.length === 0) await fs.unlink(path);
+        else {
+          const tmp = `${path}.tmp-${process.pid}`;
+          await fs.writeFile(tmp, kept.join('\n') + '\n', 'utf8');
+          await fs.rename(tmp, path);
+        }
+      }
+      return removed;
+    });
+  }
+}

@@ -1,0 +1,137 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import type { LoggerService } from '@nestjs/common';
+import type { UsageRecord } from '../interfaces/usage-record.interface';
+import { recordFromJson, recordToJson } from '../record/usage-record.factory';
+
+/**
+ * A local JSON Lines file that holds records a driver could not take in time (store down, or the
+ * in-memory buffer full). Appends are batched and ordered; replay claims a file by renaming it, so
+ * two processes sharing the folder never replay the same file, and drivers are idempotent on id anyway.
+ */
+export class UsageSpool {
+  private pendingLines: string[] = [];
+  private appending: Promise<void> | null = null;
+  private file: string;
+  private seq = 0;
+  /** Records in spool files (and on their way there) that have not been replayed yet. */
+  count = 0;
+  /** Records that could not be written even to the spool (disk full, no permission). Always logged. */
+  lost = 0;
+
+  constructor(
+    private readonly directory: string,
+    private readonly logger: LoggerService,
+    private readonly driverName: string,
+  ) {
+    this.file = this.nextFileName();
+  }
+
+  private nextFileName(): string {
+    return join(this.directory, `spool-${process.pid}-${Date.now()}-${this.seq++}.jsonl`);
+  }
+
+  /** Counts what earlier runs left behind, so `pending` tells the truth from the start. */
+  async open(): Promise<void> {
+    await fs.mkdir(this.directory, { recursive: true });
+    for (const f of await this.files()) {
+      const text = await fs.readFile(join(this.directory, f), 'utf8');
+      this.count += text.split('\n').filter((l) => l.length > 0).length;
+    }
+  }
+
+  add(records: readonly UsageRecord[]): void {
+    if (records.length === 0) return;
+    for (const r of records) this.pendingLines.push(recordToJson(r));
+    this.count += records.length;
+    if (!this.appending) this.appending = this.appendLoop();
+  }
+
+  /** Resolves when everything added so far is on disk. */
+  async settle(): Promise<void> {
+    while (this.appending) await this.appending;
+  }
+
+  private async appendLoop(): Promise<void> {
+    try {
+      while (this.pendingLines.length > 0) {
+        const lines = this.pendingLines;
+        this.pendingLines = [];
+        try {
+          await fs.mkdir(this.directory, { recursive: true });
+          await fs.appendFile(this.file, lines.join('\n') + '\n', 'utf8');
+        } catch (err) {
+          this.lost += lines.length;
+          this.count -= lines.length;
+          this.logger.error(
+            `[${this.driverName}] ${lines.length} usage records LOST: the store was unavailable and the spool ${this.file} could not be written: ${(err as Error).message}`,
+          );
+        }
+      }
+    } finally {
+      this.appending = null;
+    }
+  }
+
+  private async files(): Promise<string[]> {
+    try {
+      return (await fs.readdir(this.directory)).filter((f) => f.startsWith('spool-') && f.endsWith('.jsonl')).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  /**
+   * Writes every spooled record through `write`, oldest file first, in batches. A file is deleted
+   * only after all its records were written; on failure it is put back for the next replay.
+   */
+  async replay(write: (batch: UsageRecord[]) => Promise<void>, batchSize: number): Promise<number> {
+    if (this.count === 0 && this.pendingLines.length === 0) return 0;
+    await this.settle();
+    // New spills go to a fresh file while the current ones are replayed.
+    this.file = this.nextFileName();
+    let replayed = 0;
+    for (const f of await this.files()) {
+      const path = join(this.directory, f);
+      const claimed = `${path}.replaying-${process.pid}`;
+      try {
+        await fs.rename(path, claimed);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another process took it
+        throw err;
+      }
+      try {
+        const lines = (await fs.readFile(claimed, 'utf8')).split('\n');
+        let batch: UsageRecord[] = [];
+        let torn = 0;
+        for (const line of lines) {
+          if (!line) continue;
+          const r = recordFromJson(line);
+          if (!r) {
+            torn++;
+            continue;
+          }
+          batch.push(r);
+          if (batch.length >= batchSize) {
+            await write(batch);
+            batch = [];
+          }
+        }
+        if (batch.length) await write(batch);
+        if (torn) this.logger.warn(`[${this.driverName}] skipped ${torn} unreadable line(s) in spool ${f} (torn write)`);
+        await fs.unlink(claimed);
+        const n = lines.filter((l) => l.length > 0).length;
+        this.count = Math.max(0, this.count - n);
+        replayed += n - torn;
+      } catch (err) {
+        // Give the file back; records already written are skipped next time by id.
+        await fs.rename(claimed, path).catch((e: Error) =>
+          this.logger.error(`[${this.driverName}] could not restore spool file ${claimed}: ${e.message}`),
+        );
+        throw err;
+      }
+    }
+    return replayed;
+  }
+}
