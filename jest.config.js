@@ -5,7 +5,7 @@ module.exports = {
   roots: ['<rootDir>/libs/agent-usage/src', '<rootDir>/test'],
   testRegex: '.*\\.(spec|e2e-spec)\\.ts$',
   testPathIgnorePatterns: ['/node_modules/', '/dist/', '/test/nest12-smoke/'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.spec.json' }] },
   moduleNameMapper: {
     '^nestjs-agent-usage$': '<rootDir>/libs/agent-usage/src',
     '^nestjs-agent-usage/(.*)$': '<rootDir>/libs/agent-usage/src/$1',

@@ -26,8 +26,10 @@ export class InvalidUsageOptionsError extends UsageTrackingError {
 
 /** A driver name is used that was not configured. */
 export class UnknownUsageStorageError extends UsageTrackingError {
-  constructor(name: string, known: string[]) {
-    super(`Unknown usage storage "${name}": configured drivers are ${known.map((k) => `"${k}"`).join(', ') || 'none'}.`);
+  constructor(name: string, known: string[], where = '') {
+    super(
+      `Unknown usage storage "${name}"${where}: configured drivers are ${known.map((k) => `"${k}"`).join(', ') || 'none'}; built-in aliases are "memory", "file", "database", "cache".`,
+    );
   }
 }
 

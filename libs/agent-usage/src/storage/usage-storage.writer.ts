@@ -32,6 +32,10 @@ export class UsageStorageWriter {
   private closed = false;
   private readonly spool: UsageSpool;
   private readonly stats: UsageStorageStats;
+  /** Writes wait until the driver is initialised (records may arrive while the app boots). */
+  private ready: Promise<void>;
+  private markReady!: () => void;
+  private isOpen = false;
 
   constructor(
     readonly name: string,
@@ -39,6 +43,7 @@ export class UsageStorageWriter {
     private readonly options: Required<UsageWriterOptions>,
     private readonly logger: LoggerService,
   ) {
+    this.ready = new Promise((r) => (this.markReady = r));
     this.retryDelay = options.retryDelayMs;
     const safe = name.replace(/[^A-Za-z0-9_.-]/g, '_');
     this.spool = new UsageSpool(join(options.spoolDirectory, safe), logger, name);
@@ -48,6 +53,8 @@ export class UsageStorageWriter {
   /** Counts what a previous run spooled and replays it in the background. */
   async open(): Promise<void> {
     await this.spool.open();
+    this.isOpen = true;
+    this.markReady();
     if (this.spool.count > 0) {
       this.logger.log(`[${this.name}] replaying ${this.spool.count} spooled usage record(s) from a previous run`);
       void this.kick();
@@ -101,6 +108,7 @@ export class UsageStorageWriter {
   }
 
   private async cycle(): Promise<void> {
+    await this.ready;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.batchSize);
       try {
@@ -183,6 +191,12 @@ export class UsageStorageWriter {
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.timer = this.retryTimer = null;
+    if (!this.isOpen) {
+      // The driver never initialised (the app failed to boot): keep what was recorded on disk.
+      this.spool.add(this.queue.splice(0));
+      await this.spool.settle();
+      return;
+    }
     const deadline = Date.now() + this.options.shutdownTimeoutMs;
     let delay = this.options.retryDelayMs;
     while (this.queue.length > 0 && Date.now() < deadline) {

@@ -1,0 +1,35 @@
+import { TRACK_USAGE_METADATA } from '../usage-tracking.constants';
+
+export interface TrackUsageOptions {
+  /** Track this class/method. Left out: fall back to the next level (class, provider config, global). */
+  enabled?: boolean;
+  /** Name recorded as `agentName`. Default: the class name. */
+  agentName?: string;
+  /** AI provider name (e.g. `openai`), used for the provider config and recorded when the response does not tell. */
+  provider?: string;
+  /** Model recorded when the response does not tell. */
+  model?: string;
+  /** Configured driver name(s) for this agent's records. */
+  storage?: string | string[];
+  /** Group recorded when the call's context does not set one. */
+  group?: string;
+}
+
+/** What `@TrackUsage` stores; `enabled` stays undefined when the level does not decide. */
+export type TrackUsageMetadata = TrackUsageOptions;
+
+/**
+ * Marks an agent class (or one of its methods) for usage tracking.
+ * - `@TrackUsage()` tracks; `@TrackUsage(false)` does not;
+ * - `@TrackUsage({ agentName, provider, model, storage, group, enabled? })` sets attribution, and
+ *   tracks only if `enabled` is true or a lower level (provider config, global `trackUsage`) says so.
+ * Method metadata beats class metadata, field by field.
+ */
+export function TrackUsage(options?: boolean | TrackUsageOptions): ClassDecorator & MethodDecorator {
+  const meta: TrackUsageMetadata =
+    options === undefined ? { enabled: true } : typeof options === 'boolean' ? { enabled: options } : { ...options };
+  const decorator = (target: object, _key?: string | symbol, descriptor?: PropertyDescriptor): void => {
+    Reflect.defineMetadata(TRACK_USAGE_METADATA, meta, descriptor ? descriptor.value : target);
+  };
+  return decorator as ClassDecorator & MethodDecorator;
+}

@@ -1,0 +1,230 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { UsageRecord, UsageRecordInput } from '../interfaces/usage-record.interface';
+import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
+import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
+import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.registry';
+import { TrackedCallFrame, UsageContextState, usageContextStorage } from '../capture/usage-context';
+import { normalizeResponses } from '../normalize/normalize-usage';
+import { createUsageRecord } from './usage-record.factory';
+
+/** Prices a record as it is made (see pricing/). Must be synchronous and cheap: it runs on the call path. */
+export interface UsageRecordPricer {
+  price(record: UsageRecord): { costNanoUsd: number | null; priceSource: string | null };
+}
+
+/** Called with every record after it was handed to the drivers (budgets keep live counters this way). */
+export type UsageRecordListener = (record: UsageRecord) => void;
+
+/** What a call guard (e.g. a hard budget) sees before a tracked method runs. */
+export interface UsageCallInfo {
+  frame: TrackedCallFrame;
+  agentName: string;
+  providerName: string | null;
+  modelName: string | null;
+  userId: string | null;
+  group: string | null;
+  chatName: string | null;
+}
+/** Throws to refuse the call; may return a promise (e.g. an atomic check in Redis). */
+export type UsageCallGuard = (call: UsageCallInfo) => void | Promise<void>;
+
+export interface UsageRecorderStats {
+  /** Records handed to the drivers. */
+  recorded: number;
+  /** Records not made because tracking resolved to off. */
+  skipped: number;
+  /** Automatic captures that failed (logged; the agent's call went on). */
+  captureErrors: number;
+  /** Listener errors (logged; the record was kept). */
+  listenerErrors: number;
+}
+
+/** Responses already recorded: a response returned through several tracked methods counts once. */
+const recordedResponses = new WeakSet<object>();
+
+/**
+ * Turns calls and inputs into records and hands them to the drivers. Everything here is synchronous
+ * and allocation-light: it runs inside the agent's call.
+ */
+@Injectable()
+export class UsageRecorder {
+  private readonly logger = new Logger('UsageTracking');
+  private pricer: UsageRecordPricer | null = null;
+  private readonly listeners: UsageRecordListener[] = [];
+  private readonly guards: UsageCallGuard[] = [];
+  readonly stats: UsageRecorderStats = { recorded: 0, skipped: 0, captureErrors: 0, listenerErrors: 0 };
+
+  constructor(
+    @Inject(USAGE_TRACKING_OPTIONS) private readonly options: UsageTrackingModuleOptions,
+    private readonly registry: UsageStorageRegistry,
+  ) {}
+
+  setPricer(pricer: UsageRecordPricer | null): void {
+    this.pricer = pricer;
+  }
+  addListener(listener: UsageRecordListener): void {
+    this.listeners.push(listener);
+  }
+  addCallGuard(guard: UsageCallGuard): void {
+    this.guards.push(guard);
+  }
+
+  /** Agent name of a frame: method, then class decorator, then the class name. */
+  private agentNameOf(frame: TrackedCallFrame): string {
+    return frame.methodMeta?.agentName ?? frame.classMeta?.agentName ?? frame.className;
+  }
+
+  /**
+   * Track or not, and where: runtime override > shouldTrackUsage() > method > class > provider config >
+   * global config (off by default). Returns the driver names, or null when not tracked.
+   */
+  resolve(frame: TrackedCallFrame, ctx: UsageContextState | undefined, providerName: string | null, modelName: string | null): string[] | null {
+    const m = frame.methodMeta;
+    const c = frame.classMeta;
+    const p = providerName ? this.options.providers?.[providerName] : undefined;
+    let enabled = m?.enabled ?? c?.enabled ?? p?.trackUsage ?? this.options.trackUsage ?? false;
+    const hook = (frame.instance as { shouldTrackUsage?: unknown }).shouldTrackUsage;
+    if (typeof hook === 'function') {
+      const decided = hook.call(frame.instance, {
+        agentName: this.agentNameOf(frame),
+        method: frame.method,
+        args: frame.args,
+        providerName,
+        modelName,
+        resolved: enabled,
+      });
+      if (typeof decided === 'boolean') enabled = decided;
+    }
+    if (ctx?.trackingOverride !== undefined) enabled = ctx.trackingOverride;
+    if (!enabled) return null;
+    const storage = m?.storage ?? c?.storage ?? p?.storage;
+    return storage === undefined ? this.registry.defaultTargets : storageNamesOf(storage as string | string[]);
+  }
+
+  /**
+   * Makes one record from `input`, filling attribution from the call chain. Returns null when tracking
+   * resolved to off. Throws `InvalidUsageInputError` for bad input (nothing is stored then).
+   */
+  record(input: UsageRecordInput): UsageRecord | null {
+    const ctx = usageContextStorage.getStore();
+    const frame = ctx?.frame;
+    const providerName =
+      input.providerName ?? frame?.methodMeta?.provider ?? frame?.classMeta?.provider ?? this.options.defaultProvider ?? null;
+    const modelName = input.modelName ?? frame?.methodMeta?.model ?? frame?.classMeta?.model ?? null;
+    // Outside any tracked call an explicit record is kept unless a runtime override says no.
+    let targets: readonly string[] | null = frame
+      ? this.resolve(frame, ctx, providerName, modelName)
+      : ctx?.trackingOverride === false
+        ? null
+        : this.registry.defaultTargets;
+    if (targets && input.storage !== undefined) targets = storageNamesOf(input.storage);
+    if (!targets) {
+      this.stats.skipped++;
+      return null;
+    }
+    const record = createUsageRecord({
+      ...input,
+      agentName: input.agentName ?? (frame ? this.agentNameOf(frame) : ctx?.agentName) ?? null,
+      userId: input.userId ?? ctx?.userId ?? null,
+      group: input.group ?? ctx?.group ?? frame?.methodMeta?.group ?? frame?.classMeta?.group ?? null,
+      chatName: input.chatName ?? ctx?.chatName ?? null,
+      providerName,
+      modelName,
+      metadata: input.metadata ?? ctx?.metadata ?? null,
+    });
+    if (this.pricer && input.costNanoUsd === undefined) {
+      const price = this.pricer.price(record);
+      record.costNanoUsd = price.costNanoUsd;
+      record.priceSource = price.priceSource;
+    }
+    this.registry.dispatch(record, targets);
+    this.stats.recorded++;
+    for (const l of this.listeners) {
+      try {
+        l(record);
+      } catch (err) {
+        this.stats.listenerErrors++;
+        this.logger.error(`usage record listener failed: ${(err as Error).message}`, (err as Error).stack);
+      }
+    }
+    return record;
+  }
+
+  /** Records every model call found in `response` (one per call). Non-responses record nothing. */
+  recordResponse(response: unknown, extra: UsageRecordInput = {}): UsageRecord[] {
+    if (typeof response !== 'object' || response === null) return [];
+    if (recordedResponses.has(response)) return [];
+    const usages = normalizeResponses(response);
+    if (usages.length === 0) return [];
+    recordedResponses.add(response);
+    const out: UsageRecord[] = [];
+    for (const u of usages) {
+      const r = this.record({
+        ...u,
+        ...extra,
+        providerName: extra.providerName ?? u.providerName ?? undefined,
+        modelName: extra.modelName ?? u.modelName ?? undefined,
+      });
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /** Automatic capture of a tracked method's result: never throws into the agent's call. */
+  private capture(value: unknown, frame: TrackedCallFrame): void {
+    try {
+      this.recordResponse(value);
+    } catch (err) {
+      this.stats.captureErrors++;
+      this.logger.error(
+        `usage capture failed for ${frame.className}.${frame.method} (the call itself succeeded): ${(err as Error).message}`,
+        (err as Error).stack,
+      );
+    }
+  }
+
+  private callInfo(frame: TrackedCallFrame, ctx: UsageContextState): UsageCallInfo {
+    return {
+      frame,
+      agentName: this.agentNameOf(frame),
+      providerName: frame.methodMeta?.provider ?? frame.classMeta?.provider ?? this.options.defaultProvider ?? null,
+      modelName: frame.methodMeta?.model ?? frame.classMeta?.model ?? null,
+      userId: ctx.userId ?? null,
+      group: ctx.group ?? frame.methodMeta?.group ?? frame.classMeta?.group ?? null,
+      chatName: ctx.chatName ?? null,
+    };
+  }
+
+  /**
+   * Runs a tracked method inside its context: guards first (budgets), then the method, then capture
+   * of its result. Keeps a synchronous method synchronous when no guard is asynchronous.
+   */
+  invoke(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
+    const parent = usageContextStorage.getStore();
+    const state: UsageContextState = parent ? { ...parent, frame } : { frame };
+    return usageContextStorage.run(state, () => {
+      if (this.guards.length > 0) {
+        const info = this.callInfo(frame, state);
+        let pending: Promise<void> | undefined;
+        for (const g of this.guards) {
+          const r = pending ? pending.then(() => g(info)) : g(info);
+          if (r && typeof (r as Promise<void>).then === 'function') pending = r as Promise<void>;
+        }
+        if (pending) return pending.then(() => this.callAndCapture(frame, original, thisArg, args));
+      }
+      return this.callAndCapture(frame, original, thisArg, args);
+    });
+  }
+
+  private callAndCapture(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
+    const result = original.apply(thisArg, args);
+    if (result && typeof (result as Promise<unknown>).then === 'function') {
+      return (result as Promise<unknown>).then((value) => {
+        this.capture(value, frame);
+        return value;
+      });
+    }
+    this.capture(result, frame);
+    return result;
+  }
+}

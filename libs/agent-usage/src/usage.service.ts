@@ -1,0 +1,207 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type {
+  NormalizedUsageFilters,
+  RawCount,
+  RawUsageTotals,
+  UsageDimension,
+  UsageFilters,
+  UsageGroup,
+  UsageIdentity,
+  UsagePage,
+  UsagePageOptions,
+  UsageTotals,
+} from './interfaces/usage-query.interface';
+import type { UsageRecord, UsageRecordInput } from './interfaces/usage-record.interface';
+import type { UsageStorageStats } from './interfaces/usage-storage.interface';
+import type { UsageTrackingModuleOptions } from './interfaces/usage-tracking-options.interface';
+import { DEFAULT_PAGE_LIMIT, MAX_ATTRIBUTION_LENGTH, MAX_PAGE_LIMIT, USAGE_TRACKING_OPTIONS } from './usage-tracking.constants';
+import { InvalidUsageInputError, UsageTrackingError } from './usage.errors';
+import { UsageRecorder, UsageRecorderStats } from './record/usage.recorder';
+import { UsageStorageRegistry } from './storage/usage-storage.registry';
+import { assertDimension, isEmptyFilter, normalizeFilters } from './query/usage-filters';
+import { nanoUsdToString } from './query/money';
+import { UsageAttribution, usageContextStorage } from './capture/usage-context';
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Converts a driver's sum to an exact JS integer, refusing to round. */
+function exact(field: string, v: RawCount): bigint {
+  let b: bigint;
+  if (typeof v === 'bigint') b = v;
+  else if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw new UsageTrackingError(`storage returned a non-integer ${field}: ${v}`);
+    b = BigInt(v);
+  } else {
+    const m = /^(-?\d+)(?:\.0*)?$/.exec(v.trim());
+    if (!m) throw new UsageTrackingError(`storage returned a non-integer ${field}: ${v}`);
+    b = BigInt(m[1]);
+  }
+  return b;
+}
+function safe(field: string, v: RawCount): number {
+  const b = exact(field, v);
+  if (b > MAX_SAFE || b < -MAX_SAFE) {
+    throw new UsageTrackingError(`${field} (${b}) exceeds 2^53-1 and cannot be returned as an exact number; narrow the filters`);
+  }
+  return Number(b);
+}
+
+export function toTotals(raw: RawUsageTotals): UsageTotals {
+  const cost = exact('costNanoUsd', raw.costNanoUsd);
+  return {
+    recordCount: safe('recordCount', raw.recordCount),
+    requests: safe('requests', raw.requests),
+    inputTokens: safe('inputTokens', raw.inputTokens),
+    cachedInputTokens: safe('cachedInputTokens', raw.cachedInputTokens),
+    cacheWriteTokens: safe('cacheWriteTokens', raw.cacheWriteTokens),
+    outputTokens: safe('outputTokens', raw.outputTokens),
+    reasoningTokens: safe('reasoningTokens', raw.reasoningTokens),
+    totalTokens: safe('totalTokens', raw.totalTokens),
+    failedCount: safe('failedCount', raw.failedCount),
+    usageMissingCount: safe('usageMissingCount', raw.usageMissingCount),
+    costNanoUsd: safe('costNanoUsd', cost),
+    costUsd: nanoUsdToString(cost),
+    unpricedCount: safe('unpricedCount', raw.unpricedCount),
+  };
+}
+
+export interface ClearUsageOptions {
+  /** Must be true to clear with empty filters (everything). */
+  all?: boolean;
+}
+
+/** Reads of one driver. `UsageService` reads the primary driver; `usage.storage(name)` any other. */
+export class UsageReader {
+  constructor(
+    private readonly registry: UsageStorageRegistry,
+    private readonly name: string,
+    private readonly options: UsageTrackingModuleOptions,
+  ) {}
+
+  private get timeZone(): string {
+    return this.options.timeZone ?? 'UTC';
+  }
+
+  /** Read-your-writes: this process's buffered records reach the store before it is asked. */
+  private async prepare(filters: UsageFilters | undefined): Promise<NormalizedUsageFilters> {
+    const f = normalizeFilters(filters, this.timeZone);
+    if (this.options.consistentReads !== false) await this.registry.writer(this.name).flush();
+    return f;
+  }
+
+  private get store() {
+    return this.registry.writer(this.name).storage;
+  }
+
+  /** Records, newest first, a page at a time. */
+  async getUsage(filters: UsageFilters & UsagePageOptions = {}): Promise<UsagePage> {
+    const { limit = DEFAULT_PAGE_LIMIT, offset = 0, ...rest } = filters;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
+      throw new InvalidUsageInputError('limit', `an integer from 1 to ${MAX_PAGE_LIMIT}`, limit);
+    }
+    if (!Number.isInteger(offset) || offset < 0) throw new InvalidUsageInputError('offset', 'a non-negative integer', offset);
+    const f = await this.prepare(rest);
+    const items = await this.store.list(f, limit + 1, offset);
+    return { items: items.slice(0, limit), limit, offset, hasMore: items.length > limit };
+  }
+
+  /** Sums of every count, the cost and the record count. */
+  async getUsageAggregate(filters?: UsageFilters): Promise<UsageTotals> {
+    const f = await this.prepare(filters);
+    return toTotals(await this.store.aggregate(f));
+  }
+
+  /** Totals per value of `dimension`, ordered by key (null last). */
+  async getUsageGroupedBy(dimension: UsageDimension, filters?: UsageFilters): Promise<UsageGroup[]> {
+    const d = assertDimension(dimension);
+    const f = await this.prepare(filters);
+    const groups = (await this.store.groupBy(d, f)).map((g) => ({ key: g.key, ...toTotals(g) }));
+    return groups.sort((a, b) => (a.key === b.key ? 0 : a.key === null ? 1 : b.key === null ? -1 : a.key < b.key ? -1 : 1));
+  }
+
+  /** Distinct (agentName, userId, group, chatName) combinations that have usage. */
+  async getUsageIdentities(filters?: UsageFilters): Promise<UsageIdentity[]> {
+    const f = await this.prepare(filters);
+    const key = (i: UsageIdentity) => JSON.stringify([i.agentName, i.userId, i.group, i.chatName]);
+    return (await this.store.identities(f)).sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  }
+
+  /** Deletes matching records; returns how many. Empty filters need `{ all: true }`. */
+  async clearUsage(filters: UsageFilters = {}, options: ClearUsageOptions = {}): Promise<number> {
+    const f = await this.prepare(filters);
+    if (isEmptyFilter(f) && options.all !== true) {
+      throw new InvalidUsageInputError('filters', 'at least one filter, or { all: true } as the second argument to clear everything', filters);
+    }
+    return this.store.clear(f);
+  }
+}
+
+/**
+ * The public API: record usage explicitly, set attribution for a call chain, switch tracking for a
+ * chain, and answer questions over the recorded data.
+ */
+@Injectable()
+export class UsageService extends UsageReader {
+  constructor(
+    @Inject(USAGE_TRACKING_OPTIONS) private readonly moduleOptions: UsageTrackingModuleOptions,
+    private readonly recorder: UsageRecorder,
+    private readonly storages: UsageStorageRegistry,
+  ) {
+    super(storages, storages.primary, moduleOptions);
+  }
+
+  /**
+   * Records one model call now (synchronously: the write happens off the call path). Attribution
+   * missing from `input` comes from the call chain. Returns null when tracking resolved to off.
+   * @throws InvalidUsageInputError naming the bad field; nothing is stored then.
+   */
+  record(input: UsageRecordInput): UsageRecord | null {
+    return this.recorder.record(input);
+  }
+
+  /** Records the model call(s) in a provider response (OpenAI, Anthropic, Gemini, Bedrock, `{ model, usage }`). */
+  recordResponse<T>(response: T, extra?: UsageRecordInput): T {
+    this.recorder.recordResponse(response, extra);
+    return response;
+  }
+
+  /** Runs `fn` with this attribution for every record made inside it (nested contexts merge). */
+  runWithContext<T>(attribution: UsageAttribution, fn: () => T): T {
+    if (!attribution || typeof attribution !== 'object') throw new InvalidUsageInputError('attribution', 'an object', attribution);
+    for (const key of ['userId', 'group', 'chatName', 'agentName'] as const) {
+      const v = attribution[key];
+      if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > MAX_ATTRIBUTION_LENGTH)) {
+        throw new InvalidUsageInputError(`attribution.${key}`, `a string of 1 to ${MAX_ATTRIBUTION_LENGTH} characters`, v);
+      }
+    }
+    const parent = usageContextStorage.getStore();
+    return usageContextStorage.run({ ...parent, ...attribution }, fn);
+  }
+
+  /** Turns tracking on or off for every call inside `fn`, beating every other setting. */
+  withTracking<T>(enabled: boolean, fn: () => T): T {
+    if (typeof enabled !== 'boolean') throw new InvalidUsageInputError('enabled', 'a boolean', enabled);
+    const parent = usageContextStorage.getStore();
+    return usageContextStorage.run({ ...parent, trackingOverride: enabled }, fn);
+  }
+
+  /** Reads of another configured driver (the service itself reads the first one). */
+  storage(name: string): UsageReader {
+    this.storages.writer(name); // validates the name now
+    return new UsageReader(this.storages, name, this.moduleOptions);
+  }
+
+  /** Waits until every buffered record reached every driver (throws if a store is failing). */
+  flush(): Promise<void> {
+    return this.storages.flushAll();
+  }
+
+  /** Write-path health per driver: pending, spooled, written, failed writes, lost, last error. */
+  getStorageStats(): UsageStorageStats[] {
+    return this.storages.stats();
+  }
+
+  getRecorderStats(): UsageRecorderStats {
+    return { ...this.recorder.stats };
+  }
+}
