@@ -1,0 +1,119 @@
+import { IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, validateSync } from 'class-validator';
+// Type-only: this file must load without ioredis installed (the package lists it as an optional peer).
+import type { Redis, RedisOptions } from 'ioredis';
+
+/** Where the driver's client comes from; give exactly one of url/redisOptions, client, clientToken. */
+export interface CacheStorageOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://...`; combined with `redisOptions`. */
+  url?: string;
+  /**
+   * ioredis options for the client the driver creates (and closes). Merged over
+   * `DEFAULT_CACHE_CLIENT_OPTIONS`, which make a command fail fast during an outage instead of hanging:
+   * the library's buffered writer then keeps the records, retries and spools them.
+   */
+  redisOptions?: RedisOptions;
+  /** An ioredis client the host owns: used as is and never closed by the driver. */
+  client?: Redis;
+  /** Injection token of a host provider that is an ioredis client (`moduleRef.get(token, { strict: false })`). */
+  clientToken?: string | symbol | (abstract new (...args: any[]) => unknown);
+  /** Prefix of every key. Default `agent-usage:`. Two apps sharing one Redis need two prefixes. */
+  keyPrefix?: string;
+  /**
+   * Keep each day's records, indexes, hourly and daily buckets this many days after the day ends, then let
+   * Redis expire them (applies to what is written while set). Default: keep forever.
+   */
+  retentionDays?: number;
+  /** Ids per ZRANGEBYSCORE and keys per MGET when a query scans records. Default 500. */
+  scanChunkSize?: number;
+  /** Records per write script call (one call holds Redis for roughly 1 ms per 10 records). Default 100. */
+  writeChunkSize?: number;
+}
+
+export const DEFAULT_CACHE_KEY_PREFIX = 'agent-usage:';
+export const DEFAULT_CACHE_SCAN_CHUNK = 500;
+export const DEFAULT_CACHE_WRITE_CHUNK = 100;
+
+/**
+ * Defaults for a client the driver creates itself (a host's client keeps its own settings):
+ * - `enableOfflineQueue: false`: while disconnected a command fails at once instead of queueing;
+ * - `maxRetriesPerRequest: 1`: a command cut by a dropped connection is retried once after reconnecting;
+ * - `commandTimeout: 5000`: no reply in 5 s fails the command (a script that did run is safe to retry:
+ *   writes are idempotent);
+ * - `socketTimeout: 10000`: a connection that stops answering is dropped and reconnected;
+ * - `connectTimeout: 5000`.
+ * Reconnection keeps ioredis's default back-off (up to 2 s between attempts, forever).
+ */
+export const DEFAULT_CACHE_CLIENT_OPTIONS: Readonly<RedisOptions> = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  commandTimeout: 5000,
+  socketTimeout: 10_000,
+  connectTimeout: 5000,
+};
+
+/** Printable, no white space and no glob characters (so `SCAN MATCH <prefix>*` selects exactly our keys). */
+export const CACHE_KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:{}/@#=+-]{1,100}$/;
+
+/** class-validator form of `CacheStorageOptions` (module option `cache`). */
+export class CacheStorageOptionsDto implements CacheStorageOptions {
+  @IsOptional()
+  @IsString()
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'cache.url must be a redis:// or rediss:// URL' })
+  url?: string;
+
+  @IsOptional()
+  @IsObject()
+  redisOptions?: RedisOptions;
+
+  @IsOptional()
+  @IsObject({ message: 'cache.client must be an ioredis client instance' })
+  client?: Redis;
+
+  @IsOptional()
+  clientToken?: CacheStorageOptions['clientToken'];
+
+  @IsOptional()
+  @IsString()
+  @Length(1, 100)
+  @Matches(CACHE_KEY_PREFIX_PATTERN, {
+    message: 'cache.keyPrefix must be 1 to 100 characters among letters, digits and _ . : { } / @ # = + -',
+  })
+  keyPrefix?: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(36_500)
+  retentionDays?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(10)
+  @Max(10_000)
+  scanChunkSize?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  writeChunkSize?: number;
+}
+
+/** Every problem with these options (DTO rules plus "one client source"), as readable lines. */
+export function cacheStorageOptionProblems(options: CacheStorageOptions): string[] {
+  const dto = Object.assign(new CacheStorageOptionsDto(), options);
+  const problems = validateSync(dto).flatMap((e) =>
+    Object.values(e.constraints ?? {}).map((m) => (m.startsWith('cache.') ? m : `cache.${m}`)),
+  );
+  const sources = [
+    options.client !== undefined && 'client',
+    options.clientToken !== undefined && 'clientToken',
+    (options.url !== undefined || options.redisOptions !== undefined) && 'url/redisOptions',
+  ].filter(Boolean);
+  if (sources.length > 1) problems.push(`cache: give only one of client, clientToken or url/redisOptions (got ${sources.join(', ')})`);
+  const t = options.clientToken;
+  if (t !== undefined && typeof t !== 'string' && typeof t !== 'symbol' && typeof t !== 'function') {
+    problems.push('cache.clientToken must be a string, a symbol or a class');
+  }
+  return problems;
+}

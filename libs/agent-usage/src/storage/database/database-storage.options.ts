@@ -1,0 +1,103 @@
+import { IsBoolean, IsNotEmpty, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import type { DataSource } from 'typeorm';
+import { InvalidUsageOptionsError, describe } from '../../usage.errors';
+
+/** Table and schema names reach SQL text (quoted), so they are restricted to plain lower-case identifiers. */
+export const SQL_IDENTIFIER_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+export const DEFAULT_USAGE_TABLE = 'agent_usage_records';
+export const DEFAULT_ROLLUP_TABLE = 'agent_usage_daily';
+
+/**
+ * `database` section of the module options (or the argument of `new DatabaseUsageStorage(...)`).
+ *
+ * Which connection is used, first match wins:
+ * 1. `dataSource`: a TypeORM DataSource you pass; initialized by the driver if needed, never destroyed by it.
+ * 2. `url`: the driver creates its own DataSource (postgres) and destroys it on shutdown.
+ * 3. otherwise the host app's DataSource from `TypeOrmModule.forRoot(...)`, named `connectionName`
+ *    (the default connection when absent); never destroyed by the driver.
+ */
+export interface DatabaseStorageOptions {
+  /** Name of the host's @nestjs/typeorm connection (`TypeOrmModule.forRoot({ name })`). Default: the default connection. */
+  connectionName?: string;
+  /** A TypeORM DataSource (postgres) to use instead of the host's. */
+  dataSource?: DataSource;
+  /** `postgres://user:pass@host:5432/db`: the driver opens (and closes) its own pool. */
+  url?: string;
+  /** Ledger table, one row per record. Default `agent_usage_records`. */
+  tableName?: string;
+  /** Daily rollup table. Default `agent_usage_daily`. */
+  rollupTableName?: string;
+  /** PostgreSQL schema of both tables. Default: the connection's search_path (usually `public`). */
+  schema?: string;
+  /**
+   * Create the tables and indexes at startup when missing (idempotent `IF NOT EXISTS` DDL, serialized
+   * across processes with an advisory lock). Default: true for the driver's own `url` connection,
+   * false for a host DataSource (add `createAgentUsageMigration()` to your migrations instead).
+   */
+  autoMigrate?: boolean;
+  /**
+   * Answer whole-day queries from the daily rollup table instead of the ledger. Default true.
+   * Turning it off never changes results, only speed.
+   */
+  useRollups?: boolean;
+  /** `application_name` of the driver's own connections (shows in pg_stat_activity). Default `nestjs-agent-usage`. */
+  applicationName?: string;
+  /** Extra TypeORM DataSource options for the driver's own connection (ssl, poolSize, extra...). */
+  connectionOptions?: Record<string, unknown>;
+}
+
+const IDENTIFIER_MESSAGE = (field: string) =>
+  `${field} must be a lower-case SQL identifier matching ${SQL_IDENTIFIER_RE} (letters, digits, underscores; at most 63 characters)`;
+
+/** Validates the `database` options section (the module registers it as a section validator). */
+export class DatabaseStorageOptionsDto {
+  @IsOptional() @IsString() @IsNotEmpty() connectionName?: string;
+  @IsOptional() @IsObject({ message: 'dataSource must be a TypeORM DataSource instance' }) dataSource?: unknown;
+  @IsOptional()
+  @IsString()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'url must be a postgres:// or postgresql:// connection URL' })
+  url?: string;
+  @IsOptional() @IsString() @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('tableName') }) tableName?: string;
+  @IsOptional() @IsString() @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('rollupTableName') }) rollupTableName?: string;
+  @IsOptional() @IsString() @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('schema') }) schema?: string;
+  @IsOptional() @IsBoolean() autoMigrate?: boolean;
+  @IsOptional() @IsBoolean() useRollups?: boolean;
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(63) applicationName?: string;
+  @IsOptional() @IsObject() connectionOptions?: Record<string, unknown>;
+}
+
+/** Names both tables resolve to. */
+export interface UsageTableNames {
+  tableName: string;
+  rollupTableName: string;
+  schema?: string;
+}
+
+/** Problems with the names that reach SQL text (empty when fine), e.g. `tableName must be ...; got "x y"`. */
+export function tableNameProblems(options: Partial<UsageTableNames>): string[] {
+  const problems: string[] = [];
+  for (const key of ['tableName', 'rollupTableName', 'schema'] as const) {
+    const v = options[key];
+    if (v !== undefined && (typeof v !== 'string' || !SQL_IDENTIFIER_RE.test(v))) {
+      problems.push(`${IDENTIFIER_MESSAGE(key)}; got ${describe(v)}`);
+    }
+  }
+  if ((options.tableName ?? DEFAULT_USAGE_TABLE) === (options.rollupTableName ?? DEFAULT_ROLLUP_TABLE)) {
+    problems.push(`tableName and rollupTableName must differ; both are "${options.tableName ?? DEFAULT_USAGE_TABLE}"`);
+  }
+  return problems;
+}
+
+/**
+ * Defaults and checks the table names. Checked here too (not only by the DTO) because the driver, the
+ * migration and the query helpers can be used without the module's option validation.
+ */
+export function resolveTableNames(options: Partial<UsageTableNames> = {}): UsageTableNames {
+  const problems = tableNameProblems(options);
+  if (problems.length) throw new InvalidUsageOptionsError(problems);
+  return {
+    tableName: options.tableName ?? DEFAULT_USAGE_TABLE,
+    rollupTableName: options.rollupTableName ?? DEFAULT_ROLLUP_TABLE,
+    ...(options.schema !== undefined ? { schema: options.schema } : {}),
+  };
+}

@@ -1,0 +1,314 @@
+/**
+ * SQL text shared by the driver, the migration and the query helpers. Only identifiers that passed
+ * `SQL_IDENTIFIER_RE` and fixed column names ever reach SQL text; every value is a `$n` parameter.
+ */
+import { createHash } from 'node:crypto';
+import type {
+  NormalizedUsageFilters,
+  RawUsageTotals,
+  UsageDimension,
+  UsageTotals,
+} from '../../interfaces/usage-query.interface';
+import type { UsageRecord } from '../../interfaces/usage-record.interface';
+import { nanoUsdToString } from '../../query/money';
+import type { UsageTableNames } from './database-storage.options';
+
+export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/** `"schema"."table"` or `"table"`. */
+export function qualifiedName(table: string, schema?: string): string {
+  return schema ? `${quoteIdent(schema)}.${quoteIdent(table)}` : quoteIdent(table);
+}
+
+/**
+ * Index names are per schema and PostgreSQL silently truncates identifiers at 63 bytes, which would
+ * make two long index names collide (and `IF NOT EXISTS` then skip the second): shorten with a hash.
+ */
+export function indexName(table: string, suffix: string): string {
+  const full = `${table}_${suffix}`;
+  if (full.length <= 63) return full;
+  const hash = createHash('sha1').update(table).digest('hex').slice(0, 8);
+  return `${table.slice(0, 63 - suffix.length - 10)}_${hash}_${suffix}`;
+}
+
+/** Collects parameter values and hands out their `$n` placeholders. */
+export class SqlParams {
+  readonly values: unknown[] = [];
+  add(value: unknown, cast?: string): string {
+    this.values.push(value);
+    return cast ? `$${this.values.length}::${cast}` : `$${this.values.length}`;
+  }
+}
+
+/** Ledger columns in insert order, with the record field and the array type used by `unnest`. */
+export const LEDGER_COLUMNS = [
+  { field: 'id', column: 'record_id', type: 'varchar' },
+  { field: 'agentName', column: 'agent_name', type: 'varchar' },
+  { field: 'userId', column: 'user_id', type: 'varchar' },
+  { field: 'group', column: 'group_name', type: 'varchar' },
+  { field: 'chatName', column: 'chat_name', type: 'varchar' },
+  { field: 'modelName', column: 'model_name', type: 'varchar' },
+  { field: 'providerName', column: 'provider_name', type: 'varchar' },
+  { field: 'inputTokens', column: 'input_tokens', type: 'int8' },
+  { field: 'cachedInputTokens', column: 'cached_input_tokens', type: 'int8' },
+  { field: 'cacheWriteTokens', column: 'cache_write_tokens', type: 'int8' },
+  { field: 'outputTokens', column: 'output_tokens', type: 'int8' },
+  { field: 'reasoningTokens', column: 'reasoning_tokens', type: 'int8' },
+  { field: 'totalTokens', column: 'total_tokens', type: 'int8' },
+  { field: 'requests', column: 'requests', type: 'int8' },
+  { field: 'success', column: 'success', type: 'bool' },
+  { field: 'usageMissing', column: 'usage_missing', type: 'bool' },
+  { field: 'costNanoUsd', column: 'cost_nano_usd', type: 'int8' },
+  { field: 'priceSource', column: 'price_source', type: 'varchar' },
+  { field: 'recordedAt', column: 'recorded_at', type: 'timestamptz' },
+  // Sent as text and cast per row: pg would otherwise turn a JSON array value into a SQL array.
+  { field: 'metadata', column: 'metadata', type: 'text' },
+] as const satisfies ReadonlyArray<{ field: keyof UsageRecord; column: string; type: string }>;
+
+export const TOKEN_COLUMNS = [
+  ['inputTokens', 'input_tokens'],
+  ['cachedInputTokens', 'cached_input_tokens'],
+  ['cacheWriteTokens', 'cache_write_tokens'],
+  ['outputTokens', 'output_tokens'],
+  ['reasoningTokens', 'reasoning_tokens'],
+  ['totalTokens', 'total_tokens'],
+] as const;
+
+/** Attribution filters and the ledger column each one matches. */
+const FILTER_COLUMNS = [
+  ['agentName', 'agent_name'],
+  ['userId', 'user_id'],
+  ['group', 'group_name'],
+  ['chatName', 'chat_name'],
+  ['modelName', 'model_name'],
+  ['providerName', 'provider_name'],
+] as const;
+
+export const ROLLUP_KEY_COLUMNS = ['day', 'agent_name', 'user_id', 'group_name', 'model_name', 'provider_name'] as const;
+export const ROLLUP_SUM_COLUMNS = [
+  'record_count',
+  'requests',
+  ...TOKEN_COLUMNS.map(([, c]) => c),
+  'failed_count',
+  'usage_missing_count',
+  'cost_nano_usd',
+  'unpriced_count',
+] as const;
+
+/**
+ * WHERE clause over the ledger. Attribution lists use `= ANY(array)` (a NULL column never matches,
+ * as in the memory driver); `[from, to)` is half-open.
+ */
+export function ledgerWhere(f: NormalizedUsageFilters, p: SqlParams): string {
+  const clauses: string[] = [];
+  for (const [field, column] of FILTER_COLUMNS) {
+    const values = f[field];
+    if (values !== undefined) clauses.push(`${column} = ANY(${p.add([...values], 'varchar[]')})`);
+  }
+  if (f.from) clauses.push(`recorded_at >= ${p.add(f.from.toISOString(), 'timestamptz')}`);
+  if (f.to) clauses.push(`recorded_at < ${p.add(f.to.toISOString(), 'timestamptz')}`);
+  if (f.success !== undefined) clauses.push(`success = ${p.add(f.success, 'boolean')}`);
+  return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+}
+
+/**
+ * WHERE clause over the daily rollup for whole-day filters: `fromDay`/`toDay` are the days (in the
+ * rollup's time zone) where `from` and `to` start; no chatName or success filter can be answered here.
+ */
+export function rollupWhere(f: NormalizedUsageFilters, fromDay: string | undefined, toDay: string | undefined, p: SqlParams): string {
+  const clauses: string[] = [];
+  for (const [field, column] of FILTER_COLUMNS) {
+    const values = f[field];
+    if (field === 'chatName' && values !== undefined) throw new Error('the daily rollup has no chat_name; query the ledger');
+    if (values !== undefined) clauses.push(`${column} = ANY(${p.add([...values], 'varchar[]')})`);
+  }
+  if (fromDay !== undefined) clauses.push(`day >= ${p.add(fromDay, 'date')}`);
+  if (toDay !== undefined) clauses.push(`day < ${p.add(toDay, 'date')}`);
+  return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+}
+
+/** Sums over ledger rows, as exact integer strings (never floats, never JS numbers). */
+export const LEDGER_TOTALS_SQL = [
+  `count(*)::text AS "recordCount"`,
+  `COALESCE(sum(requests), 0)::text AS "requests"`,
+  ...TOKEN_COLUMNS.map(([f, c]) => `COALESCE(sum(${c}), 0)::text AS "${f}"`),
+  `(count(*) FILTER (WHERE NOT success))::text AS "failedCount"`,
+  `(count(*) FILTER (WHERE usage_missing))::text AS "usageMissingCount"`,
+  `COALESCE(sum(cost_nano_usd), 0)::text AS "costNanoUsd"`,
+  `(count(*) FILTER (WHERE cost_nano_usd IS NULL))::text AS "unpricedCount"`,
+].join(', ');
+
+/** The same sums over rollup rows. */
+export const ROLLUP_TOTALS_SQL = [
+  `COALESCE(sum(record_count), 0)::text AS "recordCount"`,
+  `COALESCE(sum(requests), 0)::text AS "requests"`,
+  ...TOKEN_COLUMNS.map(([f, c]) => `COALESCE(sum(${c}), 0)::text AS "${f}"`),
+  `COALESCE(sum(failed_count), 0)::text AS "failedCount"`,
+  `COALESCE(sum(usage_missing_count), 0)::text AS "usageMissingCount"`,
+  `COALESCE(sum(cost_nano_usd), 0)::text AS "costNanoUsd"`,
+  `COALESCE(sum(unpriced_count), 0)::text AS "unpricedCount"`,
+].join(', ');
+
+/**
+ * Rollup rows (key columns then `ROLLUP_SUM_COLUMNS`) computed from ledger-shaped rows of `source`
+ * (a table or a CTE), with `day` in the time zone `tzParam`. Null attribution becomes '' in the key.
+ */
+export function rollupAggregateSql(source: string, tzParam: string): string {
+  return `SELECT (recorded_at AT TIME ZONE ${tzParam})::date AS day,
+      COALESCE(agent_name, '') AS agent_name, COALESCE(user_id, '') AS user_id, COALESCE(group_name, '') AS group_name,
+      COALESCE(model_name, '') AS model_name, COALESCE(provider_name, '') AS provider_name,
+      count(*) AS record_count, COALESCE(sum(requests), 0) AS requests,
+      ${TOKEN_COLUMNS.map(([, c]) => `COALESCE(sum(${c}), 0) AS ${c}`).join(', ')},
+      count(*) FILTER (WHERE NOT success) AS failed_count, count(*) FILTER (WHERE usage_missing) AS usage_missing_count,
+      COALESCE(sum(cost_nano_usd), 0) AS cost_nano_usd, count(*) FILTER (WHERE cost_nano_usd IS NULL) AS unpriced_count
+    FROM ${source} GROUP BY 1, 2, 3, 4, 5, 6`;
+}
+
+/** Ledger columns a rollup aggregate needs (for `RETURNING`). */
+export const ROLLUP_SOURCE_COLUMNS = [
+  'recorded_at',
+  'agent_name',
+  'user_id',
+  'group_name',
+  'model_name',
+  'provider_name',
+  'requests',
+  ...TOKEN_COLUMNS.map(([, c]) => c),
+  'success',
+  'usage_missing',
+  'cost_nano_usd',
+].join(', ');
+
+/**
+ * Group key expressions, looked up by own property only: the caller's dimension selects one of these
+ * fixed strings and never reaches SQL text itself. `tz` is a `$n` placeholder.
+ */
+const LEDGER_DIMENSIONS: Readonly<Record<UsageDimension, (tz: string) => string>> = Object.freeze({
+  agentName: () => 'agent_name',
+  userId: () => 'user_id',
+  group: () => 'group_name',
+  chatName: () => 'chat_name',
+  modelName: () => 'model_name',
+  providerName: () => 'provider_name',
+  day: (tz: string) => `to_char(recorded_at AT TIME ZONE ${tz}, 'YYYY-MM-DD')`,
+  hour: (tz: string) => `to_char(recorded_at AT TIME ZONE ${tz}, 'YYYY-MM-DD"T"HH24')`,
+});
+
+const ROLLUP_DIMENSIONS: Readonly<Partial<Record<UsageDimension, string>>> = Object.freeze({
+  agentName: `NULLIF(agent_name, '')`,
+  userId: `NULLIF(user_id, '')`,
+  group: `NULLIF(group_name, '')`,
+  modelName: `NULLIF(model_name, '')`,
+  providerName: `NULLIF(provider_name, '')`,
+  day: `to_char(day, 'YYYY-MM-DD')`,
+});
+
+export function isUsageDimension(dimension: unknown): dimension is UsageDimension {
+  return typeof dimension === 'string' && Object.hasOwn(LEDGER_DIMENSIONS, dimension);
+}
+
+export function ledgerDimensionSql(dimension: UsageDimension, tzPlaceholder: () => string): string {
+  if (!isUsageDimension(dimension)) throw new TypeError(`Not a usage dimension: ${String(dimension)}`);
+  const build = LEDGER_DIMENSIONS[dimension];
+  return build.length ? build(tzPlaceholder()) : build('');
+}
+
+/** The rollup expression for `dimension`, or undefined when the rollup cannot answer it (chatName, hour). */
+export function rollupDimensionSql(dimension: UsageDimension): string | undefined {
+  return Object.hasOwn(ROLLUP_DIMENSIONS, dimension) ? ROLLUP_DIMENSIONS[dimension] : undefined;
+}
+
+/** SELECT list that `rowToRecord` reads. */
+export const LEDGER_SELECT_SQL = [
+  ...LEDGER_COLUMNS.filter((c) => c.column !== 'recorded_at').map((c) => c.column),
+  // Epoch ms as text: exact, and immune to type parsers a host may have installed on its pg driver.
+  `round(extract(epoch FROM recorded_at) * 1000)::bigint::text AS recorded_at_ms`,
+].join(', ');
+
+const toCount = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const toBool = (v: unknown): boolean => v === true || v === 't' || v === 'true';
+
+export function rowToRecord(row: Record<string, any>): UsageRecord {
+  let metadata = row.metadata ?? null;
+  if (typeof metadata === 'string') metadata = JSON.parse(metadata);
+  return {
+    id: row.record_id,
+    agentName: row.agent_name ?? null,
+    userId: row.user_id ?? null,
+    group: row.group_name ?? null,
+    chatName: row.chat_name ?? null,
+    modelName: row.model_name ?? null,
+    providerName: row.provider_name ?? null,
+    inputTokens: toCount(row.input_tokens),
+    cachedInputTokens: toCount(row.cached_input_tokens),
+    cacheWriteTokens: toCount(row.cache_write_tokens),
+    outputTokens: toCount(row.output_tokens),
+    reasoningTokens: toCount(row.reasoning_tokens),
+    totalTokens: toCount(row.total_tokens),
+    requests: Number(row.requests),
+    success: toBool(row.success),
+    usageMissing: toBool(row.usage_missing),
+    costNanoUsd: toCount(row.cost_nano_usd),
+    priceSource: row.price_source ?? null,
+    recordedAt: new Date(Number(row.recorded_at_ms)),
+    metadata,
+  };
+}
+
+const TOTAL_KEYS = [
+  'recordCount',
+  'requests',
+  ...TOKEN_COLUMNS.map(([f]) => f),
+  'failedCount',
+  'usageMissingCount',
+  'costNanoUsd',
+  'unpricedCount',
+] as const satisfies ReadonlyArray<keyof RawUsageTotals>;
+
+/** Picks the totals out of a row (integer strings, as the SQL above returns them). */
+export function rowToRawTotals(row: Record<string, any> | undefined): RawUsageTotals {
+  const out = {} as Record<keyof RawUsageTotals, string>;
+  for (const k of TOTAL_KEYS) out[k] = row?.[k] === undefined || row[k] === null ? '0' : String(row[k]);
+  return out;
+}
+
+/** Raw totals to the public shape; throws rather than round a sum beyond 2^53. */
+export function rawToTotals(raw: RawUsageTotals): UsageTotals {
+  const out = {} as Record<string, number | string>;
+  for (const k of TOTAL_KEYS) {
+    const big = BigInt(raw[k]);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < -BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new RangeError(`${k} = ${big} exceeds Number.MAX_SAFE_INTEGER; read the raw totals instead`);
+    }
+    out[k] = Number(big);
+  }
+  out.costUsd = nanoUsdToString(BigInt(raw.costNanoUsd));
+  return out as unknown as UsageTotals;
+}
+
+/**
+ * TypeORM's postgres `query()` returns `[rows, affected]` for top-level UPDATE/DELETE and the rows
+ * otherwise; a raw pg client returns `{ rows }`. Every statement here ends in a SELECT or INSERT, but
+ * accept all shapes.
+ */
+export function rowsOf(result: unknown): Record<string, any>[] {
+  if (Array.isArray(result)) {
+    if (result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0];
+    return result;
+  }
+  if (result && typeof result === 'object') {
+    const r = result as { rows?: unknown; records?: unknown };
+    if (Array.isArray(r.rows)) return r.rows;
+    if (Array.isArray(r.records)) return r.records;
+  }
+  return [];
+}
+
+/** Anything with `query(sql, params)`: a DataSource, an EntityManager, a QueryRunner or a pg Pool. */
+export interface SqlQueryable {
+  query(sql: string, parameters?: unknown[]): Promise<unknown>;
+}
+
+export function tableNamesSql(names: UsageTableNames): { ledger: string; rollup: string } {
+  return { ledger: qualifiedName(names.tableName, names.schema), rollup: qualifiedName(names.rollupTableName, names.schema) };
+}

@@ -1,0 +1,2 @@
+export { runStorageConformance, conformanceRecords } from './storage-conformance';
+export type { ConformanceFactory, ConformanceFixture } from './storage-conformance';
