@@ -105,11 +105,18 @@ export class UsageRecorder {
    * Makes one record from `input`, filling attribution from the call chain. Returns null when tracking
    * resolved to off. Throws `InvalidUsageInputError` for bad input (nothing is stored then).
    */
-  record(input: UsageRecordInput): UsageRecord | null {
+  record(input: UsageRecordInput, detectedProvider: string | null = null): UsageRecord | null {
     const ctx = usageContextStorage.getStore();
     const frame = ctx?.frame;
+    // A declared provider beats the one guessed from the response shape: many providers (Azure, Groq,
+    // gateways) answer in OpenAI's shape.
     const providerName =
-      input.providerName ?? frame?.methodMeta?.provider ?? frame?.classMeta?.provider ?? this.options.defaultProvider ?? null;
+      input.providerName ??
+      frame?.methodMeta?.provider ??
+      frame?.classMeta?.provider ??
+      detectedProvider ??
+      this.options.defaultProvider ??
+      null;
     const modelName = input.modelName ?? frame?.methodMeta?.model ?? frame?.classMeta?.model ?? null;
     // Outside any tracked call an explicit record is kept unless a runtime override says no.
     let targets: readonly string[] | null = frame
@@ -159,12 +166,11 @@ export class UsageRecorder {
     recordedResponses.add(response);
     const out: UsageRecord[] = [];
     for (const u of usages) {
-      const r = this.record({
-        ...u,
-        ...extra,
-        providerName: extra.providerName ?? u.providerName ?? undefined,
-        modelName: extra.modelName ?? u.modelName ?? undefined,
-      });
+      const { providerName: detected, ...counts } = u;
+      const r = this.record(
+        { ...counts, ...extra, modelName: extra.modelName ?? u.modelName ?? undefined },
+        detected,
+      );
       if (r) out.push(r);
     }
     return out;

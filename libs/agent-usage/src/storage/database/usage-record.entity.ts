@@ -1,0 +1,87 @@
+import { EntitySchema, type EntitySchemaColumnOptions } from 'typeorm';
+import { resolveTableNames, type UsageTableNames } from './database-storage.options';
+import { indexName } from './usage-sql.builder';
+
+/**
+ * A ledger row as TypeORM returns it. bigint columns come back as strings (exact); `recordedAt` is a Date.
+ * Read records through `DatabaseUsageStorage` or `UsageQuery` to get `UsageRecord`s with numbers.
+ */
+export interface UsageRecordRow {
+  recordId: string;
+  agentName: string | null;
+  userId: string | null;
+  groupName: string | null;
+  chatName: string | null;
+  modelName: string | null;
+  providerName: string | null;
+  inputTokens: string | null;
+  cachedInputTokens: string | null;
+  cacheWriteTokens: string | null;
+  outputTokens: string | null;
+  reasoningTokens: string | null;
+  totalTokens: string | null;
+  requests: string;
+  success: boolean;
+  usageMissing: boolean;
+  costNanoUsd: string | null;
+  priceSource: string | null;
+  recordedAt: Date;
+  metadata: Record<string, unknown> | null;
+}
+
+const attribution = (name: string): EntitySchemaColumnOptions => ({ name, type: 'varchar', length: 255, nullable: true });
+const count = (name: string): EntitySchemaColumnOptions => ({ name, type: 'bigint', nullable: true });
+
+/**
+ * The ledger table as a TypeORM entity, for hosts that want a Repository over it (reporting, exports).
+ * The tables are created by the migration (or the driver's autoMigrate), never by `synchronize`; this
+ * schema mirrors that DDL so `synchronize` or `migration:generate` see no difference.
+ */
+export function createUsageRecordEntity(
+  options: Partial<UsageTableNames> & { entityName?: string } = {},
+): EntitySchema<UsageRecordRow> {
+  const { tableName, schema } = resolveTableNames(options);
+  return new EntitySchema<UsageRecordRow>({
+    name: options.entityName ?? (tableName === 'agent_usage_records' ? 'AgentUsageRecord' : `AgentUsageRecord_${tableName}`),
+    tableName,
+    schema,
+    columns: {
+      recordId: {
+        name: 'record_id',
+        type: 'varchar',
+        length: 128,
+        primary: true,
+        collation: 'C',
+        primaryKeyConstraintName: indexName(tableName, 'pkey'),
+      },
+      agentName: attribution('agent_name'),
+      userId: attribution('user_id'),
+      groupName: attribution('group_name'),
+      chatName: attribution('chat_name'),
+      modelName: attribution('model_name'),
+      providerName: attribution('provider_name'),
+      inputTokens: count('input_tokens'),
+      cachedInputTokens: count('cached_input_tokens'),
+      cacheWriteTokens: count('cache_write_tokens'),
+      outputTokens: count('output_tokens'),
+      reasoningTokens: count('reasoning_tokens'),
+      totalTokens: count('total_tokens'),
+      requests: { name: 'requests', type: 'bigint', default: 1 },
+      success: { name: 'success', type: 'boolean', default: true },
+      usageMissing: { name: 'usage_missing', type: 'boolean', default: false },
+      costNanoUsd: count('cost_nano_usd'),
+      priceSource: attribution('price_source'),
+      recordedAt: { name: 'recorded_at', type: 'timestamptz' },
+      metadata: { name: 'metadata', type: 'jsonb', nullable: true },
+    },
+    indices: [
+      { name: indexName(tableName, 'agent_recorded_idx'), columns: ['agentName', 'recordedAt'] },
+      { name: indexName(tableName, 'user_recorded_idx'), columns: ['userId', 'recordedAt'] },
+      { name: indexName(tableName, 'model_recorded_idx'), columns: ['modelName', 'recordedAt'] },
+      { name: indexName(tableName, 'recorded_idx'), columns: ['recordedAt', 'recordId'] },
+    ],
+  });
+}
+
+/** The ledger entity with the default table name `agent_usage_records`. */
+export const UsageRecordEntity = createUsageRecordEntity();
