@@ -1,0 +1,690 @@
+import { Logger, type LoggerService } from '@nestjs/common';
+// Type-only: ioredis is an optional peer, required at runtime only when this driver creates a client.
+import type { ChainableCommander, Redis } from 'ioredis';
+import type {
+  NormalizedUsageFilters,
+  RawUsageGroup,
+  RawUsageTotals,
+  UsageDimension,
+  UsageIdentity,
+} from '../../interfaces/usage-query.interface';
+import { ATTRIBUTION_FIELDS, type AttributionField, type UsageRecord } from '../../interfaces/usage-record.interface';
+import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
+import {
+  TotalsAccumulator,
+  compareRecordsDesc,
+  groupKeyOf,
+  identityKey,
+  identityOf,
+  matchesFilters,
+} from '../../query/in-memory-query';
+import { dayKey, endOfDayExclusive, hourKey, isStartOfDay } from '../../query/time-zone';
+import { recordFromJson, recordToJson } from '../../record/usage-record.factory';
+import { InvalidUsageOptionsError, UsageTrackingError } from '../../usage.errors';
+import {
+  CacheKeys,
+  COUNTERS,
+  COUNTER_CODES,
+  COUNTER_INDEX,
+  INDEXED_DIMENSIONS,
+  LAYOUT_VERSION,
+  SCOPE_DIMENSIONS,
+  decodeValue,
+  encodeValue,
+  parseBucketField,
+} from './cache-storage.keys';
+import {
+  DEFAULT_CACHE_CLIENT_OPTIONS,
+  DEFAULT_CACHE_KEY_PREFIX,
+  DEFAULT_CACHE_SCAN_CHUNK,
+  DEFAULT_CACHE_WRITE_CHUNK,
+  type CacheStorageOptions,
+  cacheStorageOptionProblems,
+} from './cache-storage.options';
+import { CLEAR_SCRIPT, PRUNE_SCRIPT, SCRIPT_HEADER_ARGS, WRITE_SCRIPT } from './cache-storage.scripts';
+
+/** Command names registered on the client with `defineCommand` (versioned: the layout is in the name). */
+const WRITE_COMMAND = `agentUsageWriteV${LAYOUT_VERSION}`;
+const CLEAR_COMMAND = `agentUsageClearV${LAYOUT_VERSION}`;
+const PRUNE_COMMAND = `agentUsagePruneV${LAYOUT_VERSION}`;
+/** Commands per pipeline for bucket reads (one round trip each). */
+const PIPELINE_CHUNK = 200;
+const DAY_MS = 86_400_000;
+const IDENTITY_DIMENSIONS: readonly AttributionField[] = ['agentName', 'userId', 'group', 'chatName'];
+const CLIENT_SOURCE_KEYS = ['client', 'clientToken', 'url', 'redisOptions'] as const;
+
+type Sums = bigint[];
+type Scripted = Record<string, (...args: (string | number)[]) => unknown>;
+interface Fetched {
+  record: UsageRecord;
+  json: string;
+}
+
+function loadIoredis(): new (...args: any[]) => Redis {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require('ioredis');
+    return mod.default ?? mod.Redis ?? mod;
+  } catch {
+    throw new UsageTrackingError('The "cache" usage storage needs the ioredis package: npm install ioredis');
+  }
+}
+
+const zeroSums = (): Sums => COUNTER_CODES.map(() => 0n);
+
+function sumsToRaw(s: Sums): RawUsageTotals {
+  const out: Record<string, number | bigint> = {};
+  COUNTERS.forEach(([, name], i) => {
+    const v = s[i];
+    out[name] = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+  });
+  return out as unknown as RawUsageTotals;
+}
+
+function count(field: string, v: number | null): string {
+  if (v === null) return '0';
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new UsageTrackingError(`cache usage storage: ${field} must be a non-negative safe integer, got ${v}`);
+  }
+  return String(v);
+}
+
+/**
+ * Time-ordered index walk with bounded memory: ZRANGEBYSCORE (or ZREVRANGEBYSCORE) in chunks, resuming from
+ * the last score seen. Ties are resumed with LIMIT <members of that score already seen> and deduplicated by
+ * member (Redis orders ties by member bytes), so a batch of records sharing one millisecond is neither
+ * skipped nor repeated, also while the walker deletes what it visits (`removed`).
+ */
+class IndexCursor {
+  done = false;
+  private bound: number | null = null;
+  private lastMember: Buffer | null = null;
+  private tieSeen = 0;
+  private scores = new Map<string, number>();
+
+  constructor(
+    private readonly client: Redis,
+    readonly key: string,
+    private readonly min: string,
+    private readonly max: string,
+    private readonly desc: boolean,
+    private readonly chunk: number,
+  ) {}
+
+  async next(): Promise<string[]> {
+    const b = this.bound === null ? null : String(this.bound);
+    const raw = this.desc
+      ? await this.client.zrevrangebyscore(this.key, b ?? this.max, this.min, 'WITHSCORES', 'LIMIT', this.tieSeen, this.chunk)
+      : await this.client.zrangebyscore(this.key, b ?? this.min, this.max, 'WITHSCORES', 'LIMIT', this.tieSeen, this.chunk);
+    const n = raw.length / 2;
+    if (n < this.chunk) this.done = true;
+    if (n === 0) return [];
+    const ids: string[] = [];
+    this.scores.clear();
+    for (let i = 0; i < raw.length; i += 2) {
+      const id = raw[i];
+      const score = Number(raw[i + 1]);
+      if (score === this.bound && this.lastMember) {
+        const c = Buffer.compare(Buffer.from(id), this.lastMember);
+        if (this.desc ? c >= 0 : c <= 0) continue; // seen before this chunk
+      }
+      ids.push(id);
+      this.scores.set(id, score);
+    }
+    const lastScore = Number(raw[raw.length - 1]);
+    if (lastScore === this.bound) this.tieSeen += n;
+    else {
+      this.bound = lastScore;
+      this.tieSeen = 0;
+      for (let i = raw.length - 1; i > 0 && Number(raw[i]) === lastScore; i -= 2) this.tieSeen++;
+    }
+    this.lastMember = Buffer.from(raw[raw.length - 2]);
+    return ids;
+  }
+
+  /** Members of the last chunk that are gone from the index: the tie offset must not count them. */
+  removed(ids: Iterable<string>): void {
+    for (const id of ids) if (this.scores.get(id) === this.bound && this.tieSeen > 0) this.tieSeen--;
+  }
+}
+
+/**
+ * Redis driver ("cache"). Append-only: each record is one `SET NX` key plus index entries and integer
+ * counters, all applied by one Lua script per chunk of records, so a retried batch never double counts
+ * and several app instances can write at once (no read-modify-write of any list).
+ *
+ * Reads:
+ * - O(days x groups), from pre-aggregated hashes: `aggregate` and `groupBy` when the time range is whole
+ *   days in the configured zone (or open), `success` is not filtered, and there is at most one attribution
+ *   filter that the buckets cover: any dimension for `aggregate`, `groupBy(d)` filtered on `d` itself, and
+ *   `groupBy('day')` filtered on anything; `groupBy` of another dimension (or `hour`) filtered on agentName
+ *   or userId uses their per-value buckets. `identities` reads the per-day identity hashes whenever the
+ *   range is whole days and only agentName/userId/group/chatName are filtered (any number of them).
+ * - Everything else scans the smallest time-ordered index in range (per agentName/userId/group/chatName
+ *   value, else all records) with ZRANGEBYSCORE in chunks and MGET, filtering here: O(records in range of
+ *   that index), bounded memory. `clear` always walks an index, deleting and uncounting record by record.
+ * - `list` reads one index page with ZREVRANGEBYSCORE ... LIMIT when that index alone answers the filters,
+ *   else walks the smallest index newest first until `offset + limit` matches are found.
+ */
+export class CacheUsageStorage implements UsageStorage {
+  private client?: Redis;
+  private ownsClient = false;
+  private keys = new CacheKeys(DEFAULT_CACHE_KEY_PREFIX);
+  /** Our prefix plus the client's own ioredis `keyPrefix`: key names built inside Lua need both. */
+  private rawPrefix = DEFAULT_CACHE_KEY_PREFIX;
+  private timeZone = 'UTC';
+  /** Zone the buckets of this prefix were written in (from meta); reads use buckets only when it matches. */
+  private bucketTimeZone = 'UTC';
+  private bucketsUsable = true;
+  private retentionMs: number | null = null;
+  private scanChunk = DEFAULT_CACHE_SCAN_CHUNK;
+  private writeChunk = DEFAULT_CACHE_WRITE_CHUNK;
+  private logger: LoggerService = new Logger('CacheUsageStorage');
+  private initializing?: Promise<void>;
+  private metaReady = false;
+  private metaCheck?: Promise<void>;
+  private connectionErrorLogged = false;
+  /** Records not stored because they were older than the retention window when written. */
+  expiredOnWrite = 0;
+
+  constructor(private readonly options: CacheStorageOptions = {}) {}
+
+  init(context: UsageStorageContext): Promise<void> {
+    this.initializing ??= this.setUp(context);
+    return this.initializing;
+  }
+
+  private async setUp(context: UsageStorageContext): Promise<void> {
+    this.timeZone = context.timeZone;
+    this.bucketTimeZone = context.timeZone;
+    this.logger = context.logger;
+    const fromModule = { ...((context.options?.cache ?? {}) as CacheStorageOptions) };
+    // Options given to the instance win; a client source given there replaces the module's.
+    if (CLIENT_SOURCE_KEYS.some((k) => this.options[k] !== undefined)) for (const k of CLIENT_SOURCE_KEYS) delete fromModule[k];
+    const o: CacheStorageOptions = { ...fromModule, ...this.options };
+    const problems = cacheStorageOptionProblems(o);
+    if (problems.length) throw new InvalidUsageOptionsError(problems);
+
+    this.retentionMs = o.retentionDays ? o.retentionDays * DAY_MS : null;
+    this.scanChunk = o.scanChunkSize ?? DEFAULT_CACHE_SCAN_CHUNK;
+    this.writeChunk = o.writeChunkSize ?? DEFAULT_CACHE_WRITE_CHUNK;
+    const prefix = o.keyPrefix ?? DEFAULT_CACHE_KEY_PREFIX;
+
+    let client: Redis;
+    if (o.client) client = o.client;
+    else if (o.clientToken !== undefined) {
+      try {
+        client = context.moduleRef.get(o.clientToken as any, { strict: false });
+      } catch (err) {
+        throw new InvalidUsageOptionsError([`cache.clientToken: no provider ${String((o.clientToken as any)?.name ?? o.clientToken)} in the container (${(err as Error).message})`]);
+      }
+      if (!client || typeof (client as any).defineCommand !== 'function') {
+        throw new InvalidUsageOptionsError(['cache.clientToken must resolve to an ioredis client']);
+      }
+    } else {
+      const RedisClass = loadIoredis();
+      const settings = { ...DEFAULT_CACHE_CLIENT_OPTIONS, ...o.redisOptions, lazyConnect: true };
+      client = o.url ? new RedisClass(o.url, settings) : new RedisClass(settings);
+      this.ownsClient = true;
+      // Without a listener ioredis prints every reconnect error; log once per outage instead.
+      client.on('error', (err: Error) => {
+        if (this.connectionErrorLogged) return;
+        this.connectionErrorLogged = true;
+        this.logger.warn?.(`[${context.name}] Redis connection error (commands fail until it reconnects): ${err.message}`);
+      });
+      client.on('ready', () => {
+        if (!this.connectionErrorLogged) return;
+        this.connectionErrorLogged = false;
+        this.logger.log(`[${context.name}] Redis connection is back`);
+      });
+    }
+    this.client = client;
+    this.keys = new CacheKeys(prefix);
+    this.rawPrefix = `${client.options?.keyPrefix ?? ''}${prefix}`;
+    client.defineCommand(WRITE_COMMAND, { lua: WRITE_SCRIPT, numberOfKeys: 0 });
+    client.defineCommand(CLEAR_COMMAND, { lua: CLEAR_SCRIPT, numberOfKeys: 0 });
+    client.defineCommand(PRUNE_COMMAND, { lua: PRUNE_SCRIPT, numberOfKeys: 1 });
+
+    if (this.ownsClient) {
+      // Redis being down at boot must not stop the app: the writer keeps records until it is back.
+      await client.connect().catch((err: Error) => {
+        this.logger.warn?.(`[${context.name}] Redis is not reachable yet (${err.message}); usage writes are retried`);
+      });
+    }
+    await this.ensureMeta().catch(() => undefined);
+  }
+
+  /** Reads (once) the layout version and bucket time zone of this prefix, claiming them if new. */
+  private ensureMeta(): Promise<void> {
+    if (this.metaReady) return Promise.resolve();
+    this.metaCheck ??= (async () => {
+      const key = this.keys.meta();
+      const res = await this.client!.multi()
+        .hsetnx(key, 'layout', LAYOUT_VERSION)
+        .hsetnx(key, 'timeZone', this.timeZone)
+        .hmget(key, 'layout', 'timeZone')
+        .exec();
+      const [err, values] = res![2];
+      if (err) throw err;
+      const [layout, zone] = values as (string | null)[];
+      if (layout !== LAYOUT_VERSION) {
+        throw new UsageTrackingError(
+          `cache usage storage: keys under "${this.keys.prefix}" use layout ${layout}, this version writes layout ${LAYOUT_VERSION}; use another keyPrefix`,
+        );
+      }
+      if (zone && zone !== this.timeZone) {
+        this.bucketTimeZone = zone;
+        this.bucketsUsable = false;
+        this.logger.warn?.(
+          `cache usage storage: buckets under "${this.keys.prefix}" were built in time zone ${zone}, not ${this.timeZone}; ` +
+            'reads scan records instead (use a new keyPrefix, or clear the data, to get bucket reads back)',
+        );
+      }
+      this.metaReady = true;
+    })().finally(() => (this.metaCheck = undefined));
+    return this.metaCheck;
+  }
+
+  private async ready(): Promise<Redis> {
+    if (!this.initializing) {
+      // Used without the module (tests, scripts): UTC, no container.
+      await this.init({ name: 'cache', timeZone: 'UTC', logger: this.logger, moduleRef: undefined as any, options: {} });
+    }
+    await this.initializing;
+    await this.ensureMeta();
+    return this.client!;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Lua arguments of one record (see SCRIPT_RECORD_ARGS). */
+  private recordArgs(r: UsageRecord, json: string, day: string, expireAt: string): string[] {
+    const t = r.recordedAt.getTime();
+    if (!Number.isFinite(t)) throw new UsageTrackingError(`cache usage storage: record ${r.id} has an invalid recordedAt`);
+    return [
+      r.id,
+      json,
+      String(t),
+      day,
+      encodeValue(hourKey(r.recordedAt, this.bucketTimeZone)),
+      expireAt,
+      ...ATTRIBUTION_FIELDS.map((f) => encodeValue(r[f])),
+      JSON.stringify([r.agentName, r.userId, r.group, r.chatName]),
+      count('requests', r.requests),
+      count('inputTokens', r.inputTokens),
+      count('cachedInputTokens', r.cachedInputTokens),
+      count('cacheWriteTokens', r.cacheWriteTokens),
+      count('outputTokens', r.outputTokens),
+      count('reasoningTokens', r.reasoningTokens),
+      count('totalTokens', r.totalTokens),
+      r.success ? '0' : '1',
+      r.usageMissing ? '1' : '0',
+      count('costNanoUsd', r.costNanoUsd),
+      r.costNanoUsd === null ? '1' : '0',
+    ];
+  }
+
+  private header(now: number): string[] {
+    if (this.retentionMs === null) return [this.rawPrefix, '', '', String(now)];
+    // Anything recorded before these is expired for sure (a day lasts at most 25 h).
+    const cutScore = now - this.retentionMs - 26 * 3_600_000;
+    const cutDay = dayKey(new Date(now - this.retentionMs - 2 * DAY_MS), this.bucketTimeZone);
+    return [this.rawPrefix, String(cutScore), cutDay, String(now)];
+  }
+
+  /** Runs a script over records in chunks, all chunks in one pipeline; returns the scripts' summed results. */
+  private async runScript(command: string, perRecord: string[][], now: number): Promise<number> {
+    if (perRecord.length === 0) return 0;
+    const client = this.client!;
+    const pipe = client.pipeline() as unknown as ChainableCommander & Scripted;
+    const header = this.header(now);
+    for (let i = 0; i < perRecord.length; i += this.writeChunk) {
+      const args = header.slice();
+      for (const a of perRecord.slice(i, i + this.writeChunk)) for (const v of a) args.push(v);
+      pipe[command](...args);
+    }
+    const res = await pipe.exec();
+    if (!res) throw new UsageTrackingError('cache usage storage: the pipeline was discarded');
+    let n = 0;
+    for (const [err, v] of res) {
+      if (err) throw err;
+      n += Number(v);
+    }
+    return n;
+  }
+
+  async write(records: readonly UsageRecord[]): Promise<void> {
+    await this.ready();
+    if (records.length === 0) return;
+    const now = Date.now();
+    const expiry = new Map<string, string>();
+    const args: string[][] = [];
+    let expired = 0;
+    for (const r of records) {
+      const day = dayKey(r.recordedAt, this.bucketTimeZone);
+      let expireAt = '';
+      if (this.retentionMs !== null) {
+        let e = expiry.get(day);
+        if (e === undefined) expiry.set(day, (e = String(endOfDayExclusive(day, this.bucketTimeZone).getTime() + this.retentionMs)));
+        if (Number(e) <= now) {
+          expired++;
+          continue;
+        }
+        expireAt = e;
+      }
+      args.push(this.recordArgs(r, recordToJson(r), day, expireAt));
+    }
+    if (expired) {
+      this.expiredOnWrite += expired;
+      this.logger.warn?.(`cache usage storage: ${expired} record(s) older than retentionDays were not stored`);
+    }
+    await this.runScript(WRITE_COMMAND, args, now);
+  }
+
+  // ---------------------------------------------------------------- planning
+
+  private static emptyRange(f: NormalizedUsageFilters): boolean {
+    return !!(f.from && f.to && f.from.getTime() >= f.to.getTime());
+  }
+
+  private static attributionFilters(f: NormalizedUsageFilters): AttributionField[] {
+    return ATTRIBUTION_FIELDS.filter((d) => f[d] !== undefined);
+  }
+
+  private scoreRange(f: NormalizedUsageFilters): [string, string] {
+    return [f.from ? String(f.from.getTime()) : '-inf', f.to ? `(${f.to.getTime()}` : '+inf'];
+  }
+
+  /** Days with buckets in range, or null when the range is not whole days (then buckets cannot answer). */
+  private async bucketDays(f: NormalizedUsageFilters): Promise<string[] | null> {
+    if (!this.bucketsUsable) return null;
+    if (f.from && !isStartOfDay(f.from, this.timeZone)) return null;
+    if (f.to && !isStartOfDay(f.to, this.timeZone)) return null;
+    const min = f.from ? `[${dayKey(f.from, this.timeZone)}` : '-';
+    const max = f.to ? `(${dayKey(f.to, this.timeZone)}` : '+';
+    return this.client!.zrangebylex(this.keys.days(), min, max);
+  }
+
+  /**
+   * The index to walk: all records, or the union of one indexed dimension's per-value indexes, whichever
+   * holds fewest ids in range (ZCOUNT, O(log n) each). `exact` = the index alone answers the filters.
+   */
+  private async chooseIndex(f: NormalizedUsageFilters): Promise<{ keys: string[]; exact: boolean }> {
+    const [min, max] = this.scoreRange(f);
+    const attrs = CacheUsageStorage.attributionFilters(f);
+    const candidates: { dim: AttributionField | null; keys: string[] }[] = [{ dim: null, keys: [this.keys.indexAll()] }];
+    for (const d of INDEXED_DIMENSIONS) if (f[d]) candidates.push({ dim: d, keys: f[d]!.map((v) => this.keys.index(d, v)) });
+    let best = candidates[0];
+    if (candidates.length > 1) {
+      const pipe = this.client!.pipeline();
+      for (const c of candidates) for (const k of c.keys) pipe.zcount(k, min, max);
+      const res = (await pipe.exec())!;
+      let i = 0;
+      let bestCount = Infinity;
+      for (const c of candidates) {
+        let total = 0;
+        for (let j = 0; j < c.keys.length; j++, i++) {
+          if (res[i][0]) throw res[i][0];
+          total += Number(res[i][1]);
+        }
+        if (total < bestCount || (total === bestCount && c.dim !== null)) [best, bestCount] = [c, total];
+      }
+    }
+    const residual = f.success !== undefined || attrs.some((d) => d !== best.dim);
+    return { keys: best.keys, exact: !residual && best.keys.length === 1 };
+  }
+
+  /** MGET of records; ids whose record is gone (expired, cleared) are pruned from `index` lazily. */
+  private async fetch(ids: string[], index: string, cursor?: IndexCursor): Promise<Fetched[]> {
+    if (ids.length === 0) return [];
+    const client = this.client!;
+    const jsons = await client.mget(ids.map((id) => this.keys.record(id)));
+    const out: Fetched[] = [];
+    const missing: string[] = [];
+    jsons.forEach((json, i) => {
+      if (json === null) return void missing.push(ids[i]);
+      const record = recordFromJson(json);
+      if (record) out.push({ record, json });
+      else this.logger.warn?.(`cache usage storage: record ${ids[i]} is not valid JSON; skipped`);
+    });
+    if (missing.length) {
+      await (client as unknown as Scripted)[PRUNE_COMMAND](index, `${this.rawPrefix}rec:`, ...missing);
+      cursor?.removed(missing);
+    }
+    return out;
+  }
+
+  /** Walks the chosen index oldest first, handing matching records to `visit` a chunk at a time. */
+  private async scan(f: NormalizedUsageFilters, visit: (batch: Fetched[], cursor: IndexCursor) => Promise<void> | void): Promise<void> {
+    const { keys } = await this.chooseIndex(f);
+    const [min, max] = this.scoreRange(f);
+    for (const key of keys) {
+      const cursor = new IndexCursor(this.client!, key, min, max, false, this.scanChunk);
+      while (!cursor.done) {
+        const ids = await cursor.next();
+        const batch = (await this.fetch(ids, key, cursor)).filter((x) => matchesFilters(x.record, f));
+        if (batch.length) await visit(batch, cursor);
+      }
+    }
+  }
+
+  /** Runs `add` for each item in pipelines of PIPELINE_CHUNK commands, handing each reply to `take`. */
+  private async pipelined<T>(items: readonly T[], add: (p: ChainableCommander, item: T) => void, take: (reply: any, item: T) => void): Promise<void> {
+    for (let i = 0; i < items.length; i += PIPELINE_CHUNK) {
+      const part = items.slice(i, i + PIPELINE_CHUNK);
+      const pipe = this.client!.pipeline();
+      for (const item of part) add(pipe, item);
+      const res = (await pipe.exec())!;
+      res.forEach(([err, reply], j) => {
+        if (err) throw err;
+        take(reply, part[j]);
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async aggregate(filters: NormalizedUsageFilters): Promise<RawUsageTotals> {
+    await this.ready();
+    if (CacheUsageStorage.emptyRange(filters)) return sumsToRaw(zeroSums());
+    const attrs = CacheUsageStorage.attributionFilters(filters);
+    if (filters.success === undefined && attrs.length <= 1) {
+      const days = await this.bucketDays(filters);
+      if (days) {
+        const sums = zeroSums();
+        if (attrs.length === 0) {
+          await this.pipelined(days, (p, day) => p.hgetall(this.keys.dayTotals(day)), (h: Record<string, string>) => addTotals(sums, h));
+        } else {
+          const dim = attrs[0];
+          const fields = valueFields(filters[dim]!);
+          await this.pipelined(days, (p, day) => p.hmget(this.keys.dayBucket(day, dim), ...fields), (vals: (string | null)[]) => {
+            vals.forEach((v, i) => v !== null && (sums[i % COUNTER_CODES.length] += BigInt(v)));
+          });
+        }
+        return sumsToRaw(sums);
+      }
+    }
+    const acc = new TotalsAccumulator();
+    await this.scan(filters, (batch) => batch.forEach((x) => acc.add(x.record)));
+    return acc.toRaw();
+  }
+
+  async groupBy(dimension: UsageDimension, filters: NormalizedUsageFilters): Promise<RawUsageGroup[]> {
+    await this.ready();
+    if (CacheUsageStorage.emptyRange(filters)) return [];
+    const fromBuckets = await this.groupFromBuckets(dimension, filters);
+    if (fromBuckets) return fromBuckets;
+    const groups = new Map<string | null, TotalsAccumulator>();
+    await this.scan(filters, (batch) => {
+      for (const { record } of batch) {
+        const key = groupKeyOf(record, dimension, this.timeZone);
+        let acc = groups.get(key);
+        if (!acc) groups.set(key, (acc = new TotalsAccumulator()));
+        acc.add(record);
+      }
+    });
+    return [...groups].map(([key, acc]) => ({ key, ...acc.toRaw() }));
+  }
+
+  private async groupFromBuckets(dimension: UsageDimension, f: NormalizedUsageFilters): Promise<RawUsageGroup[] | null> {
+    const attrs = CacheUsageStorage.attributionFilters(f);
+    if (f.success !== undefined || attrs.length > 1) return null;
+    const filterDim = attrs[0];
+    const scoped = filterDim !== undefined && dimension !== filterDim && dimension !== 'day';
+    if (scoped && !(SCOPE_DIMENSIONS as readonly string[]).includes(filterDim)) return null;
+    const days = await this.bucketDays(f);
+    if (!days) return null;
+
+    const groups = new Map<string | null, Sums>();
+    const sumsOf = (key: string | null): Sums => {
+      let s = groups.get(key);
+      if (!s) groups.set(key, (s = zeroSums()));
+      return s;
+    };
+    const addFields = (h: Record<string, string>) => {
+      for (const [field, v] of Object.entries(h)) {
+        const parsed = parseBucketField(field);
+        if (parsed) sumsOf(decodeValue(parsed[0]))[parsed[1]] += BigInt(v);
+      }
+    };
+
+    if (filterDim === undefined) {
+      if (dimension === 'day') {
+        await this.pipelined(days, (p, day) => p.hgetall(this.keys.dayTotals(day)), (h: Record<string, string>, day) => {
+          if (Object.keys(h).length) addTotals(sumsOf(day), h);
+        });
+      } else {
+        await this.pipelined(days, (p, day) => p.hgetall(this.keys.dayBucket(day, dimension)), addFields);
+      }
+    } else if (!scoped) {
+      // groupBy(d) filtered on d, or groupBy('day') filtered on anything: the filter dimension's own buckets.
+      const values = f[filterDim]!;
+      const fields = valueFields(values);
+      const nc = COUNTER_CODES.length;
+      await this.pipelined(days, (p, day) => p.hmget(this.keys.dayBucket(day, filterDim), ...fields), (vals: (string | null)[], day) => {
+        values.forEach((value, vi) => {
+          if (vals[vi * nc] === null) return; // no record of that value on that day
+          const s = sumsOf(dimension === 'day' ? day : value);
+          for (let c = 0; c < nc; c++) {
+            const v = vals[vi * nc + c];
+            if (v !== null) s[c] += BigInt(v);
+          }
+        });
+      });
+    } else {
+      const dim = dimension as AttributionField | 'hour';
+      const pairs = days.flatMap((day) => f[filterDim]!.map((value) => [day, value] as const));
+      await this.pipelined(pairs, (p, [day, value]) => p.hgetall(this.keys.scopedBucket(day, filterDim, value, dim)), addFields);
+    }
+    const out: RawUsageGroup[] = [];
+    for (const [key, s] of groups) if (s[0] > 0n) out.push({ key, ...sumsToRaw(s) });
+    return out;
+  }
+
+  async identities(filters: NormalizedUsageFilters): Promise<UsageIdentity[]> {
+    await this.ready();
+    if (CacheUsageStorage.emptyRange(filters)) return [];
+    const attrs = CacheUsageStorage.attributionFilters(filters);
+    const seen = new Map<string, UsageIdentity>();
+    if (filters.success === undefined && attrs.every((d) => IDENTITY_DIMENSIONS.includes(d))) {
+      const days = await this.bucketDays(filters);
+      if (days) {
+        await this.pipelined(days, (p, day) => p.hkeys(this.keys.identities(day)), (fields: string[]) => {
+          for (const field of fields) {
+            if (seen.has(field)) continue;
+            const [agentName, userId, group, chatName] = JSON.parse(field) as (string | null)[];
+            const identity = { agentName, userId, group, chatName };
+            if (attrs.every((d) => filters[d]!.includes(identity[d as keyof UsageIdentity] as string))) seen.set(field, identity);
+          }
+        });
+        return [...seen.values()];
+      }
+    }
+    await this.scan(filters, (batch) => {
+      for (const { record } of batch) {
+        const k = identityKey(record);
+        if (!seen.has(k)) seen.set(k, identityOf(record));
+      }
+    });
+    return [...seen.values()];
+  }
+
+  async list(filters: NormalizedUsageFilters, limit: number, offset: number): Promise<UsageRecord[]> {
+    await this.ready();
+    if (CacheUsageStorage.emptyRange(filters) || limit <= 0) return [];
+    const client = this.client!;
+    const { keys, exact } = await this.chooseIndex(filters);
+    const [min, max] = this.scoreRange(filters);
+    if (exact) {
+      // One index answers the filters: read just the page. Retry when expired ids were pruned meanwhile.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const ids = await client.zrevrangebyscore(keys[0], max, min, 'LIMIT', offset, limit);
+        const before = ids.length;
+        const page = await this.fetch(ids, keys[0]);
+        if (page.length === before) return page.map((x) => x.record).sort(compareRecordsDesc);
+      }
+    }
+    const want = offset + limit;
+    const out: UsageRecord[] = [];
+    for (const key of keys) {
+      const cursor = new IndexCursor(client, key, min, max, true, this.scanChunk);
+      let got = 0;
+      let boundary: number | null = null;
+      walk: while (!cursor.done) {
+        const ids = await cursor.next();
+        for (const { record } of await this.fetch(ids, key, cursor)) {
+          if (!matchesFilters(record, filters)) continue;
+          const t = record.recordedAt.getTime();
+          // Past the want-th match, keep only its ties: the final sort orders them by id.
+          if (boundary !== null && t < boundary) break walk;
+          out.push(record);
+          if (++got === want) boundary = t;
+        }
+      }
+    }
+    return out.sort(compareRecordsDesc).slice(offset, want);
+  }
+
+  async clear(filters: NormalizedUsageFilters): Promise<number> {
+    await this.ready();
+    if (CacheUsageStorage.emptyRange(filters)) return 0;
+    let removed = 0;
+    await this.scan(filters, async (batch, cursor) => {
+      const now = Date.now();
+      const args = batch.map(({ record, json }) =>
+        this.recordArgs(record, json, dayKey(record.recordedAt, this.bucketTimeZone), ''),
+      );
+      removed += await this.runScript(CLEAR_COMMAND, args, now);
+      cursor.removed(batch.map((x) => x.record.id));
+    });
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    if (!client || !this.ownsClient) return;
+    this.client = undefined;
+    this.initializing = undefined;
+    this.metaReady = false;
+    try {
+      await client.quit();
+    } catch {
+      client.disconnect(); // not connected: quit cannot be sent
+    }
+  }
+}
+
+/** HMGET fields for these values: every counter of each value, value-major. */
+function valueFields(values: readonly string[]): string[] {
+  return values.flatMap((v) => {
+    const enc = encodeValue(v);
+    return COUNTER_CODES.map((c) => `${enc}|${c}`);
+  });
+}
+
+function addTotals(sums: Sums, h: Record<string, string>): void {
+  for (const [code, v] of Object.entries(h)) {
+    const i = COUNTER_INDEX.get(code);
+    if (i !== undefined) sums[i] += BigInt(v);
+  }
+}
