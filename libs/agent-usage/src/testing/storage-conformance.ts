@@ -87,7 +87,7 @@ export function conformanceRecords(count = 240, seed = 42): UsageRecord[] {
     });
   }
   // Same instant for two records: list order must fall back to id descending.
-  out[1].recordedAt = new Date(out[0].recordedAt.getTime());
+  if (out.length > 1) out[1].recordedAt = new Date(out[0].recordedAt.getTime());
   return out;
 }
 

@@ -1,0 +1,144 @@
+import { normalizeResponse, normalizeResponses } from './normalize-usage';
+
+describe('normalizeResponse', () => {
+  it('OpenAI Chat Completions: prompt includes cached, completion includes reasoning', () => {
+    expect(
+      normalizeResponse({
+        id: 'chatcmpl-1',
+        object: 'chat.completion',
+        model: 'o4-mini-2025-04-16',
+        choices: [],
+        usage: {
+          prompt_tokens: 1200,
+          completion_tokens: 900,
+          total_tokens: 2100,
+          prompt_tokens_details: { cached_tokens: 1024, audio_tokens: 0 },
+          completion_tokens_details: { reasoning_tokens: 640, audio_tokens: 0 },
+        },
+      }),
+    ).toEqual({
+      providerName: 'openai',
+      modelName: 'o4-mini-2025-04-16',
+      inputTokens: 1200,
+      cachedInputTokens: 1024,
+      cacheWriteTokens: null,
+      outputTokens: 900,
+      reasoningTokens: 640,
+      totalTokens: 2100,
+      usageMissing: false,
+    });
+  });
+
+  it('OpenAI Responses API', () => {
+    expect(
+      normalizeResponse({
+        object: 'response',
+        model: 'gpt-4.1',
+        usage: { input_tokens: 300, input_tokens_details: { cached_tokens: 100 }, output_tokens: 50, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 350 },
+      }),
+    ).toMatchObject({ providerName: 'openai', inputTokens: 300, cachedInputTokens: 100, outputTokens: 50, reasoningTokens: 0, totalTokens: 350 });
+  });
+
+  it('Anthropic Messages: input excludes cache reads and writes, so they are added', () => {
+    expect(
+      normalizeResponse({
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-sonnet-4-20250514',
+        content: [],
+        usage: { input_tokens: 20, cache_creation_input_tokens: 2000, cache_read_input_tokens: 8000, output_tokens: 300 },
+      }),
+    ).toEqual({
+      providerName: 'anthropic',
+      modelName: 'claude-sonnet-4-20250514',
+      inputTokens: 10020,
+      cachedInputTokens: 8000,
+      cacheWriteTokens: 2000,
+      outputTokens: 300,
+      reasoningTokens: null,
+      totalTokens: 10320,
+      usageMissing: false,
+    });
+  });
+
+  it('Gemini: prompt includes cached content, candidates exclude thoughts', () => {
+    expect(
+      normalizeResponse({
+        candidates: [],
+        modelVersion: 'gemini-2.5-pro',
+        usageMetadata: { promptTokenCount: 5000, cachedContentTokenCount: 4000, candidatesTokenCount: 200, thoughtsTokenCount: 800, totalTokenCount: 6000 },
+      }),
+    ).toEqual({
+      providerName: 'google',
+      modelName: 'gemini-2.5-pro',
+      inputTokens: 5000,
+      cachedInputTokens: 4000,
+      cacheWriteTokens: null,
+      outputTokens: 1000,
+      reasoningTokens: 800,
+      totalTokens: 6000,
+      usageMissing: false,
+    });
+  });
+
+  it('Bedrock Converse: input excludes cache', () => {
+    expect(
+      normalizeResponse({
+        output: { message: { role: 'assistant', content: [] } },
+        stopReason: 'end_turn',
+        usage: { inputTokens: 10, outputTokens: 5, totalTokens: 115, cacheReadInputTokens: 100, cacheWriteInputTokens: 0 },
+      }),
+    ).toMatchObject({ providerName: 'bedrock', inputTokens: 110, cachedInputTokens: 100, cacheWriteTokens: 0, outputTokens: 5, totalTokens: 115 });
+  });
+
+  it('plain { model, usage } and Vercel AI SDK results', () => {
+    expect(normalizeResponse({ model: 'local-llama', usage: { inputTokens: 7, outputTokens: 3 } })).toMatchObject({
+      providerName: null,
+      modelName: 'local-llama',
+      inputTokens: 7,
+      outputTokens: 3,
+      totalTokens: 10,
+    });
+    expect(
+      normalizeResponse({ text: 'hi', response: { modelId: 'gpt-4o' }, totalUsage: { inputTokens: 10, outputTokens: 4, totalTokens: 14, reasoningTokens: 1, cachedInputTokens: 2 } }),
+    ).toMatchObject({ modelName: 'gpt-4o', inputTokens: 10, cachedInputTokens: 2, reasoningTokens: 1, totalTokens: 14 });
+  });
+
+  it('a recognised response without usage is "usage missing", with unknown (null) counts', () => {
+    for (const r of [
+      { object: 'chat.completion', model: 'gpt-4o', choices: [] },
+      { type: 'message', role: 'assistant', model: 'claude' },
+      { candidates: [] },
+    ]) {
+      expect(normalizeResponse(r)).toMatchObject({ usageMissing: true, inputTokens: null, outputTokens: null, totalTokens: null });
+    }
+  });
+
+  it('unknown counts are unknown, never 0', () => {
+    expect(normalizeResponse({ object: 'chat.completion', usage: { prompt_tokens: 5 } })).toMatchObject({
+      inputTokens: 5,
+      outputTokens: null,
+      totalTokens: null,
+      cachedInputTokens: null,
+    });
+  });
+
+  it('non-responses are not model calls', () => {
+    for (const v of [null, undefined, 'text', 42, [], { answer: 'x' }, { usage: 'lots' }]) expect(normalizeResponse(v)).toBeNull();
+  });
+
+  it('OpenAI Agents SDK run results: one entry per model request', () => {
+    const out = normalizeResponses({
+      finalOutput: 'x',
+      rawResponses: [
+        { usage: { requests: 1, inputTokens: 100, outputTokens: 10, totalTokens: 110, inputTokensDetails: { cached_tokens: 50 }, outputTokensDetails: { reasoning_tokens: 4 } } },
+        { usage: { requests: 1, inputTokens: 200, outputTokens: 20, totalTokens: 220 } },
+      ],
+    });
+    expect(out.map((u) => [u.inputTokens, u.cachedInputTokens, u.outputTokens, u.reasoningTokens])).toEqual([
+      [100, 50, 10, 4],
+      [200, null, 20, null],
+    ]);
+  });
+});

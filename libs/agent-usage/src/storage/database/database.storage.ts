@@ -1,0 +1,475 @@
+import { Logger, type LoggerService } from '@nestjs/common';
+import type { DataSource, QueryRunner } from 'typeorm';
+import {
+  USAGE_DIMENSIONS,
+  type NormalizedUsageFilters,
+  type RawUsageGroup,
+  type RawUsageTotals,
+  type UsageDimension,
+  type UsageIdentity,
+} from '../../interfaces/usage-query.interface';
+import type { UsageRecord } from '../../interfaces/usage-record.interface';
+import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
+import { dayKey, isStartOfDay, isUtc } from '../../query/time-zone';
+import { InvalidUsageInputError, InvalidUsageOptionsError } from '../../usage.errors';
+import { tableNameProblems, resolveTableNames, type DatabaseStorageOptions, type UsageTableNames } from './database-storage.options';
+import { createAgentUsageTables, readRollupTimeZone, writeRollupTimeZone } from './migrations/1795377442016-CreateAgentUsageTables';
+import {
+  LEDGER_COLUMNS,
+  LEDGER_SELECT_SQL,
+  LEDGER_TOTALS_SQL,
+  ROLLUP_KEY_COLUMNS,
+  ROLLUP_SOURCE_COLUMNS,
+  ROLLUP_SUM_COLUMNS,
+  ROLLUP_TOTALS_SQL,
+  SqlParams,
+  isUsageDimension,
+  ledgerDimensionSql,
+  ledgerWhere,
+  qualifiedName,
+  rollupAggregateSql,
+  rollupDimensionSql,
+  rollupWhere,
+  rowToRawTotals,
+  rowToRecord,
+  rowsOf,
+} from './usage-sql.builder';
+
+/** Attempts of one write or clear when PostgreSQL aborts it as a deadlock victim or serialization failure. */
+const MAX_CONFLICT_ATTEMPTS = 5;
+const CONFLICT_CODES = new Set(['40P01', '40001']);
+/** Errors that mean "the server is not reachable now", as opposed to a configuration mistake. */
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P02', '57P03']);
+
+const errorCode = (err: unknown): string | undefined => {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.driverError?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+const isConflict = (err: unknown) => CONFLICT_CODES.has(errorCode(err) ?? '');
+function isConnectionError(err: unknown): boolean {
+  const code = errorCode(err) ?? '';
+  if (CONNECTION_CODES.has(code) || code.startsWith('08')) return true;
+  return /connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Connection refused/i.test(String((err as Error)?.message));
+}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** JSON for jsonb: PostgreSQL rejects the NUL character (\u0000) in jsonb strings, which would poison a batch forever. */
+function metadataJson(metadata: Record<string, unknown> | null): string | null {
+  if (metadata === null || metadata === undefined) return null;
+  return JSON.stringify(metadata, (_k, v) => (typeof v === 'string' && v.includes('\u0000') ? v.replace(/\u0000/g, '\uFFFD') : v));
+}
+
+type Connection = 'dataSource' | 'url' | 'host';
+
+/**
+ * PostgreSQL driver (TypeORM 0.3 or 1.x, pg 8). Two tables:
+ * - the ledger, one row per record, unique on `record_id`;
+ * - a daily rollup keyed by (day, agent, user, group, model, provider), maintained in the same statement
+ *   as the ledger insert, only for rows that insert actually added (a retried batch never counts twice).
+ *
+ * Reads are single SQL statements; whole-day queries that the rollup can answer read it instead of the
+ * ledger. Sums come back as exact integer strings. See `DatabaseStorageOptions` for the connection.
+ */
+export class DatabaseUsageStorage implements UsageStorage {
+  private options: DatabaseStorageOptions = {};
+  private names: UsageTableNames = resolveTableNames();
+  private ledger = qualifiedName(this.names.tableName);
+  private rollup = qualifiedName(this.names.rollupTableName);
+  private insertSql = '';
+  private timeZone = 'UTC';
+  private logger: LoggerService = new Logger('DatabaseUsageStorage');
+  private context?: UsageStorageContext;
+  private mode: Connection = 'host';
+  private dataSource: DataSource | null = null;
+  private ownsDataSource = false;
+  private connecting: Promise<DataSource> | null = null;
+  private initialized = false;
+  private closed = false;
+  /** False while the rollup's days are in another time zone than ours (then every read uses the ledger). */
+  private rollupsReadable = false;
+
+  constructor(private readonly constructorOptions: DatabaseStorageOptions = {}) {}
+
+  async init(context: UsageStorageContext): Promise<void> {
+    this.context = context;
+    this.timeZone = context.timeZone ?? 'UTC';
+    if (context.logger) this.logger = context.logger;
+    // Constructor options are the more specific ones (an instance passed as `storage`).
+    const o: DatabaseStorageOptions = { ...((context.options?.database ?? {}) as DatabaseStorageOptions), ...this.constructorOptions };
+    const problems = tableNameProblems(o).map((p) => `database.${p}`);
+    if (o.dataSource && o.url) problems.push('database: give either dataSource or url, not both');
+    if (o.dataSource && (typeof o.dataSource !== 'object' || typeof (o.dataSource as DataSource).query !== 'function')) {
+      problems.push('database.dataSource must be a TypeORM DataSource');
+    }
+    if (problems.length) throw new InvalidUsageOptionsError(problems);
+    this.options = o;
+    this.names = resolveTableNames(o);
+    this.ledger = qualifiedName(this.names.tableName, this.names.schema);
+    this.rollup = qualifiedName(this.names.rollupTableName, this.names.schema);
+    this.insertSql = this.buildInsertSql();
+    this.mode = o.dataSource ? 'dataSource' : o.url ? 'url' : 'host';
+    this.initialized = true;
+    try {
+      await this.db();
+    } catch (err) {
+      // A server that is down at boot must not stop the app: the writer buffers, spools and retries.
+      if (!isConnectionError(err)) throw err;
+      this.logger.error(
+        `[${context.name}] PostgreSQL usage storage is unreachable at startup (${(err as Error).message}); records are buffered and the connection is retried`,
+      );
+    }
+  }
+
+  /** The DataSource, connected and with the tables checked; a failed attempt is retried by the next call. */
+  private db(): Promise<DataSource> {
+    if (this.closed) return Promise.reject(new Error('DatabaseUsageStorage is closed'));
+    if (!this.initialized) return Promise.reject(new Error('DatabaseUsageStorage: call init(context) first'));
+    if (this.dataSource) return Promise.resolve(this.dataSource);
+    this.connecting ??= this.connect().finally(() => (this.connecting = null));
+    return this.connecting;
+  }
+
+  private async connect(): Promise<DataSource> {
+    const ds = await this.obtainDataSource();
+    try {
+      await this.prepareSchema(ds);
+    } catch (err) {
+      if (this.ownsDataSource && ds.isInitialized) await ds.destroy().catch(() => undefined);
+      throw err;
+    }
+    if (this.closed) {
+      if (this.ownsDataSource && ds.isInitialized) await ds.destroy().catch(() => undefined);
+      throw new Error('DatabaseUsageStorage is closed');
+    }
+    this.dataSource = ds;
+    return ds;
+  }
+
+  private async obtainDataSource(): Promise<DataSource> {
+    const o = this.options;
+    if (this.mode === 'dataSource') {
+      const ds = o.dataSource as DataSource;
+      this.assertPostgres(ds);
+      // Initialized for the owner if needed, but never destroyed here: it is not ours.
+      if (!ds.isInitialized) await ds.initialize();
+      return ds;
+    }
+    if (this.mode === 'url') {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { DataSource: DataSourceClass } = require('typeorm') as typeof import('typeorm');
+      const extra = { keepAlive: true, query_timeout: 120_000, ...((o.connectionOptions?.extra as object) ?? {}) };
+      const ds = new DataSourceClass({
+        type: 'postgres',
+        url: o.url,
+        applicationName: o.applicationName ?? 'nestjs-agent-usage',
+        poolSize: 4,
+        connectTimeoutMS: 10_000,
+        synchronize: false,
+        migrationsRun: false,
+        entities: [],
+        logging: false,
+        ...o.connectionOptions,
+        extra,
+      } as import('typeorm').DataSourceOptions);
+      this.assertPostgres(ds);
+      await ds.initialize();
+      this.ownsDataSource = true;
+      return ds;
+    }
+    return this.hostDataSource();
+  }
+
+  private hostDataSource(): DataSource {
+    const name = this.options.connectionName;
+    const label = name ? `TypeORM DataSource "${name}"` : 'default TypeORM DataSource';
+    const fix = `import TypeOrmModule.forRoot({ type: 'postgres', ...${name ? `, name: '${name}'` : ''} }) in your app, or set database.url or database.dataSource`;
+    let getDataSourceToken: (name?: string) => unknown;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      ({ getDataSourceToken } = require('@nestjs/typeorm'));
+    } catch {
+      throw new InvalidUsageOptionsError([`database: the ${label} needs @nestjs/typeorm, which is not installed; ${fix}`]);
+    }
+    let ds: DataSource | undefined;
+    try {
+      ds = this.context?.moduleRef.get(getDataSourceToken(name) as string, { strict: false }) as DataSource | undefined;
+    } catch {
+      ds = undefined;
+    }
+    if (!ds) throw new InvalidUsageOptionsError([`database: no ${label} found; ${fix}`]);
+    this.assertPostgres(ds);
+    if (!ds.isInitialized) throw new Error(`DatabaseUsageStorage: the ${label} is not initialized`);
+    return ds;
+  }
+
+  private assertPostgres(ds: DataSource): void {
+    const type = (ds.options as { type?: string } | undefined)?.type;
+    if (type !== 'postgres') throw new InvalidUsageOptionsError([`database: the usage driver needs a postgres DataSource; got type ${JSON.stringify(type)}`]);
+  }
+
+  private get autoMigrate(): boolean {
+    return this.options.autoMigrate ?? this.mode === 'url';
+  }
+
+  private async prepareSchema(ds: DataSource): Promise<void> {
+    if (this.autoMigrate) {
+      await this.transaction(ds, (q) => createAgentUsageTables(q, this.names, this.timeZone));
+    } else {
+      const [row] = rowsOf(
+        await ds.query(`SELECT to_regclass($1::text) IS NOT NULL AS ledger, to_regclass($2::text) IS NOT NULL AS rollup`, [
+          this.ledger,
+          this.rollup,
+        ]),
+      );
+      if (!row?.ledger || !row?.rollup) {
+        throw new InvalidUsageOptionsError([
+          `database: table ${!row?.ledger ? this.ledger : this.rollup} does not exist. Add createAgentUsageMigration(${JSON.stringify({
+            tableName: this.names.tableName,
+            rollupTableName: this.names.rollupTableName,
+            ...(this.names.schema ? { schema: this.names.schema } : {}),
+          })}) to your TypeORM migrations, or set database.autoMigrate: true`,
+        ]);
+      }
+    }
+    const rollupZone = await readRollupTimeZone(ds, this.names);
+    if (rollupZone !== null && sameZone(rollupZone, this.timeZone)) {
+      this.rollupsReadable = true;
+    } else if (this.autoMigrate) {
+      await this.rebuildRollups(ds);
+    } else {
+      this.rollupsReadable = false;
+      this.logger.warn(
+        `daily rollup ${this.rollup} is kept in time zone ${rollupZone ?? '(unknown)'} but this app uses ${this.timeZone}: ` +
+          `reads use the ledger only. Call rebuildRollups() once (or set database.autoMigrate: true) to switch it.`,
+      );
+    }
+  }
+
+  /**
+   * Recomputes the daily rollup from the ledger in this app's time zone (needed after changing
+   * `timeZone`, or to repair a rollup edited by hand). Writers wait meanwhile; readers do not.
+   */
+  async rebuildRollups(dataSource?: DataSource): Promise<void> {
+    const ds = dataSource ?? (await this.db());
+    await this.transaction(ds, async (q) => {
+      // SHARE blocks inserts into the ledger (so no write slips between the recount and the commit).
+      await q.query(`LOCK TABLE ${this.ledger} IN SHARE MODE`);
+      const zone = await readRollupTimeZone(q, this.names);
+      if (zone !== null && sameZone(zone, this.timeZone)) return; // another process just did it
+      await q.query(`DELETE FROM ${this.rollup}`);
+      await q.query(
+        `INSERT INTO ${this.rollup} (${[...ROLLUP_KEY_COLUMNS, ...ROLLUP_SUM_COLUMNS].join(', ')}) ${rollupAggregateSql(this.ledger, '$1::text')}`,
+        [this.timeZone],
+      );
+      await writeRollupTimeZone(q, this.names, this.timeZone);
+      this.logger.warn(`rebuilt daily rollup ${this.rollup} from ${this.ledger} for time zone ${this.timeZone} (was ${zone ?? 'unknown'})`);
+    });
+    this.rollupsReadable = true;
+  }
+
+  /** Runs `work` in one transaction, retried a few times when PostgreSQL picks it as a deadlock victim. */
+  private async transaction<T>(ds: DataSource, work: (q: QueryRunner) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const q = ds.createQueryRunner();
+      try {
+        await q.connect();
+        await q.startTransaction();
+        const result = await work(q);
+        await q.commitTransaction();
+        return result;
+      } catch (err) {
+        if (q.isTransactionActive) await q.rollbackTransaction().catch(() => undefined);
+        if (attempt < MAX_CONFLICT_ATTEMPTS && isConflict(err)) {
+          await sleep(conflictBackoff(attempt));
+          continue;
+        }
+        throw err;
+      } finally {
+        await q.release().catch(() => undefined);
+      }
+    }
+  }
+
+  /** One statement (its own transaction), retried on deadlock / serialization failure. */
+  private async statement(ds: DataSource, sql: string, params: unknown[]): Promise<Record<string, any>[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return rowsOf(await ds.query(sql, params));
+      } catch (err) {
+        if (attempt < MAX_CONFLICT_ATTEMPTS && isConflict(err)) {
+          await sleep(conflictBackoff(attempt));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Ledger insert and rollup upsert in ONE statement (so one transaction, one round trip):
+   * rows arrive as one array per column (`unnest`), `ON CONFLICT DO NOTHING RETURNING` yields only the
+   * rows really added, and only those are summed per rollup key and upserted, in key order so that
+   * concurrent writers lock rollup rows in the same order (no deadlock cycles).
+   */
+  private buildInsertSql(): string {
+    const cols = LEDGER_COLUMNS.map((c) => c.column);
+    const tz = `$${LEDGER_COLUMNS.length + 1}::text`;
+    const rollupCols = [...ROLLUP_KEY_COLUMNS, ...ROLLUP_SUM_COLUMNS];
+    return `WITH input AS (
+        SELECT * FROM unnest(${LEDGER_COLUMNS.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')}) AS u(${cols.join(', ')})
+      ), ins AS (
+        INSERT INTO ${this.ledger} (${cols.join(', ')})
+        SELECT ${cols.map((c) => (c === 'metadata' ? 'metadata::jsonb' : c)).join(', ')} FROM input
+        ON CONFLICT (record_id) DO NOTHING
+        RETURNING ${ROLLUP_SOURCE_COLUMNS}
+      ), agg AS (
+        ${rollupAggregateSql('ins', tz)}
+      ), up AS (
+        INSERT INTO ${this.rollup} AS r (${rollupCols.join(', ')})
+        SELECT ${rollupCols.join(', ')} FROM agg ORDER BY ${ROLLUP_KEY_COLUMNS.join(', ')}
+        ON CONFLICT (${ROLLUP_KEY_COLUMNS.join(', ')}) DO UPDATE SET
+          ${ROLLUP_SUM_COLUMNS.map((c) => `${c} = r.${c} + EXCLUDED.${c}`).join(', ')}
+        RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM up)::int AS rollup_rows`;
+  }
+
+  async write(records: readonly UsageRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const ds = await this.db();
+    // First occurrence of an id wins (as in the memory driver); id order makes concurrent writers of
+    // the same ids wait on each other in the same order instead of deadlocking.
+    const byId = new Map<string, UsageRecord>();
+    for (const r of records) if (!byId.has(r.id)) byId.set(r.id, r);
+    const batch = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const columns: unknown[][] = LEDGER_COLUMNS.map(() => new Array(batch.length));
+    batch.forEach((r, i) => {
+      LEDGER_COLUMNS.forEach((c, j) => {
+        let v: unknown = r[c.field];
+        if (c.field === 'recordedAt') v = (v instanceof Date ? v : new Date(v as string)).toISOString();
+        else if (c.field === 'metadata') v = metadataJson(r.metadata);
+        columns[j][i] = v === undefined ? null : v;
+      });
+    });
+    await this.statement(ds, this.insertSql, [...columns, this.timeZone]);
+  }
+
+  /** Day bounds when the rollup can answer these filters exactly, else null (read the ledger). */
+  private rollupRange(f: NormalizedUsageFilters, dimension?: UsageDimension): { fromDay?: string; toDay?: string } | null {
+    if (this.options.useRollups === false || !this.rollupsReadable) return null;
+    if (f.chatName !== undefined || f.success !== undefined) return null;
+    if (dimension !== undefined && rollupDimensionSql(dimension) === undefined) return null;
+    if (f.from && !isStartOfDay(f.from, this.timeZone)) return null;
+    if (f.to && !isStartOfDay(f.to, this.timeZone)) return null;
+    return {
+      fromDay: f.from ? dayKey(f.from, this.timeZone) : undefined,
+      toDay: f.to ? dayKey(f.to, this.timeZone) : undefined,
+    };
+  }
+
+  async aggregate(filters: NormalizedUsageFilters): Promise<RawUsageTotals> {
+    const ds = await this.db();
+    const p = new SqlParams();
+    const range = this.rollupRange(filters);
+    const sql = range
+      ? `SELECT ${ROLLUP_TOTALS_SQL} FROM ${this.rollup} ${rollupWhere(filters, range.fromDay, range.toDay, p)}`
+      : `SELECT ${LEDGER_TOTALS_SQL} FROM ${this.ledger} ${ledgerWhere(filters, p)}`;
+    return rowToRawTotals((await this.statement(ds, sql, p.values))[0]);
+  }
+
+  async groupBy(dimension: UsageDimension, filters: NormalizedUsageFilters): Promise<RawUsageGroup[]> {
+    // The dimension only selects one of a fixed set of SQL expressions; anything else stops here.
+    if (!isUsageDimension(dimension)) throw new InvalidUsageInputError('dimension', `one of ${USAGE_DIMENSIONS.join(', ')}`, dimension);
+    const ds = await this.db();
+    const p = new SqlParams();
+    const range = this.rollupRange(filters, dimension);
+    let sql: string;
+    if (range) {
+      const key = rollupDimensionSql(dimension) as string;
+      sql = `SELECT ${key} AS key, ${ROLLUP_TOTALS_SQL} FROM ${this.rollup} ${rollupWhere(filters, range.fromDay, range.toDay, p)} GROUP BY 1 ORDER BY 1`;
+    } else {
+      const key = ledgerDimensionSql(dimension, () => p.add(this.timeZone, 'text'));
+      sql = `SELECT ${key} AS key, ${LEDGER_TOTALS_SQL} FROM ${this.ledger} ${ledgerWhere(filters, p)} GROUP BY 1 ORDER BY 1`;
+    }
+    return (await this.statement(ds, sql, p.values)).map((row) => ({ key: row.key ?? null, ...rowToRawTotals(row) }));
+  }
+
+  async identities(filters: NormalizedUsageFilters): Promise<UsageIdentity[]> {
+    const ds = await this.db();
+    const p = new SqlParams();
+    const rows = await this.statement(
+      ds,
+      `SELECT DISTINCT agent_name, user_id, group_name, chat_name FROM ${this.ledger} ${ledgerWhere(filters, p)} ORDER BY 1, 2, 3, 4`,
+      p.values,
+    );
+    return rows.map((r) => ({ agentName: r.agent_name ?? null, userId: r.user_id ?? null, group: r.group_name ?? null, chatName: r.chat_name ?? null }));
+  }
+
+  async list(filters: NormalizedUsageFilters, limit: number, offset: number): Promise<UsageRecord[]> {
+    const ds = await this.db();
+    const p = new SqlParams();
+    const where = ledgerWhere(filters, p);
+    const rows = await this.statement(
+      ds,
+      `SELECT ${LEDGER_SELECT_SQL} FROM ${this.ledger} ${where}
+       ORDER BY recorded_at DESC, record_id DESC LIMIT ${p.add(Math.max(0, Math.floor(limit)), 'bigint')} OFFSET ${p.add(Math.max(0, Math.floor(offset)), 'bigint')}`,
+      p.values,
+    );
+    return rows.map(rowToRecord);
+  }
+
+  /**
+   * Deletes matching ledger rows and subtracts exactly what they contributed from the rollup, in one
+   * transaction; rollup rows left with no record are removed.
+   */
+  async clear(filters: NormalizedUsageFilters): Promise<number> {
+    const ds = await this.db();
+    return this.transaction(ds, async (q) => {
+      const p = new SqlParams();
+      const where = ledgerWhere(filters, p);
+      const tz = p.add(this.timeZone, 'text');
+      const [row] = rowsOf(
+        await q.query(
+          `WITH del AS (
+             DELETE FROM ${this.ledger} ${where} RETURNING ${ROLLUP_SOURCE_COLUMNS}
+           ), agg AS (
+             ${rollupAggregateSql('del', tz)}
+           ), upd AS (
+             UPDATE ${this.rollup} AS r SET ${ROLLUP_SUM_COLUMNS.map((c) => `${c} = r.${c} - a.${c}`).join(', ')}
+             FROM agg a WHERE ${ROLLUP_KEY_COLUMNS.map((c) => `r.${c} = a.${c}`).join(' AND ')}
+             RETURNING 1
+           )
+           SELECT (SELECT count(*) FROM del)::text AS deleted, (SELECT count(*) FROM upd)::int AS updated,
+             (SELECT to_char(min(day), 'YYYY-MM-DD') FROM agg) AS min_day, (SELECT to_char(max(day), 'YYYY-MM-DD') FROM agg) AS max_day`,
+          p.values,
+        ),
+      );
+      if (row?.min_day) {
+        await q.query(
+          `WITH d AS (DELETE FROM ${this.rollup} WHERE day >= $1::date AND day <= $2::date AND record_count <= 0 RETURNING 1) SELECT count(*)::int AS n FROM d`,
+          [row.min_day, row.max_day],
+        );
+      }
+      return Number(row?.deleted ?? 0);
+    });
+  }
+
+  /** Closes the DataSource only when this driver created it (from `url`). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const pending = this.connecting;
+    if (pending) await pending.catch(() => undefined);
+    const ds = this.dataSource;
+    this.dataSource = null;
+    if (ds && this.ownsDataSource && ds.isInitialized) await ds.destroy();
+  }
+}
+
+function sameZone(a: string, b: string): boolean {
+  return a === b || (isUtc(a) && isUtc(b));
+}
+
+function conflictBackoff(attempt: number): number {
+  return 10 * 2 ** attempt + Math.floor(Math.random() * 25);
+}

@@ -1,0 +1,126 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { MemoryUsageStorage, UsageRecord } from 'nestjs-agent-usage';
+import { conformanceRecords } from 'nestjs-agent-usage/testing';
+import { UsageStorageWriter } from '../../libs/agent-usage/src/storage/usage-storage.writer';
+
+/** A real memory store behind a switch that makes writes fail, as a store that went down. */
+class FlakyStorage extends MemoryUsageStorage {
+  down = false;
+  writes = 0;
+  override async write(records: readonly UsageRecord[]): Promise<void> {
+    this.writes++;
+    if (this.down) throw new Error('connection refused');
+    return super.write(records);
+  }
+}
+
+const quiet = new Logger('writer-test');
+jest.spyOn(quiet, 'error').mockImplementation(() => undefined);
+jest.spyOn(quiet, 'warn').mockImplementation(() => undefined);
+jest.spyOn(quiet, 'log').mockImplementation(() => undefined);
+
+const options = (spoolDirectory: string, over = {}) => ({
+  batchSize: 100,
+  flushIntervalMs: 5,
+  maxBufferedRecords: 300,
+  spoolDirectory,
+  retryDelayMs: 5,
+  maxRetryDelayMs: 20,
+  shutdownTimeoutMs: 200,
+  ...over,
+});
+
+describe('buffered writer', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'usage-writer-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('batches by size, keeps records while the store is down, spools beyond the bound, replays them all', async () => {
+    const store = new FlakyStorage({ maxRecords: 10_000 });
+    const w = new UsageStorageWriter('flaky', store, options(dir), quiet);
+    await w.open();
+    const records = conformanceRecords(1000, 3);
+    store.down = true;
+    for (const r of records) w.enqueue(r);
+    await new Promise((r) => setTimeout(r, 50));
+    const during = w.getStats();
+    expect(during.failedWrites).toBeGreaterThan(0);
+    expect(during.pending).toBe(1000); // nothing dropped
+    expect(during.spooled).toBe(700); // memory bounded at 300, the rest on disk
+    store.down = false;
+    await w.flush();
+    const after = w.getStats();
+    expect(after).toMatchObject({ pending: 0, spooled: 0, written: 1000, lost: 0 });
+    expect(Number((await store.aggregate({})).recordCount)).toBe(1000);
+    expect(readdirSync(join(dir, 'flaky')).filter((f) => f.endsWith('.jsonl'))).toEqual([]);
+    await w.close();
+  });
+
+  it('at shutdown with the store down, spools what is left; the next start replays it', async () => {
+    const store = new FlakyStorage();
+    const w1 = new UsageStorageWriter('flaky', store, options(dir), quiet);
+    await w1.open();
+    store.down = true;
+    const records = conformanceRecords(250, 4);
+    for (const r of records) w1.enqueue(r);
+    await w1.close();
+    expect(w1.getStats().spooled).toBe(250);
+
+    const store2 = new FlakyStorage();
+    const w2 = new UsageStorageWriter('flaky', store2, options(dir), quiet);
+    await w2.open();
+    expect(w2.getStats().pending).toBe(250);
+    await w2.flush();
+    expect(Number((await store2.aggregate({})).recordCount)).toBe(250);
+    expect(w2.getStats()).toMatchObject({ pending: 0, written: 250 });
+    await w2.close();
+  });
+
+  it('flush() throws while the store refuses, naming the driver and the pending count', async () => {
+    const store = new FlakyStorage();
+    const w = new UsageStorageWriter('flaky', store, options(dir), quiet);
+    await w.open();
+    store.down = true;
+    w.enqueue(conformanceRecords(1)[0]);
+    await expect(w.flush()).rejects.toThrow(/usage storage "flaky" is failing \(connection refused\); 1 record\(s\) pending/);
+    store.down = false;
+    await w.flush();
+    await w.close();
+  });
+
+  it('enqueue does no I/O: a write in flight does not block it', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const store = new MemoryUsageStorage();
+    const slow = Object.assign(Object.create(store), { write: async (rs: readonly UsageRecord[]) => { await gate; return store.write(rs); } });
+    const w = new UsageStorageWriter('slow', slow, options(dir, { batchSize: 10 }), quiet);
+    await w.open();
+    const records = conformanceRecords(100, 5);
+    const t0 = process.hrtime.bigint();
+    for (const r of records) w.enqueue(r);
+    const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    expect(w.getStats().pending).toBe(100);
+    expect(elapsedMs).toBeLessThan(1000); // a sanity bound only; speed is measured by the benchmarks
+    release();
+    await w.flush();
+    expect(Number((await store.aggregate({})).recordCount)).toBe(100);
+    await w.close();
+  });
+});
+
+describe('memory driver bound', () => {
+  it('evicts the oldest beyond maxRecords, counts and logs it', async () => {
+    const s = new MemoryUsageStorage({ maxRecords: 10 });
+    const warn = jest.fn();
+    s.init({ name: 'memory', timeZone: 'UTC', logger: { warn, log: jest.fn(), error: jest.fn() } as never, moduleRef: undefined as never, options: { memory: { maxRecords: 10 } } });
+    const records = conformanceRecords(15, 9);
+    await s.write(records);
+    expect(Number((await s.aggregate({})).recordCount)).toBe(10);
+    expect(s.evicted).toBe(5);
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('evicted the 5 oldest'));
+    expect((await s.list({}, 100, 0)).map((r) => r.id).sort()).toEqual(records.slice(5).map((r) => r.id).sort());
+  });
+});
