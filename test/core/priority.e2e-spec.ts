@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Injectable, INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
@@ -158,7 +161,7 @@ class GlobalRoutedAgent {
 
 describe('storage priority: method > class > provider config > global config', () => {
   it('routes each record to the resolved drivers', async () => {
-    const dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'usage-route-'));
+    const dir = mkdtempSync(join(tmpdir(), 'usage-route-'));
     const app = await boot(
       {
         trackUsage: true,

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Injectable, INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
@@ -292,7 +295,7 @@ describe('capture', () => {
       async identities() { return []; },
       async clear() { return 0; },
     };
-    const dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'usage-spool-'));
+    const dir = mkdtempSync(join(tmpdir(), 'usage-spool-'));
     const app2 = await boot({ trackUsage: true, storage: failing as never, writer: { retryDelayMs: 5, flushIntervalMs: 1, spoolDirectory: dir } }, [WriterAgent]);
     const u2 = app2.get(UsageService);
     const agent = app2.get(WriterAgent);
