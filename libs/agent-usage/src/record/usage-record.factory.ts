@@ -39,10 +39,22 @@ function instant(value: unknown): Date {
 }
 
 /**
- * Builds a validated record. Throws `InvalidUsageInputError` naming the first bad field; nothing is
+ * Builds a validated record; `fill` supplies attribution the input leaves out (no object spread:
+ * this runs once per model call). Throws `InvalidUsageInputError` naming the first bad field; nothing is
  * stored in that case. Kept allocation-light: it runs on the agent's call path.
  */
-export function createUsageRecord(input: UsageRecordInput): UsageRecord {
+/** Attribution used where the input leaves a field out (from the call chain). */
+export interface UsageRecordFill {
+  agentName: string | null;
+  userId: string | null;
+  group: string | null;
+  chatName: string | null;
+  providerName: string | null;
+  modelName: string | null;
+  metadata: Record<string, unknown> | null;
+}
+
+export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFill): UsageRecord {
   if (input === null || typeof input !== 'object') throw new InvalidUsageInputError('record', 'an object', input);
   let id: string;
   if (input.id === undefined || input.id === null) id = randomUUID();
@@ -83,31 +95,32 @@ export function createUsageRecord(input: UsageRecordInput): UsageRecord {
   }
   const costNanoUsd = count('costNanoUsd', input.costNanoUsd);
   let metadata: Record<string, unknown> | null = null;
-  if (input.metadata !== undefined && input.metadata !== null) {
-    if (typeof input.metadata !== 'object' || Array.isArray(input.metadata)) {
-      throw new InvalidUsageInputError('metadata', 'a plain object (or null)', input.metadata);
+  const meta = input.metadata ?? fill?.metadata;
+  if (meta !== undefined && meta !== null) {
+    if (typeof meta !== 'object' || Array.isArray(meta)) {
+      throw new InvalidUsageInputError('metadata', 'a plain object (or null)', meta);
     }
     let json: string;
     try {
-      json = JSON.stringify(input.metadata);
+      json = JSON.stringify(meta);
     } catch {
-      throw new InvalidUsageInputError('metadata', 'JSON-serializable', input.metadata);
+      throw new InvalidUsageInputError('metadata', 'JSON-serializable', meta);
     }
     if (json.length > MAX_METADATA_JSON) {
       throw new InvalidUsageInputError('metadata', `at most ${MAX_METADATA_JSON} characters as JSON`, `${json.length} characters`);
     }
-    metadata = input.metadata;
+    metadata = meta;
   }
   const usageMissing =
     input.usageMissing ?? (inputTokens === null && outputTokens === null && totalTokens === null);
   return {
     id,
-    agentName: text('agentName', input.agentName),
-    userId: text('userId', input.userId),
-    group: text('group', input.group),
-    chatName: text('chatName', input.chatName),
-    modelName: text('modelName', input.modelName),
-    providerName: text('providerName', input.providerName),
+    agentName: text('agentName', input.agentName ?? fill?.agentName),
+    userId: text('userId', input.userId ?? fill?.userId),
+    group: text('group', input.group ?? fill?.group),
+    chatName: text('chatName', input.chatName ?? fill?.chatName),
+    modelName: text('modelName', input.modelName ?? fill?.modelName),
+    providerName: text('providerName', input.providerName ?? fill?.providerName),
     inputTokens,
     cachedInputTokens,
     cacheWriteTokens,

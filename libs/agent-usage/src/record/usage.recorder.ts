@@ -129,15 +129,14 @@ export class UsageRecorder {
       this.stats.skipped++;
       return null;
     }
-    const record = createUsageRecord({
-      ...input,
-      agentName: input.agentName ?? (frame ? this.agentNameOf(frame) : ctx?.agentName) ?? null,
-      userId: input.userId ?? ctx?.userId ?? null,
-      group: input.group ?? ctx?.group ?? frame?.methodMeta?.group ?? frame?.classMeta?.group ?? null,
-      chatName: input.chatName ?? ctx?.chatName ?? null,
+    const record = createUsageRecord(input, {
+      agentName: (frame ? this.agentNameOf(frame) : ctx?.agentName) ?? null,
+      userId: ctx?.userId ?? null,
+      group: ctx?.group ?? frame?.methodMeta?.group ?? frame?.classMeta?.group ?? null,
+      chatName: ctx?.chatName ?? null,
       providerName,
       modelName,
-      metadata: input.metadata ?? ctx?.metadata ?? null,
+      metadata: ctx?.metadata ?? null,
     });
     if (this.pricer && input.costNanoUsd === undefined) {
       const price = this.pricer.price(record);
@@ -166,10 +165,31 @@ export class UsageRecorder {
     recordedResponses.add(response);
     const out: UsageRecord[] = [];
     for (const u of usages) {
-      const { providerName: detected, ...counts } = u;
       const r = this.record(
-        { ...counts, ...extra, modelName: extra.modelName ?? u.modelName ?? undefined },
-        detected,
+        {
+          id: extra.id,
+          agentName: extra.agentName,
+          userId: extra.userId,
+          group: extra.group,
+          chatName: extra.chatName,
+          providerName: extra.providerName,
+          modelName: extra.modelName ?? u.modelName ?? undefined,
+          inputTokens: u.inputTokens,
+          cachedInputTokens: u.cachedInputTokens,
+          cacheWriteTokens: u.cacheWriteTokens,
+          outputTokens: u.outputTokens,
+          reasoningTokens: u.reasoningTokens,
+          totalTokens: u.totalTokens,
+          usageMissing: u.usageMissing,
+          requests: extra.requests,
+          success: extra.success,
+          costNanoUsd: extra.costNanoUsd,
+          priceSource: extra.priceSource,
+          recordedAt: extra.recordedAt,
+          metadata: extra.metadata,
+          storage: extra.storage,
+        },
+        u.providerName,
       );
       if (r) out.push(r);
     }
@@ -207,7 +227,16 @@ export class UsageRecorder {
    */
   invoke(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
     const parent = usageContextStorage.getStore();
-    const state: UsageContextState = parent ? { ...parent, frame } : { frame };
+    // Fixed-shape copy (an object spread here costs more than the rest of the capture).
+    const state: UsageContextState = {
+      userId: parent?.userId,
+      group: parent?.group,
+      chatName: parent?.chatName,
+      agentName: parent?.agentName,
+      metadata: parent?.metadata,
+      trackingOverride: parent?.trackingOverride,
+      frame,
+    };
     return usageContextStorage.run(state, () => {
       if (this.guards.length > 0) {
         const info = this.callInfo(frame, state);

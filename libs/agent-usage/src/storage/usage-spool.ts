@@ -10,7 +10,8 @@ import { recordFromJson, recordToJson } from '../record/usage-record.factory';
  * two processes sharing the folder never replay the same file, and drivers are idempotent on id anyway.
  */
 export class UsageSpool {
-  private pendingLines: string[] = [];
+  /** Serialized off the caller's path, in the append loop. */
+  private pendingRecords: UsageRecord[] = [];
   private appending: Promise<void> | null = null;
   private file: string;
   private seq = 0;
@@ -42,7 +43,7 @@ export class UsageSpool {
 
   add(records: readonly UsageRecord[]): void {
     if (records.length === 0) return;
-    for (const r of records) this.pendingLines.push(recordToJson(r));
+    for (const r of records) this.pendingRecords.push(r);
     this.count += records.length;
     if (!this.appending) this.appending = this.appendLoop();
   }
@@ -54,9 +55,9 @@ export class UsageSpool {
 
   private async appendLoop(): Promise<void> {
     try {
-      while (this.pendingLines.length > 0) {
-        const lines = this.pendingLines;
-        this.pendingLines = [];
+      while (this.pendingRecords.length > 0) {
+        const lines = this.pendingRecords.map(recordToJson);
+        this.pendingRecords = [];
         try {
           await fs.mkdir(this.directory, { recursive: true });
           await fs.appendFile(this.file, lines.join('\n') + '\n', 'utf8');
@@ -87,7 +88,7 @@ export class UsageSpool {
    * only after all its records were written; on failure it is put back for the next replay.
    */
   async replay(write: (batch: UsageRecord[]) => Promise<void>, batchSize: number): Promise<number> {
-    if (this.count === 0 && this.pendingLines.length === 0) return 0;
+    if (this.count === 0 && this.pendingRecords.length === 0) return 0;
     await this.settle();
     // New spills go to a fresh file while the current ones are replayed.
     this.file = this.nextFileName();

@@ -30,6 +30,7 @@ export class MemoryUsageStorage implements UsageStorage {
   private logger?: LoggerService;
   private maxRecords: number;
   evicted = 0;
+  private lastEvictionLog = 0;
 
   constructor(options: { maxRecords?: number } = {}) {
     this.maxRecords = options.maxRecords ?? DEFAULT_MEMORY_MAX_RECORDS;
@@ -42,19 +43,21 @@ export class MemoryUsageStorage implements UsageStorage {
   }
 
   async write(records: readonly UsageRecord[]): Promise<void> {
-    let evictedNow = 0;
-    for (const r of records) {
-      if (this.records.has(r.id)) continue;
-      this.records.set(r.id, r);
-      if (this.records.size > this.maxRecords) {
-        this.records.delete(this.records.keys().next().value as string);
-        evictedNow++;
-      }
-    }
-    if (evictedNow) {
-      this.evicted += evictedNow;
+    for (const r of records) if (!this.records.has(r.id)) this.records.set(r.id, r);
+    if (this.records.size > this.maxRecords) this.evict(this.records.size - this.maxRecords);
+  }
+
+  /** Drops the oldest `n` records in one pass of one iterator (repeated `keys().next()` is quadratic). */
+  private evict(n: number): void {
+    const keys = this.records.keys();
+    for (let i = 0; i < n; i++) this.records.delete(keys.next().value as string);
+    this.evicted += n;
+    // One line per burst, not per batch: eviction can happen on every write once the store is full.
+    const now = Date.now();
+    if (now - this.lastEvictionLog > 60_000) {
+      this.lastEvictionLog = now;
       this.logger?.warn(
-        `memory usage storage is full (maxRecords=${this.maxRecords}): evicted the ${evictedNow} oldest record(s), ${this.evicted} in all`,
+        `memory usage storage is full (maxRecords=${this.maxRecords}): evicted the ${n} oldest record(s), ${this.evicted} in all; use a persistent driver or raise memory.maxRecords`,
       );
     }
   }
