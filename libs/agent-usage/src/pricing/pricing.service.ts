@@ -1,0 +1,193 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { UsageRecord } from '../interfaces/usage-record.interface';
+import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
+import { UsageRecorder, UsageRecordPricer } from '../record/usage.recorder';
+import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
+import { InvalidUsageInputError } from '../usage.errors';
+import { nanoUsdToString } from '../query/money';
+import { MAX_UNPRICED_MODEL_NAMES } from './pricing.constants';
+import { picoToNano } from './price-card';
+import { PriceBook, PriceOutcome, PriceQuery } from './price-book';
+import type { PricingOptions } from './pricing-options.interface';
+
+/** Token counts to price (inclusive, as on a record: `inputTokens` includes cache reads and writes). */
+export interface TokenCountsInput {
+  inputTokens?: number | null;
+  cachedInputTokens?: number | null;
+  cacheWriteTokens?: number | null;
+  outputTokens?: number | null;
+  reasoningTokens?: number | null;
+  /** Model requests these counts stand for (per-request and per-query prices). Default 1. */
+  requests?: number;
+}
+
+export interface PriceInput extends TokenCountsInput {
+  modelName?: string | null;
+  providerName?: string | null;
+  /** Applies that agent's price (`pricing.agents`). */
+  agentName?: string | null;
+  /** The response carried no usage: the cost is unknown (unless a flat agent price applies). */
+  usageMissing?: boolean;
+  /** Which prices were in effect. Default now. */
+  at?: Date | string | number;
+}
+
+export interface PriceQuote {
+  /** Integer nano-USD (1e-9 USD); null when unknown. */
+  costNanoUsd: number | null;
+  /** The same cost as an exact decimal USD string ("0.000123450"); null when unknown. */
+  costUsd: string | null;
+  /** Which price applied, e.g. `table:@pydantic/genai-prices@0.1.8:openai/gpt-4o`, `override:gpt-4o`, `agent:support`. */
+  priceSource: string | null;
+}
+
+export interface UnpricedModel {
+  /** `null` counts records without a model name; `'(other)'` the names past the tracked limit. */
+  modelName: string | null;
+  providerName: string | null;
+  /** Records of this model recorded with an unknown cost since start. */
+  count: number;
+}
+
+/**
+ * Prices every usage record as it is made (registered with the recorder), exactly: rates are parsed
+ * from decimals to integers, every bucket is multiplied with BigInt, and the sum is rounded half-up to
+ * nano-USD once. Also a calculator for callers (`priceOf`, `estimate`), e.g. to reserve a budget.
+ */
+@Injectable()
+export class UsagePricingService implements UsageRecordPricer {
+  private readonly logger = new Logger('UsagePricing');
+  private readonly book: PriceBook;
+  private readonly unpriced = new Map<string, UnpricedModel>();
+  private failedOnce = false;
+
+  constructor(@Inject(USAGE_TRACKING_OPTIONS) options: UsageTrackingModuleOptions, recorder: UsageRecorder) {
+    const pricing: PricingOptions = options.pricing ?? {};
+    this.book = new PriceBook(pricing);
+    // Registered at construction, before any lifecycle hook: an agent called from onModuleInit is priced too.
+    if (pricing.enabled !== false) recorder.setPricer(this);
+  }
+
+  /** UsageRecordPricer: runs on the agent's call path, synchronously; never throws. */
+  price(record: UsageRecord): { costNanoUsd: number | null; priceSource: string | null } {
+    try {
+      const outcome = this.book.price({
+        modelName: record.modelName,
+        providerName: record.providerName,
+        agentName: record.agentName,
+        inputTokens: record.inputTokens,
+        cachedInputTokens: record.cachedInputTokens,
+        cacheWriteTokens: record.cacheWriteTokens,
+        outputTokens: record.outputTokens,
+        reasoningTokens: record.reasoningTokens,
+        requests: record.requests,
+        usageMissing: record.usageMissing,
+        at: record.recordedAt,
+      });
+      if (outcome.kind === 'unknown-model') this.noteUnpriced(record.modelName, record.providerName);
+      return this.settle(outcome);
+    } catch (err) {
+      // A pricing bug must cost the price, never the record.
+      if (!this.failedOnce) {
+        this.failedOnce = true;
+        this.logger.error(`pricing failed; the cost is recorded as unknown: ${(err as Error).message}`, (err as Error).stack);
+      }
+      return { costNanoUsd: null, priceSource: null };
+    }
+  }
+
+  /** Cost of one call, as a record would get it. Does not count unknown models. Throws on invalid counts. */
+  priceOf(input: PriceInput): PriceQuote {
+    const outcome = this.book.price(this.query(input));
+    const { costNanoUsd, priceSource } = this.settle(outcome);
+    return { costNanoUsd, costUsd: costNanoUsd === null ? null : nanoUsdToString(costNanoUsd), priceSource };
+  }
+
+  /** Cost of `counts` on `model`, e.g. the worst case of a call before making it. */
+  estimate(
+    model: string,
+    counts: TokenCountsInput,
+    options: { providerName?: string | null; agentName?: string | null; at?: Date | string | number } = {},
+  ): PriceQuote {
+    return this.priceOf({ ...counts, ...options, modelName: model });
+  }
+
+  /** Models recorded without a price since start, most frequent first. */
+  getUnpricedModels(): UnpricedModel[] {
+    return [...this.unpriced.values()].map((u) => ({ ...u })).sort((a, b) => b.count - a.count);
+  }
+
+  private settle(outcome: PriceOutcome): { costNanoUsd: number | null; priceSource: string | null } {
+    if (outcome.kind !== 'priced') return { costNanoUsd: null, priceSource: null };
+    const nano = picoToNano(outcome.pico);
+    if (nano > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new RangeError(`cost ${nano} nano-USD from ${outcome.source} exceeds the largest exact number; check that price`);
+    }
+    return { costNanoUsd: Number(nano), priceSource: outcome.source };
+  }
+
+  private noteUnpriced(modelName: string | null, providerName: string | null): void {
+    const key = `${providerName ?? ''}\u0000${modelName ?? ''}`;
+    let entry = this.unpriced.get(key);
+    if (!entry) {
+      if (this.unpriced.size >= MAX_UNPRICED_MODEL_NAMES) {
+        const other = '\u0000(other)';
+        entry = this.unpriced.get(other) ?? { modelName: '(other)', providerName: null, count: 0 };
+        this.unpriced.set(other, entry);
+      } else {
+        entry = { modelName, providerName, count: 0 };
+        this.unpriced.set(key, entry);
+        this.logger.warn(
+          modelName === null
+            ? 'a usage record has no model name, so it has no price: its cost is recorded as unknown (null). Pass the model (@TrackUsage({ model }) or record({ modelName })).'
+            : `no price for model "${modelName}"${providerName ? ` (provider "${providerName}")` : ''}: its cost is recorded as unknown (null). Add one: pricing.overrides: [{ match: '${modelName}', input: <USD per 1M>, output: <USD per 1M> }]`,
+        );
+      }
+    }
+    entry.count++;
+  }
+
+  private query(input: PriceInput): PriceQuery {
+    if (input === null || typeof input !== 'object') throw new InvalidUsageInputError('input', 'an object', input);
+    const count = (field: keyof TokenCountsInput): number | null => {
+      const v = input[field];
+      if (v === undefined || v === null) return null;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new InvalidUsageInputError(field, 'a non-negative integer (or null when unknown)', v);
+      return v;
+    };
+    const inputTokens = count('inputTokens');
+    const cachedInputTokens = count('cachedInputTokens');
+    const cacheWriteTokens = count('cacheWriteTokens');
+    const outputTokens = count('outputTokens');
+    const reasoningTokens = count('reasoningTokens');
+    if (inputTokens !== null && (cachedInputTokens ?? 0) + (cacheWriteTokens ?? 0) > inputTokens) {
+      throw new InvalidUsageInputError('cachedInputTokens', `at most inputTokens (${inputTokens}) together with cacheWriteTokens: inputTokens includes cache reads and writes`, (cachedInputTokens ?? 0) + (cacheWriteTokens ?? 0));
+    }
+    if (outputTokens !== null && reasoningTokens !== null && reasoningTokens > outputTokens) {
+      throw new InvalidUsageInputError('reasoningTokens', `at most outputTokens (${outputTokens}): outputTokens includes reasoning`, reasoningTokens);
+    }
+    const requests = input.requests ?? 1;
+    if (typeof requests !== 'number' || !Number.isSafeInteger(requests) || requests < 0) throw new InvalidUsageInputError('requests', 'a non-negative integer', requests);
+    const at = input.at === undefined ? new Date() : new Date(input.at instanceof Date ? input.at.getTime() : input.at);
+    if (isNaN(at.getTime())) throw new InvalidUsageInputError('at', 'a valid Date, ISO 8601 string or epoch milliseconds', input.at);
+    const text = (field: 'modelName' | 'providerName' | 'agentName'): string | null => {
+      const v = input[field];
+      if (v === undefined || v === null) return null;
+      if (typeof v !== 'string' || v.length === 0) throw new InvalidUsageInputError(field, 'a non-empty string (or null)', v);
+      return v;
+    };
+    return {
+      modelName: text('modelName'),
+      providerName: text('providerName'),
+      agentName: text('agentName'),
+      inputTokens,
+      cachedInputTokens,
+      cacheWriteTokens,
+      outputTokens,
+      reasoningTokens,
+      requests,
+      usageMissing: input.usageMissing === true,
+      at,
+    };
+  }
+}
