@@ -5,6 +5,7 @@ import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
 import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.registry';
 import { TrackedCallFrame, UsageContextState, usageContextStorage } from '../capture/usage-context';
 import { normalizeResponses } from '../normalize/normalize-usage';
+import { StreamUsageCollector } from '../normalize/stream-usage';
 import { createUsageRecord } from './usage-record.factory';
 
 /** Prices a record as it is made (see pricing/). Must be synchronous and cheap: it runs on the call path. */
@@ -48,7 +49,7 @@ const recordedResponses = new WeakSet<object>();
  */
 @Injectable()
 export class UsageRecorder {
-  private readonly logger = new Logger('UsageTracking');
+  readonly logger = new Logger('UsageTracking');
   private pricer: UsageRecordPricer | null = null;
   private readonly listeners: UsageRecordListener[] = [];
   private readonly guards: UsageCallGuard[] = [];
@@ -254,12 +255,100 @@ export class UsageRecorder {
   private callAndCapture(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
     const result = original.apply(thisArg, args);
     if (result && typeof (result as Promise<unknown>).then === 'function') {
-      return (result as Promise<unknown>).then((value) => {
-        this.capture(value, frame);
-        return value;
-      });
+      const state = usageContextStorage.getStore();
+      return (result as Promise<unknown>).then((value) => this.captureOrWrap(value, frame, state));
     }
-    this.capture(result, frame);
-    return result;
+    return this.captureOrWrap(result, frame, usageContextStorage.getStore());
+  }
+
+  /** A stream is handed back wrapped, recorded when its iteration ends; anything else is captured now. */
+  private captureOrWrap(value: unknown, frame: TrackedCallFrame, state: UsageContextState | undefined): unknown {
+    if (
+      value &&
+      typeof value === 'object' &&
+      typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' &&
+      !recordedResponses.has(value)
+    ) {
+      return this.wrapStream(value as AsyncIterable<unknown> & object, frame, state);
+    }
+    this.capture(value, frame);
+    return value;
+  }
+
+  /**
+   * Observes a streamed response without changing what the caller sees: only `Symbol.asyncIterator`
+   * is intercepted; other members (e.g. `controller`, `toReadableStream`) reach the original stream.
+   */
+  private wrapStream<T extends AsyncIterable<unknown> & object>(stream: T, frame: TrackedCallFrame, state: UsageContextState | undefined): T {
+    const recorder = this;
+    recordedResponses.add(stream);
+    return new Proxy(stream, {
+      get(target, prop) {
+        if (prop === Symbol.asyncIterator) {
+          return () => {
+            const it = target[Symbol.asyncIterator]();
+            const collector = new StreamUsageCollector();
+            let finished = false;
+            const finish = (success: boolean) => {
+              if (finished) return;
+              finished = true;
+              const usage = collector.result();
+              if (!usage) return;
+              const run = () => {
+                try {
+                  recorder.record(
+                    {
+                      modelName: usage.modelName ?? undefined,
+                      inputTokens: usage.inputTokens,
+                      cachedInputTokens: usage.cachedInputTokens,
+                      cacheWriteTokens: usage.cacheWriteTokens,
+                      outputTokens: usage.outputTokens,
+                      reasoningTokens: usage.reasoningTokens,
+                      totalTokens: usage.totalTokens,
+                      usageMissing: usage.usageMissing,
+                      success,
+                    },
+                    usage.providerName,
+                  );
+                } catch (err) {
+                  recorder.stats.captureErrors++;
+                  recorder.logger.error(`usage capture of a stream from ${frame.className}.${frame.method} failed: ${(err as Error).message}`);
+                }
+              };
+              if (state) usageContextStorage.run(state, run);
+              else run();
+            };
+            const iterator: AsyncIterableIterator<unknown> = {
+              async next(...a: [] | [unknown]) {
+                try {
+                  const r = await it.next(...a);
+                  if (r.done) finish(true);
+                  else collector.observe(r.value);
+                  return r;
+                } catch (err) {
+                  finish(false);
+                  throw err;
+                }
+              },
+              async return(v?: unknown) {
+                finish(true);
+                return it.return ? it.return(v) : { done: true, value: v };
+              },
+              async throw(e?: unknown) {
+                finish(false);
+                if (it.throw) return it.throw(e);
+                throw e;
+              },
+              [Symbol.asyncIterator]() {
+                return iterator;
+              },
+            };
+            return iterator;
+          };
+        }
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
   }
 }
