@@ -280,7 +280,11 @@ export class UsageRecorder {
    * is intercepted; other members (e.g. `controller`, `toReadableStream`) reach the original stream.
    */
   private wrapStream<T extends AsyncIterable<unknown> & object>(stream: T, frame: TrackedCallFrame, state: UsageContextState | undefined): T {
-    const recorder = this;
+    const record = (input: UsageRecordInput, provider: string | null) => this.record(input, provider);
+    const onError = (err: Error) => {
+      this.stats.captureErrors++;
+      this.logger.error(`usage capture of a stream from ${frame.className}.${frame.method} failed: ${err.message}`);
+    };
     recordedResponses.add(stream);
     return new Proxy(stream, {
       get(target, prop) {
@@ -296,7 +300,7 @@ export class UsageRecorder {
               if (!usage) return;
               const run = () => {
                 try {
-                  recorder.record(
+                  record(
                     {
                       modelName: usage.modelName ?? undefined,
                       inputTokens: usage.inputTokens,
@@ -311,8 +315,7 @@ export class UsageRecorder {
                     usage.providerName,
                   );
                 } catch (err) {
-                  recorder.stats.captureErrors++;
-                  recorder.logger.error(`usage capture of a stream from ${frame.className}.${frame.method} failed: ${(err as Error).message}`);
+                  onError(err as Error);
                 }
               };
               if (state) usageContextStorage.run(state, run);
