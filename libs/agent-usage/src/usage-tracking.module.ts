@@ -4,6 +4,9 @@ import { ConfigurableModuleClass } from './usage-tracking.module-definition';
 import { usageTrackingProviders } from './usage-tracking.providers';
 import { UsageService } from './usage.service';
 import { USAGE_TRACKING_OPTIONS } from './usage-tracking.constants';
+import { UsagePricingService } from './pricing/pricing.service';
+import { UsageBudgetService } from './budgets/budget.service';
+import { UsageThresholdJob } from './scheduler/threshold.job';
 
 /**
  * `UsageTrackingModule.forRoot(options)` / `forRootAsync({ imports, inject, useFactory | useClass |
@@ -13,6 +16,6 @@ import { USAGE_TRACKING_OPTIONS } from './usage-tracking.constants';
 @Module({
   imports: [DiscoveryModule],
   providers: usageTrackingProviders,
-  exports: [UsageService, USAGE_TRACKING_OPTIONS],
+  exports: [UsageService, UsagePricingService, UsageBudgetService, UsageThresholdJob, USAGE_TRACKING_OPTIONS],
 })
 export class UsageTrackingModule extends ConfigurableModuleClass {}

@@ -7,6 +7,12 @@ import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { UsageRecorder } from './record/usage.recorder';
 import { UsageService } from './usage.service';
 import { UsageCaptureExplorer } from './capture/usage-capture.explorer';
+import { UsageBudgetService } from './budgets/budget.service';
+import { UsageThresholdJob } from './scheduler/threshold.job';
+// Side effect: registers the `budgets` and `scheduler` option validators.
+import './budgets/budget-options.validator';
+import './scheduler/scheduler-options.validator';
+import { UsagePricingService } from './pricing/pricing.service';
 
 export const usageTrackingProviders: Provider[] = [
   {
@@ -19,4 +25,7 @@ export const usageTrackingProviders: Provider[] = [
   UsageRecorder,
   UsageService,
   UsageCaptureExplorer,
+  UsagePricingService,
+  UsageBudgetService,
+  UsageThresholdJob,
 ];

@@ -21,6 +21,8 @@ import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { assertDimension, isEmptyFilter, normalizeFilters } from './query/usage-filters';
 import { nanoUsdToString } from './query/money';
 import { UsageAttribution, usageContextStorage } from './capture/usage-context';
+import type { UsageBudgetStatus, UsageBudgetStatusQuery } from './budgets/budget-options.interface';
+import { budgetServiceFor } from './budgets/budget-service.ref';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -203,5 +205,13 @@ export class UsageService extends UsageReader {
 
   getRecorderStats(): UsageRecorderStats {
     return { ...this.recorder.stats };
+  }
+
+  /**
+   * Budgets in their current window: limit, used, remaining, percent, linear projection, resetAt, window
+   * and metric. A budget name (every scope value with usage, for per-value budgets) or `{ name?, scope?, value? }`.
+   */
+  getBudgetStatus(query: UsageBudgetStatusQuery): Promise<UsageBudgetStatus[]> {
+    return budgetServiceFor(this.recorder).getStatus(query);
   }
 }

@@ -1,4 +1,5 @@
 import type { UsageStorageSpec } from './usage-storage.interface';
+import type { PricingOptions } from '../pricing/pricing-options.interface';
 
 /** Per AI-provider settings (keys are provider names such as `openai`, `anthropic`). */
 export interface ProviderUsageOptions {
@@ -56,9 +57,9 @@ export interface UsageTrackingModuleOptions {
   /** Redis driver settings (see storage/cache). */
   cache?: Record<string, unknown>;
   /** Prices (see pricing/). */
-  pricing?: Record<string, unknown>;
+  pricing?: PricingOptions;
   /** Budgets and thresholds (see budgets/). */
-  budgets?: unknown[];
-  /** The threshold job (see scheduler/). */
-  scheduler?: Record<string, unknown>;
+  budgets?: import('../budgets/budget-options.interface').UsageBudgetDefinition[];
+  /** The threshold job and cross-instance budget state (see scheduler/). */
+  scheduler?: import('../scheduler/scheduler-options.interface').UsageSchedulerOptions;
 }

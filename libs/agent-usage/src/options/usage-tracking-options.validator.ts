@@ -21,6 +21,7 @@ import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-op
 import { STORAGE_ALIASES } from '../usage-tracking.constants';
 import { InvalidUsageOptionsError, describe } from '../usage.errors';
 import { isValidTimeZone } from '../query/time-zone';
+import { validatePricingOptions } from '../pricing/pricing-options.dto';
 
 const STORAGE_EXPECTED = `a driver alias (${STORAGE_ALIASES.map((a) => `'${a}'`).join(', ')}), a UsageStorage class or instance, or an array of them`;
 
@@ -110,6 +111,8 @@ class WriterOptionsDto {
  * so unknown keys anywhere in the options are reported instead of ignored.
  */
 export const OPTION_SECTION_VALIDATORS: Record<string, (value: unknown) => string[]> = {};
+// Pricing validates its nested overrides/tiers/agents item by item (dtoSectionValidator is shallow).
+OPTION_SECTION_VALIDATORS.pricing = validatePricingOptions;
 
 export class UsageTrackingOptionsDto {
   @IsOptional() @IsBoolean() trackUsage?: boolean;

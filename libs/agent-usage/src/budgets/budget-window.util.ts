@@ -1,0 +1,46 @@
+import { hourKey, zonedTimeToUtc } from '../query/time-zone';
+import type { UsageBudgetWindow } from './budget-options.interface';
+
+const HOUR_MS = 3_600_000;
+
+/** Epoch-ms bounds `[start, end)` of a calendar window. */
+export interface WindowBounds {
+  start: number;
+  end: number;
+}
+
+/**
+ * The calendar window containing `nowMs` in `timeZone`: the wall-clock hour, day, ISO week (Monday) or
+ * month. Computed only when a window rolls over, so the Intl cost stays off the hot path.
+ */
+export function windowAt(kind: UsageBudgetWindow, nowMs: number, timeZone: string): WindowBounds {
+  const k = hourKey(new Date(nowMs), timeZone); // YYYY-MM-DDTHH (wall clock)
+  const y = +k.slice(0, 4);
+  const mo = +k.slice(5, 7);
+  const d = +k.slice(8, 10);
+  const h = +k.slice(11, 13);
+  let start: number;
+  let end: number;
+  switch (kind) {
+    case 'hour':
+      start = zonedTimeToUtc(y, mo, d, h, timeZone).getTime();
+      end = zonedTimeToUtc(y, mo, d, h + 1, timeZone).getTime();
+      // A repeated or skipped wall hour (DST) can yield an empty or shifted range: fall back to an hour.
+      if (!(start <= nowMs && nowMs < end)) {
+        start = Math.floor(nowMs / HOUR_MS) * HOUR_MS;
+        end = start + HOUR_MS;
+      }
+      return { start, end };
+    case 'day':
+      return { start: zonedTimeToUtc(y, mo, d, 0, timeZone).getTime(), end: zonedTimeToUtc(y, mo, d + 1, 0, timeZone).getTime() };
+    case 'week': {
+      const back = (new Date(Date.UTC(y, mo - 1, d)).getUTCDay() + 6) % 7; // days since Monday
+      return {
+        start: zonedTimeToUtc(y, mo, d - back, 0, timeZone).getTime(),
+        end: zonedTimeToUtc(y, mo, d - back + 7, 0, timeZone).getTime(),
+      };
+    }
+    case 'month':
+      return { start: zonedTimeToUtc(y, mo, 1, 0, timeZone).getTime(), end: zonedTimeToUtc(y, mo + 1, 1, 0, timeZone).getTime() };
+  }
+}

@@ -1,0 +1,426 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { UsageRecord } from '../interfaces/usage-record.interface';
+import type { UsageFilters, UsageTotals } from '../interfaces/usage-query.interface';
+import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
+import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
+import { InvalidUsageInputError } from '../usage.errors';
+import { UsageCallInfo, UsageRecorder } from '../record/usage.recorder';
+import { UsageStorageRegistry } from '../storage/usage-storage.registry';
+import { UsageReader } from '../usage.service';
+import { usageContextStorage } from '../capture/usage-context';
+import { nanoUsdToString } from '../query/money';
+import { BudgetConnections } from './budget.connections';
+import { registerBudgetService } from './budget-service.ref';
+import { DEFAULT_ADMISSION_TIMEOUT_MS, DEFAULT_KEY_PREFIX, DEFAULT_RESERVATION_TTL_MS, USAGE_CLOCK } from './budget.constants';
+import type {
+  CompiledBudget,
+  UsageBudgetMetric,
+  UsageBudgetScope,
+  UsageBudgetStats,
+  UsageBudgetStatus,
+  UsageBudgetStatusQuery,
+} from './budget-options.interface';
+import { compileBudgets } from './budget-options.validator';
+import { BudgetTarget, LocalBudgetCounters, SHARED } from './budget-counter.memory';
+import { RedisBudgetCounter } from './budget-counter.redis';
+import { UsageBudgetExceededError } from './budget-exceeded.error';
+import type { WindowBounds } from './budget-window.util';
+
+/** Record / call field each scope reads. */
+const SCOPE_FIELD = {
+  agent: 'agentName',
+  user: 'userId',
+  group: 'group',
+  provider: 'providerName',
+  model: 'modelName',
+} as const satisfies Record<Exclude<UsageBudgetScope, 'global'>, string>;
+
+type ScopeField = (typeof SCOPE_FIELD)[keyof typeof SCOPE_FIELD];
+
+/** An admitted call's reservation, stored on its usage context so the call's first record releases it. */
+const RESERVATION = Symbol('nestjs-agent-usage:budget-reservation');
+interface Reservation {
+  id: string;
+  targets: BudgetTarget[];
+  windows: WindowBounds[];
+  viaRedis: boolean;
+  released: boolean;
+}
+
+export function metricOfRecord(metric: UsageBudgetMetric, r: UsageRecord): number {
+  return metric === 'cost' ? (r.costNanoUsd ?? 0) : metric === 'tokens' ? (r.totalTokens ?? 0) : r.requests;
+}
+export function metricOfTotals(metric: UsageBudgetMetric, t: UsageTotals): number {
+  return metric === 'cost' ? t.costNanoUsd : metric === 'tokens' ? t.totalTokens : t.requests;
+}
+const unitOf = (m: UsageBudgetMetric) => (m === 'cost' ? 'nano_usd' : m) as UsageBudgetStatus['unit'];
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const isAsyncFn = (f: unknown) => typeof f === 'function' && f.constructor?.name === 'AsyncFunction';
+
+/**
+ * Budgets: live counters fed by the record listener, hard-budget admission before tracked calls,
+ * and budget status. Inert (no listener, no guard, no connection) when no budget is configured.
+ */
+@Injectable()
+export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+  private readonly logger = new Logger('UsageBudgets');
+  readonly budgets: CompiledBudget[];
+  private readonly hardBudgets: CompiledBudget[];
+  private readonly byName: Map<string, CompiledBudget>;
+  readonly timeZone: string;
+  readonly connections: BudgetConnections;
+  readonly stats: UsageBudgetStats = {
+    refusedCalls: 0,
+    thresholdsFired: 0,
+    jobRuns: 0,
+    jobErrors: 0,
+    webhookDeliveries: 0,
+    webhookRetries: 0,
+    webhookFailures: 0,
+    handlerErrors: 0,
+    coordinationErrors: 0,
+    lastRunAt: null,
+  };
+  private readonly local: LocalBudgetCounters;
+  private redis: RedisBudgetCounter | null = null;
+  private readonly reader: UsageReader;
+  private clock: () => Date;
+  private readonly ttlMs: number;
+  private readonly admissionTimeoutMs: number;
+  private seq = 0;
+  private lastCoordinationLog = 0;
+  private readonly ready: Promise<void>;
+  private markReady!: () => void;
+
+  constructor(
+    @Inject(USAGE_TRACKING_OPTIONS) private readonly options: UsageTrackingModuleOptions,
+    private readonly recorder: UsageRecorder,
+    registry: UsageStorageRegistry,
+    private readonly moduleRef: ModuleRef,
+  ) {
+    this.budgets = compileBudgets(options.budgets);
+    this.hardBudgets = this.budgets.filter((b) => b.hard);
+    this.byName = new Map(this.budgets.map((b) => [b.name, b]));
+    this.timeZone = options.timeZone ?? 'UTC';
+    this.clock = options.scheduler?.clock ?? (() => new Date());
+    this.ttlMs = options.scheduler?.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    this.admissionTimeoutMs = options.scheduler?.admissionTimeoutMs ?? DEFAULT_ADMISSION_TIMEOUT_MS;
+    this.reader = new UsageReader(registry, registry.primary, options);
+    this.connections = new BudgetConnections(options, moduleRef, this.logger);
+    this.local = new LocalBudgetCounters(this.timeZone, (b) => {
+      // A new window starts at zero here; other instances' spend (or a restart's) comes from the store.
+      if (b.hard) void this.seedBudget(b).catch((e: Error) => this.logger.error(`budget "${b.name}": reseeding the new window failed: ${e.message}`));
+    });
+    this.ready = new Promise((r) => (this.markReady = r));
+    registerBudgetService(recorder, this);
+    if (this.budgets.length > 0) recorder.addListener((r) => this.onRecord(r));
+    // Apps without hard budgets pay nothing on the call path.
+    if (this.hardBudgets.length > 0) recorder.addCallGuard((info) => this.guard(info));
+  }
+
+  onModuleInit(): void {
+    if (this.options.scheduler?.clock) return;
+    try {
+      const c = this.moduleRef.get<() => Date>(USAGE_CLOCK, { strict: false });
+      if (typeof c === 'function') this.clock = c;
+    } catch {
+      /* no clock provider: the real clock */
+    }
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    try {
+      if (this.budgets.length === 0) return;
+      await this.connections.resolve();
+      if (this.connections.redis && this.hardBudgets.length > 0) {
+        this.redis = new RedisBudgetCounter(this.connections.redis, this.options.scheduler?.keyPrefix ?? DEFAULT_KEY_PREFIX, this.logger);
+      }
+      // One query per hard budget, so a restart does not forget the window's spend.
+      for (const b of this.hardBudgets) {
+        try {
+          await this.seedBudget(b);
+        } catch (e) {
+          this.logger.error(`budget "${b.name}": seeding from the store failed (${(e as Error).message}); counting from zero`);
+        }
+      }
+      this.logger.log(`${this.budgets.length} budget(s), ${this.hardBudgets.length} hard; shared state: ${this.connections.kind}`);
+    } finally {
+      this.markReady();
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.redis?.flush();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    // After every onModuleDestroy (the job's last run included): only then close our own clients.
+    await this.connections.close();
+  }
+
+  /** Resolves once connections are open and hard budgets are seeded. */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  now(): Date {
+    return this.clock();
+  }
+
+  getStats(): UsageBudgetStats {
+    return { ...this.stats, coordinationErrors: this.stats.coordinationErrors + (this.redis?.errors ?? 0) };
+  }
+
+  /** The current window of a budget. */
+  windowOf(b: CompiledBudget): WindowBounds {
+    return this.local.window(b, this.clock().getTime());
+  }
+
+  /** Value key of a record / call for a budget: SHARED for global and matched budgets; null when it does not apply. */
+  private valueOf(b: CompiledBudget, source: Partial<Record<ScopeField, string | null>>): string | null {
+    if (b.scope === 'global') return SHARED;
+    const v = source[SCOPE_FIELD[b.scope]];
+    if (v === null || v === undefined) return null;
+    if (b.match) return b.match.includes(v) ? SHARED : null;
+    return v;
+  }
+
+  /** Store filters of one budget x value. */
+  filtersOf(b: CompiledBudget, value: string, w: WindowBounds): UsageFilters {
+    const f: UsageFilters = { from: new Date(w.start), to: new Date(w.end) };
+    if (b.scope !== 'global') f[SCOPE_FIELD[b.scope]] = value === SHARED ? (b.match ?? undefined) : value;
+    return f;
+  }
+
+  // ---- record path (synchronous, O(budgets)) ----
+
+  private onRecord(record: UsageRecord): void {
+    const now = this.clock().getTime();
+    const res = (usageContextStorage.getStore() as Record<symbol, Reservation | undefined> | undefined)?.[RESERVATION];
+    if (res && !res.released) {
+      res.released = true;
+      this.release(res);
+    }
+    for (const b of this.budgets) {
+      const value = this.valueOf(b, record);
+      if (value === null) continue;
+      const amount = metricOfRecord(b.metric, record);
+      if (amount <= 0) continue;
+      this.local.add(b, value, amount, now);
+      if (b.hard && this.redis) this.redis.enqueue({ kind: 'incr', target: { budget: b, value }, window: this.local.window(b, now), amount });
+    }
+  }
+
+  private release(res: Reservation): void {
+    res.targets.forEach((t, i) => {
+      if (res.viaRedis && this.redis) this.redis.enqueue({ kind: 'release', target: t, windowStart: res.windows[i].start, id: res.id });
+      else this.local.release(t.budget, t.value, res.id);
+    });
+  }
+
+  // ---- call path: hard budgets ----
+
+  private guard(info: UsageCallInfo): void | Promise<void> {
+    const targets: BudgetTarget[] = [];
+    for (const b of this.hardBudgets) {
+      const value = this.valueOf(b, info);
+      if (value !== null) targets.push({ budget: b, value });
+    }
+    if (targets.length === 0) return;
+    const fail = (e: UsageBudgetExceededError) => {
+      this.stats.refusedCalls++;
+      // An async agent method should reject, not throw synchronously, so `.catch()` chains work.
+      if (isAsyncFn(Object.getPrototypeOf(info.frame.instance)?.[info.frame.method])) return Promise.reject(e);
+      throw e;
+    };
+    const now = this.clock().getTime();
+    // This process's counters never exceed the shared ones: a local "spent" needs no round trip.
+    for (const t of targets) {
+      const used = this.local.used(t.budget, t.value, now);
+      if (used >= t.budget.limit) return fail(this.exceeded(t, used, now, 'limit_reached'));
+    }
+    const state = usageContextStorage.getStore() as Record<symbol, Reservation | undefined> | undefined;
+    const inherited = state?.[RESERVATION];
+    // A tracked call nested in an admitted one rides on the outer reservation for the same budgets.
+    const need = inherited && !inherited.released ? targets.filter((t) => !inherited.targets.some((o) => o.budget === t.budget && o.value === t.value)) : targets;
+    if (need.length === 0) return;
+    const id = `${process.pid}:${++this.seq}:${Math.random().toString(36).slice(2, 10)}`;
+    const hold = (viaRedis: boolean, windows: WindowBounds[]) => {
+      if (state) state[RESERVATION] = { id, targets: need, windows, viaRedis, released: false };
+      else this.release({ id, targets: need, windows, viaRedis, released: false }); // no context to settle from
+    };
+    if (this.redis) {
+      return this.admitRedis(need, id, hold).catch((e) => {
+        if (e instanceof UsageBudgetExceededError) {
+          this.stats.refusedCalls++;
+        }
+        throw e;
+      });
+    }
+    const first = this.local.admit(need, id, now, this.ttlMs);
+    if (first.status === 'admitted') return hold(false, need.map((t) => this.local.window(t.budget, now)));
+    if (first.status === 'refused') return fail(this.exceeded(first.target, first.used, now, 'limit_reached'));
+    // Busy: calls in flight may spend the rest; wait for them to settle (or expire).
+    const deadline = Date.now() + this.admissionTimeoutMs;
+    const retry = async (): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        await sleep(Math.min(50, 2 + attempt * 2) * (0.5 + Math.random()));
+        const t = this.clock().getTime();
+        const r = this.local.admit(need, id, t, this.ttlMs);
+        if (r.status === 'admitted') return hold(false, need.map((x) => this.local.window(x.budget, t)));
+        if (r.status === 'refused' || Date.now() >= deadline) {
+          this.stats.refusedCalls++;
+          throw this.exceeded(r.target, r.used, t, r.status === 'refused' ? 'limit_reached' : 'in_flight');
+        }
+      }
+    };
+    return retry();
+  }
+
+  private async admitRedis(need: BudgetTarget[], id: string, hold: (viaRedis: boolean, windows: WindowBounds[]) => void): Promise<void> {
+    const deadline = Date.now() + this.admissionTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const now = this.clock().getTime();
+      const windows = need.map((t) => this.local.window(t.budget, now));
+      let r: Awaited<ReturnType<RedisBudgetCounter['admit']>>;
+      try {
+        r = await this.redis!.admit(need, windows, id, this.ttlMs);
+      } catch (e) {
+        this.coordinationFailed(e as Error);
+        const l = this.local.admit(need, id, now, this.ttlMs);
+        if (l.status === 'refused') throw this.exceeded(l.target, l.used, now, 'limit_reached');
+        return hold(false, windows); // Redis is down: this process's counters decide (fail open when busy)
+      }
+      if (r.status === 'admitted') return hold(true, windows);
+      const t = need[r.index];
+      this.local.merge(t.budget, t.value, windows[r.index].start, r.used, now);
+      if (r.status === 'refused' || Date.now() >= deadline) throw this.exceeded(t, r.used, now, r.status === 'refused' ? 'limit_reached' : 'in_flight');
+      await sleep(Math.min(50, 2 + attempt * 2) * (0.5 + Math.random()));
+    }
+  }
+
+  private coordinationFailed(e: Error): void {
+    this.stats.coordinationErrors++;
+    if (Date.now() - this.lastCoordinationLog > 10_000) {
+      this.lastCoordinationLog = Date.now();
+      this.logger.error(`hard budget check in Redis failed (${e.message}); using this process's counters until Redis answers`);
+    }
+  }
+
+  private exceeded(t: BudgetTarget, used: number, nowMs: number, reason: 'limit_reached' | 'in_flight'): UsageBudgetExceededError {
+    const w = this.local.window(t.budget, nowMs);
+    return new UsageBudgetExceededError(this.buildStatus(t.budget, t.value, w, used, nowMs), reason);
+  }
+
+  // ---- seeding and status ----
+
+  /** Raises the live counters of a hard budget to what the store holds for the current window. */
+  private async seedBudget(b: CompiledBudget): Promise<void> {
+    const w = this.windowOf(b);
+    const totals = await this.storeTotals(b, w);
+    const now = this.clock().getTime();
+    for (const [value, t] of totals) {
+      const amount = metricOfTotals(b.metric, t);
+      const estimate = t.recordCount > 0 ? Math.ceil(amount / t.recordCount) : 0;
+      this.local.seedEstimate(b, estimate);
+      this.local.merge(b, value, w.start, amount, now);
+      if (this.redis) this.local.merge(b, value, w.start, await this.redis.seed(b, value, w, amount, estimate), now);
+    }
+  }
+
+  /** Store totals of a budget's window: one aggregate (shared budgets) or one group-by (per-value budgets). */
+  private async storeTotals(b: CompiledBudget, w: WindowBounds, onlyValue?: string): Promise<Map<string, UsageTotals>> {
+    if (b.scope === 'global' || b.match) return new Map([[SHARED, await this.reader.getUsageAggregate(this.filtersOf(b, SHARED, w))]]);
+    if (onlyValue !== undefined) return new Map([[onlyValue, await this.reader.getUsageAggregate(this.filtersOf(b, onlyValue, w))]]);
+    const groups = await this.reader.getUsageGroupedBy(SCOPE_FIELD[b.scope], { from: new Date(w.start), to: new Date(w.end) });
+    return new Map(groups.filter((g) => g.key !== null).map((g) => [g.key as string, g]));
+  }
+
+  /**
+   * Status of every value of a budget in its current window (or of one value). Used = the largest of the
+   * store's total, this process's counter and (hard budgets) the Redis counter; the smaller ones are raised.
+   */
+  async statusesOf(b: CompiledBudget, onlyValue?: string): Promise<UsageBudgetStatus[]> {
+    const w = this.windowOf(b);
+    const value = onlyValue === undefined ? undefined : b.scope === 'global' || b.match ? (this.valueOf(b, { [SCOPE_FIELD[b.scope as 'agent']]: onlyValue }) ?? undefined) : onlyValue;
+    if (onlyValue !== undefined && value === undefined) return [];
+    const store = await this.storeTotals(b, w, value === SHARED ? undefined : value);
+    const now = this.clock().getTime();
+    const values = new Set<string>(store.keys());
+    if (onlyValue === undefined) for (const v of this.local.values(b, now)) values.add(v);
+    if (values.size === 0 && (b.scope === 'global' || b.match)) values.add(SHARED);
+    const out: UsageBudgetStatus[] = [];
+    for (const v of values) {
+      const stored = store.has(v) ? metricOfTotals(b.metric, store.get(v)!) : 0;
+      let used = Math.max(stored, this.local.used(b, v, now));
+      if (b.hard && this.redis) {
+        try {
+          const shared = await this.redis.used(b, v, w.start);
+          if (used > shared) await this.redis.seed(b, v, w, used, 0); // reconcile settlements Redis missed
+          used = Math.max(used, shared);
+        } catch (e) {
+          this.coordinationFailed(e as Error);
+        }
+      }
+      this.local.merge(b, v, w.start, used, now);
+      out.push(this.buildStatus(b, v, w, used, now));
+    }
+    return out;
+  }
+
+  buildStatus(b: CompiledBudget, value: string, w: WindowBounds, used: number, nowMs: number): UsageBudgetStatus {
+    const length = w.end - w.start;
+    const elapsed = Math.min(length, Math.max(1, nowMs - w.start));
+    const projection = Math.max(used, Math.round(used * (length / elapsed)));
+    const status: UsageBudgetStatus = {
+      budget: b.name,
+      scope: {
+        type: b.scope,
+        value: value === SHARED ? null : value,
+        ...(b.match ? { match: [...b.match] } : {}),
+      },
+      metric: b.metric,
+      unit: unitOf(b.metric),
+      window: { type: b.window, start: new Date(w.start), end: new Date(w.end), timeZone: this.timeZone },
+      resetAt: new Date(w.end),
+      limit: b.limit,
+      used,
+      remaining: Math.max(0, b.limit - used),
+      percent: round2((used * 100) / b.limit),
+      projection,
+      projectedPercent: round2((projection * 100) / b.limit),
+      paused: b.hard && used >= b.limit,
+    };
+    if (b.metric === 'cost') {
+      status.limitUsd = nanoUsdToString(b.limit);
+      status.usedUsd = nanoUsdToString(used);
+      status.remainingUsd = nanoUsdToString(status.remaining);
+      status.projectionUsd = nanoUsdToString(projection);
+    }
+    return status;
+  }
+
+  /**
+   * `UsageService.getBudgetStatus()`: a budget name (every scope value with usage for per-value budgets),
+   * or `{ name?, scope?, value? }` (e.g. `{ scope: 'user', value: 'u1' }`: every user budget of u1).
+   */
+  async getStatus(query: UsageBudgetStatusQuery): Promise<UsageBudgetStatus[]> {
+    const q = typeof query === 'string' ? { name: query } : query;
+    if (!q || typeof q !== 'object') throw new InvalidUsageInputError('query', 'a budget name or { name?, scope?, value? }', query);
+    let budgets = this.budgets;
+    if (q.name !== undefined) {
+      const b = this.byName.get(q.name);
+      if (!b) {
+        throw new InvalidUsageInputError('budget', `the name of a configured budget (${[...this.byName.keys()].map((n) => `"${n}"`).join(', ') || 'none configured'})`, q.name);
+      }
+      budgets = [b];
+    }
+    if (q.scope !== undefined) budgets = budgets.filter((b) => b.scope === q.scope);
+    await this.ready;
+    const out: UsageBudgetStatus[] = [];
+    for (const b of budgets) out.push(...(await this.statusesOf(b, q.value)));
+    return out;
+  }
+}
