@@ -55,7 +55,7 @@ export interface UsageTrackingModuleOptions {
   /** PostgreSQL driver settings (see storage/database). */
   database?: Record<string, unknown>;
   /** Redis driver settings (see storage/cache). */
-  cache?: Record<string, unknown>;
+  cache?: import('../storage/cache/cache-storage.options').CacheStorageOptions;
   /** Prices (see pricing/). */
   pricing?: PricingOptions;
   /** Budgets and thresholds (see budgets/). */

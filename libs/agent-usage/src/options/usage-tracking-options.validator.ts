@@ -22,6 +22,7 @@ import { STORAGE_ALIASES } from '../usage-tracking.constants';
 import { InvalidUsageOptionsError, describe } from '../usage.errors';
 import { isValidTimeZone } from '../query/time-zone';
 import { validatePricingOptions } from '../pricing/pricing-options.dto';
+import { cacheStorageOptionProblems } from '../storage/cache/cache-storage.options';
 
 const STORAGE_EXPECTED = `a driver alias (${STORAGE_ALIASES.map((a) => `'${a}'`).join(', ')}), a UsageStorage class or instance, or an array of them`;
 
@@ -113,6 +114,8 @@ class WriterOptionsDto {
 export const OPTION_SECTION_VALIDATORS: Record<string, (value: unknown) => string[]> = {};
 // Pricing validates its nested overrides/tiers/agents item by item (dtoSectionValidator is shallow).
 OPTION_SECTION_VALIDATORS.pricing = validatePricingOptions;
+// The Redis section may hold a live client: its validator checks it without cloning it.
+OPTION_SECTION_VALIDATORS.cache = cacheStorageOptionProblems;
 
 export class UsageTrackingOptionsDto {
   @IsOptional() @IsBoolean() trackUsage?: boolean;

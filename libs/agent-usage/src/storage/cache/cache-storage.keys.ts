@@ -10,7 +10,9 @@
  *   <P>agg:<day>:day                         hash   <counter> -> sum, the day's totals
  *   <P>agg:<day>:<dim>                       hash   <enc>|<counter> -> sum, per value of each attribution
  *                                                   dimension, and per hour for <dim> = hour
- *   <P>agg:<day>:<scope>=<enc>:<dim>         hash   the same, restricted to one agentName / userId value
+ *   <P>agg:<day>:<scope>=<enc>:<dim>         hash   the same, restricted to one agentName / userId value,
+ *                                                   for <dim> in agentName, userId, group, modelName,
+ *                                                   providerName, hour (not the scope itself, not chatName)
  *   <P>ids:<day>                             hash   ["agent","user","group","chat"] JSON -> record count
  *
  * `<day>` is `YYYY-MM-DD` and hours `YYYY-MM-DDTHH`, both in the time zone stored in meta.
@@ -26,6 +28,13 @@ export const INDEXED_DIMENSIONS = ['agentName', 'userId', 'group', 'chatName'] a
 
 /** Dimensions whose buckets are also kept per value, so "model breakdown of one agent / one user" reads buckets. */
 export const SCOPE_DIMENSIONS = ['agentName', 'userId'] as const satisfies readonly AttributionField[];
+
+/**
+ * What those per-value buckets break down (plus `hour`). Not chatName: chats are nearly unique per user,
+ * so that breakdown would cost about one hash field set per record; "chats of one user" scans that
+ * user's index instead.
+ */
+export const SCOPED_BREAKDOWNS = ['agentName', 'userId', 'group', 'modelName', 'providerName'] as const satisfies readonly AttributionField[];
 
 /** Counter codes in hash fields, in this exact order in the Lua argument list. */
 export const COUNTERS = [

@@ -58,7 +58,7 @@ export const CACHE_KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:{}/@#=+-]{1,100}$/;
 export class CacheStorageOptionsDto implements CacheStorageOptions {
   @IsOptional()
   @IsString()
-  @Matches(/^rediss?:\/\/\S+$/, { message: 'cache.url must be a redis:// or rediss:// URL' })
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'url must be a redis:// or rediss:// URL' })
   url?: string;
 
   @IsOptional()
@@ -66,7 +66,7 @@ export class CacheStorageOptionsDto implements CacheStorageOptions {
   redisOptions?: RedisOptions;
 
   @IsOptional()
-  @IsObject({ message: 'cache.client must be an ioredis client instance' })
+  @IsObject({ message: 'client must be an ioredis client instance' })
   client?: Redis;
 
   @IsOptional()
@@ -76,7 +76,7 @@ export class CacheStorageOptionsDto implements CacheStorageOptions {
   @IsString()
   @Length(1, 100)
   @Matches(CACHE_KEY_PREFIX_PATTERN, {
-    message: 'cache.keyPrefix must be 1 to 100 characters among letters, digits and _ . : { } / @ # = + -',
+    message: 'keyPrefix must be 1 to 100 characters among letters, digits and _ . : { } / @ # = + -',
   })
   keyPrefix?: string;
 
@@ -99,21 +99,28 @@ export class CacheStorageOptionsDto implements CacheStorageOptions {
   writeChunkSize?: number;
 }
 
-/** Every problem with these options (DTO rules plus "one client source"), as readable lines. */
-export function cacheStorageOptionProblems(options: CacheStorageOptions): string[] {
+/**
+ * Every problem with the `cache` options section (DTO rules, unknown keys, "one client source"), each
+ * naming its field relative to the section, e.g. `keyPrefix must be ...`. Fits
+ * `OPTION_SECTION_VALIDATORS.cache`; the driver runs it too and throws `InvalidUsageOptionsError`.
+ */
+export function cacheStorageOptionProblems(value: unknown): string[] {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return ['must be an object'];
+  const options = value as CacheStorageOptions;
+  // Shallow copy: a Redis client must not be deep-cloned.
   const dto = Object.assign(new CacheStorageOptionsDto(), options);
-  const problems = validateSync(dto).flatMap((e) =>
-    Object.values(e.constraints ?? {}).map((m) => (m.startsWith('cache.') ? m : `cache.${m}`)),
+  const problems = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: false }).flatMap((e) =>
+    Object.values(e.constraints ?? {}).map((m) => (m.startsWith('property ') ? `${e.property} is not an option` : m)),
   );
   const sources = [
     options.client !== undefined && 'client',
     options.clientToken !== undefined && 'clientToken',
     (options.url !== undefined || options.redisOptions !== undefined) && 'url/redisOptions',
   ].filter(Boolean);
-  if (sources.length > 1) problems.push(`cache: give only one of client, clientToken or url/redisOptions (got ${sources.join(', ')})`);
+  if (sources.length > 1) problems.push(`give only one of client, clientToken or url/redisOptions (got ${sources.join(', ')})`);
   const t = options.clientToken;
   if (t !== undefined && typeof t !== 'string' && typeof t !== 'symbol' && typeof t !== 'function') {
-    problems.push('cache.clientToken must be a string, a symbol or a class');
+    problems.push('clientToken must be a string, a symbol or a class');
   }
   return problems;
 }

@@ -6,7 +6,7 @@
  * and Sentinel; not Redis Cluster).
  */
 import { ATTRIBUTION_FIELDS } from '../../interfaces/usage-record.interface';
-import { COUNTER_CODES, INDEXED_DIMENSIONS, NULL_VALUE, SCOPE_DIMENSIONS } from './cache-storage.keys';
+import { COUNTER_CODES, INDEXED_DIMENSIONS, NULL_VALUE, SCOPE_DIMENSIONS, SCOPED_BREAKDOWNS } from './cache-storage.keys';
 
 /** ARGV before the records: prefix, index trim score, day trim, now (ms). */
 export const SCRIPT_HEADER_ARGS = 4;
@@ -19,7 +19,12 @@ export const SCRIPT_RECORD_ARGS = 13 + (COUNTER_CODES.length - 1);
 const luaList = (items: readonly (string | number)[]) =>
   `{${items.map((s) => (typeof s === 'number' ? String(s) : `'${s}'`)).join(', ')}}`;
 
-/** Shared body; SIGN = 1 stores and counts, SIGN = -1 deletes and uncounts. */
+/**
+ * Shared body; SIGN = 1 stores and counts, SIGN = -1 deletes and uncounts. Phase 1 decides per record
+ * (SET NX / compare-and-DEL); phase 2 sums the counters of the records that passed in Lua tables and
+ * issues one HINCRBY per (hash, field), one ZADD/ZREM per index: records of a chunk share most buckets.
+ * The caller keeps every per-chunk sum below 2^53, so Lua's doubles add them exactly.
+ */
 function body(sign: 1 | -1): string {
   return `
 local P, cutScore, cutDay, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -27,48 +32,49 @@ local SIGN = ${sign}
 local DIMS = ${luaList(ATTRIBUTION_FIELDS)}
 local INDEXED = ${luaList(INDEXED_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d) + 1))}
 local SCOPES = ${luaList(SCOPE_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d) + 1))}
+local BREAKDOWNS = ${luaList(SCOPED_BREAKDOWNS.map((d) => ATTRIBUTION_FIELDS.indexOf(d) + 1))}
 local CODES = ${luaList(COUNTER_CODES)}
 local NC = ${COUNTER_CODES.length}
 local W = ${SCRIPT_RECORD_ARGS}
 local H = ${SCRIPT_HEADER_ARGS}
 local NULL = '${NULL_VALUE}'
-local expiring = {}
+
+local sums = {}      -- hash key -> field prefix -> counters
+local expiry = {}    -- hash key -> expireAt ms ('' = none)
+local idents = {}    -- identity hash key -> identity json -> records
+local members = {}   -- index key -> flat list of score, id (ZADD) or ids (ZREM)
 local indexExpiry = {}
+local days = {}
 local done = 0
 
--- Adds (or, SIGN = -1, subtracts) one record's counters under field prefix pre ('' or '<enc>|').
-local function bucket(key, pre, b, exp)
-  local n = redis.call('HINCRBY', key, pre .. 'n', SIGN)
-  for j = 2, NC do
-    local v = ARGV[b + 12 + j]
-    if v ~= '0' then
-      if SIGN < 0 then v = '-' .. v end
-      redis.call('HINCRBY', key, pre .. CODES[j], v)
-    end
+local function bucket(key, pre, cnt, exp)
+  local byPre = sums[key]
+  if not byPre then
+    byPre = {}
+    sums[key] = byPre
+    expiry[key] = exp
   end
-  if SIGN < 0 then
-    if n <= 0 then
-      -- the value has no record left on that day: drop its fields so no empty group is reported
-      local f = {}
-      for j = 1, NC do f[j] = pre .. CODES[j] end
-      redis.call('HDEL', key, unpack(f))
-    end
-  elseif exp ~= '' and not expiring[key] then
-    expiring[key] = true
-    redis.call('PEXPIREAT', key, exp)
+  local c = byPre[pre]
+  if not c then
+    c = {}
+    for j = 1, NC do c[j] = 0 end
+    byPre[pre] = c
   end
+  for j = 1, NC do c[j] = c[j] + cnt[j] end
 end
 
 local function index(key, score, id, exp)
-  if SIGN > 0 then
-    redis.call('ZADD', key, score, id)
-    if exp ~= '' then
-      local cur = indexExpiry[key]
-      if cur == nil or tonumber(exp) > tonumber(cur) then indexExpiry[key] = exp end
-    end
-  else
-    redis.call('ZREM', key, id)
+  local m = members[key]
+  if not m then
+    m = {}
+    members[key] = m
   end
+  if SIGN > 0 then
+    m[#m + 1] = score
+    local cur = indexExpiry[key]
+    if exp ~= '' and (cur == nil or tonumber(exp) > tonumber(cur)) then indexExpiry[key] = exp end
+  end
+  m[#m + 1] = id
 end
 
 for i = 0, (#ARGV - H) / W - 1 do
@@ -86,39 +92,70 @@ for i = 0, (#ARGV - H) / W - 1 do
   end
   if go then
     done = done + 1
+    local cnt = { 1 }
+    for j = 2, NC do cnt[j] = tonumber(ARGV[b + 12 + j]) end
     local ag = P .. 'agg:' .. day .. ':'
-    bucket(ag .. 'day', '', b, exp)
-    bucket(ag .. 'hour', hour .. '|', b, exp)
-    for d = 1, 6 do bucket(ag .. DIMS[d], ARGV[b + 6 + d] .. '|', b, exp) end
+    bucket(ag .. 'day', '', cnt, exp)
+    bucket(ag .. 'hour', hour .. '|', cnt, exp)
+    for d = 1, 6 do bucket(ag .. DIMS[d], ARGV[b + 6 + d] .. '|', cnt, exp) end
     for _, s in ipairs(SCOPES) do
       local sv = ARGV[b + 6 + s]
       if sv ~= NULL then
         local sk = ag .. DIMS[s] .. '=' .. sv .. ':'
-        bucket(sk .. 'hour', hour .. '|', b, exp)
-        for d = 1, 6 do
-          if d ~= s then bucket(sk .. DIMS[d], ARGV[b + 6 + d] .. '|', b, exp) end
+        bucket(sk .. 'hour', hour .. '|', cnt, exp)
+        for _, d in ipairs(BREAKDOWNS) do
+          if d ~= s then bucket(sk .. DIMS[d], ARGV[b + 6 + d] .. '|', cnt, exp) end
         end
       end
     end
     local ik = P .. 'ids:' .. day
-    local ident = ARGV[b + 13]
-    local c = redis.call('HINCRBY', ik, ident, SIGN)
-    if SIGN < 0 then
-      if c <= 0 then redis.call('HDEL', ik, ident) end
-    elseif exp ~= '' and not expiring[ik] then
-      expiring[ik] = true
-      redis.call('PEXPIREAT', ik, exp)
+    local byIdent = idents[ik]
+    if not byIdent then
+      byIdent = {}
+      idents[ik] = byIdent
+      expiry[ik] = exp
     end
+    local ident = ARGV[b + 13]
+    byIdent[ident] = (byIdent[ident] or 0) + 1
     index(P .. 'idx:all', score, id, exp)
     for _, d in ipairs(INDEXED) do
       local v = ARGV[b + 6 + d]
       if v ~= NULL then index(P .. 'idx:' .. DIMS[d] .. ':' .. v, score, id, exp) end
     end
-    if SIGN > 0 then redis.call('ZADD', P .. 'days', 0, day) end
+    days[day] = true
   end
 end
 
+local function int(v) return string.format('%d', v) end
+
+for key, byPre in pairs(sums) do
+  for pre, c in pairs(byPre) do
+    local n = redis.call('HINCRBY', key, pre .. 'n', int(SIGN * c[1]))
+    for j = 2, NC do
+      if c[j] ~= 0 then redis.call('HINCRBY', key, pre .. CODES[j], int(SIGN * c[j])) end
+    end
+    if SIGN < 0 and n <= 0 then
+      -- the value has no record left on that day: drop its fields so no empty group is reported
+      local f = {}
+      for j = 1, NC do f[j] = pre .. CODES[j] end
+      redis.call('HDEL', key, unpack(f))
+    end
+  end
+  if SIGN > 0 and expiry[key] ~= '' then redis.call('PEXPIREAT', key, expiry[key]) end
+end
+for key, byIdent in pairs(idents) do
+  for ident, k in pairs(byIdent) do
+    local n = redis.call('HINCRBY', key, ident, int(SIGN * k))
+    if SIGN < 0 and n <= 0 then redis.call('HDEL', key, ident) end
+  end
+  if SIGN > 0 and expiry[key] ~= '' then redis.call('PEXPIREAT', key, expiry[key]) end
+end
+for key, m in pairs(members) do
+  if SIGN > 0 then redis.call('ZADD', key, unpack(m)) else redis.call('ZREM', key, unpack(m)) end
+end
+
 if SIGN > 0 then
+  for day in pairs(days) do redis.call('ZADD', P .. 'days', 0, day) end
   -- retention: an index spans many days, so its TTL only ever grows; expired members are trimmed here
   for key, exp in pairs(indexExpiry) do
     if cutScore ~= '' then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutScore) end

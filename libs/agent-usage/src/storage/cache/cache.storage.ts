@@ -29,6 +29,7 @@ import {
   INDEXED_DIMENSIONS,
   LAYOUT_VERSION,
   SCOPE_DIMENSIONS,
+  SCOPED_BREAKDOWNS,
   decodeValue,
   encodeValue,
   parseBucketField,
@@ -41,7 +42,7 @@ import {
   type CacheStorageOptions,
   cacheStorageOptionProblems,
 } from './cache-storage.options';
-import { CLEAR_SCRIPT, PRUNE_SCRIPT, SCRIPT_HEADER_ARGS, WRITE_SCRIPT } from './cache-storage.scripts';
+import { CLEAR_SCRIPT, PRUNE_SCRIPT, SCRIPT_RECORD_ARGS, WRITE_SCRIPT } from './cache-storage.scripts';
 
 /** Command names registered on the client with `defineCommand` (versioned: the layout is in the name). */
 const WRITE_COMMAND = `agentUsageWriteV${LAYOUT_VERSION}`;
@@ -151,20 +152,21 @@ class IndexCursor {
 /**
  * Redis driver ("cache"). Append-only: each record is one `SET NX` key plus index entries and integer
  * counters, all applied by one Lua script per chunk of records, so a retried batch never double counts
- * and several app instances can write at once (no read-modify-write of any list).
+ * and several app instances can write at once (no read-modify-write of any list). Key layout:
+ * cache-storage.keys.ts.
  *
- * Reads:
- * - O(days x groups), from pre-aggregated hashes: `aggregate` and `groupBy` when the time range is whole
- *   days in the configured zone (or open), `success` is not filtered, and there is at most one attribution
- *   filter that the buckets cover: any dimension for `aggregate`, `groupBy(d)` filtered on `d` itself, and
- *   `groupBy('day')` filtered on anything; `groupBy` of another dimension (or `hour`) filtered on agentName
- *   or userId uses their per-value buckets. `identities` reads the per-day identity hashes whenever the
- *   range is whole days and only agentName/userId/group/chatName are filtered (any number of them).
- * - Everything else scans the smallest time-ordered index in range (per agentName/userId/group/chatName
- *   value, else all records) with ZRANGEBYSCORE in chunks and MGET, filtering here: O(records in range of
- *   that index), bounded memory. `clear` always walks an index, deleting and uncounting record by record.
- * - `list` reads one index page with ZREVRANGEBYSCORE ... LIMIT when that index alone answers the filters,
- *   else walks the smallest index newest first until `offset + limit` matches are found.
+ * Reads that cost O(days x groups), from the pre-aggregated hashes (the range must be whole days in the
+ * configured zone, or open, and `success` unfiltered):
+ * - `aggregate` with at most one attribution filter, on any dimension;
+ * - `groupBy(d)` unfiltered, filtered on `d` itself, or `groupBy('day')` filtered on any one dimension;
+ * - `groupBy` of agentName, userId, group, modelName, providerName or hour filtered on agentName or userId
+ *   (their per-value buckets);
+ * - `identities` filtered on any of agentName, userId, group, chatName (any number of them).
+ * Everything else scans: the smallest time-ordered index in range (per agentName/userId/group/chatName
+ * value, else all records) is walked with ZRANGEBYSCORE in chunks, records fetched with MGET and filtered
+ * here: O(records in range of that index), bounded memory. `clear` always walks an index, deleting and
+ * uncounting record by record. `list` reads one page with ZREVRANGEBYSCORE ... LIMIT when one index alone
+ * answers the filters, else walks the smallest index newest first until `offset + limit` matches are found.
  */
 export class CacheUsageStorage implements UsageStorage {
   private client?: Redis;
@@ -186,6 +188,8 @@ export class CacheUsageStorage implements UsageStorage {
   private connectionErrorLogged = false;
   /** Records not stored because they were older than the retention window when written. */
   expiredOnWrite = 0;
+  /** Records handed to `write` that were already stored (retried batches, replays): skipped, not counted. */
+  duplicatesSkipped = 0;
 
   constructor(private readonly options: CacheStorageOptions = {}) {}
 
@@ -203,7 +207,7 @@ export class CacheUsageStorage implements UsageStorage {
     if (CLIENT_SOURCE_KEYS.some((k) => this.options[k] !== undefined)) for (const k of CLIENT_SOURCE_KEYS) delete fromModule[k];
     const o: CacheStorageOptions = { ...fromModule, ...this.options };
     const problems = cacheStorageOptionProblems(o);
-    if (problems.length) throw new InvalidUsageOptionsError(problems);
+    if (problems.length) throw new InvalidUsageOptionsError(problems.map((p) => `cache.${p}`));
 
     this.retentionMs = o.retentionDays ? o.retentionDays * DAY_MS : null;
     this.scanChunk = o.scanChunkSize ?? DEFAULT_CACHE_SCAN_CHUNK;
@@ -332,17 +336,32 @@ export class CacheUsageStorage implements UsageStorage {
     return [this.rawPrefix, String(cutScore), cutDay, String(now)];
   }
 
-  /** Runs a script over records in chunks, all chunks in one pipeline; returns the scripts' summed results. */
+  /**
+   * Runs a script over records in chunks of `writeChunkSize`, all chunks in one pipeline (one round trip);
+   * returns the scripts' summed results. A chunk is also closed before its counter sums could pass 2^53,
+   * because the script adds them up in Lua numbers (doubles) before one HINCRBY per field.
+   */
   private async runScript(command: string, perRecord: string[][], now: number): Promise<number> {
     if (perRecord.length === 0) return 0;
-    const client = this.client!;
-    const pipe = client.pipeline() as unknown as ChainableCommander & Scripted;
+    const pipe = this.client!.pipeline() as unknown as ChainableCommander & Scripted;
     const header = this.header(now);
-    for (let i = 0; i < perRecord.length; i += this.writeChunk) {
-      const args = header.slice();
-      for (const a of perRecord.slice(i, i + this.writeChunk)) for (const v of a) args.push(v);
-      pipe[command](...args);
+    const first = SCRIPT_RECORD_ARGS - (COUNTER_CODES.length - 1);
+    let args = header.slice();
+    let records = 0;
+    let bound = 0;
+    for (const a of perRecord) {
+      let largest = 1;
+      for (let i = first; i < a.length; i++) largest = Math.max(largest, Number(a[i]));
+      if (records === this.writeChunk || (records > 0 && bound + largest > Number.MAX_SAFE_INTEGER)) {
+        pipe[command](...args);
+        args = header.slice();
+        records = bound = 0;
+      }
+      for (const v of a) args.push(v);
+      records++;
+      bound += largest;
     }
+    pipe[command](...args);
     const res = await pipe.exec();
     if (!res) throw new UsageTrackingError('cache usage storage: the pipeline was discarded');
     let n = 0;
@@ -378,17 +397,25 @@ export class CacheUsageStorage implements UsageStorage {
       this.expiredOnWrite += expired;
       this.logger.warn?.(`cache usage storage: ${expired} record(s) older than retentionDays were not stored`);
     }
-    await this.runScript(WRITE_COMMAND, args, now);
+    const stored = await this.runScript(WRITE_COMMAND, args, now);
+    this.duplicatesSkipped += args.length - stored;
   }
 
   // ---------------------------------------------------------------- planning
 
+  /** Nothing can match: an empty range, or an empty list of accepted values. */
   private static emptyRange(f: NormalizedUsageFilters): boolean {
-    return !!(f.from && f.to && f.from.getTime() >= f.to.getTime());
+    if (f.from && f.to && f.from.getTime() >= f.to.getTime()) return true;
+    return ATTRIBUTION_FIELDS.some((d) => f[d] !== undefined && f[d]!.length === 0);
   }
 
   private static attributionFilters(f: NormalizedUsageFilters): AttributionField[] {
     return ATTRIBUTION_FIELDS.filter((d) => f[d] !== undefined);
+  }
+
+  /** Accepted values of one filter, each once (a repeated value must not be summed twice). */
+  private static values(f: NormalizedUsageFilters, d: AttributionField): string[] {
+    return [...new Set(f[d] ?? [])];
   }
 
   private scoreRange(f: NormalizedUsageFilters): [string, string] {
@@ -413,7 +440,9 @@ export class CacheUsageStorage implements UsageStorage {
     const [min, max] = this.scoreRange(f);
     const attrs = CacheUsageStorage.attributionFilters(f);
     const candidates: { dim: AttributionField | null; keys: string[] }[] = [{ dim: null, keys: [this.keys.indexAll()] }];
-    for (const d of INDEXED_DIMENSIONS) if (f[d]) candidates.push({ dim: d, keys: f[d]!.map((v) => this.keys.index(d, v)) });
+    for (const d of INDEXED_DIMENSIONS) {
+      if (f[d]) candidates.push({ dim: d, keys: CacheUsageStorage.values(f, d).map((v) => this.keys.index(d, v)) });
+    }
     let best = candidates[0];
     if (candidates.length > 1) {
       const pipe = this.client!.pipeline();
@@ -496,7 +525,7 @@ export class CacheUsageStorage implements UsageStorage {
           await this.pipelined(days, (p, day) => p.hgetall(this.keys.dayTotals(day)), (h: Record<string, string>) => addTotals(sums, h));
         } else {
           const dim = attrs[0];
-          const fields = valueFields(filters[dim]!);
+          const fields = valueFields(CacheUsageStorage.values(filters, dim));
           await this.pipelined(days, (p, day) => p.hmget(this.keys.dayBucket(day, dim), ...fields), (vals: (string | null)[]) => {
             vals.forEach((v, i) => v !== null && (sums[i % COUNTER_CODES.length] += BigInt(v)));
           });
@@ -532,6 +561,7 @@ export class CacheUsageStorage implements UsageStorage {
     const filterDim = attrs[0];
     const scoped = filterDim !== undefined && dimension !== filterDim && dimension !== 'day';
     if (scoped && !(SCOPE_DIMENSIONS as readonly string[]).includes(filterDim)) return null;
+    if (scoped && dimension !== 'hour' && !(SCOPED_BREAKDOWNS as readonly string[]).includes(dimension)) return null;
     const days = await this.bucketDays(f);
     if (!days) return null;
 
@@ -558,7 +588,7 @@ export class CacheUsageStorage implements UsageStorage {
       }
     } else if (!scoped) {
       // groupBy(d) filtered on d, or groupBy('day') filtered on anything: the filter dimension's own buckets.
-      const values = f[filterDim]!;
+      const values = CacheUsageStorage.values(f, filterDim);
       const fields = valueFields(values);
       const nc = COUNTER_CODES.length;
       await this.pipelined(days, (p, day) => p.hmget(this.keys.dayBucket(day, filterDim), ...fields), (vals: (string | null)[], day) => {
@@ -573,7 +603,7 @@ export class CacheUsageStorage implements UsageStorage {
       });
     } else {
       const dim = dimension as AttributionField | 'hour';
-      const pairs = days.flatMap((day) => f[filterDim]!.map((value) => [day, value] as const));
+      const pairs = days.flatMap((day) => CacheUsageStorage.values(f, filterDim).map((value) => [day, value] as const));
       await this.pipelined(pairs, (p, [day, value]) => p.hgetall(this.keys.scopedBucket(day, filterDim, value, dim)), addFields);
     }
     const out: RawUsageGroup[] = [];
@@ -660,16 +690,14 @@ export class CacheUsageStorage implements UsageStorage {
     return removed;
   }
 
+  /** Quits the client this driver created; a host's client (`client`, `clientToken`) is left alone. */
   async close(): Promise<void> {
     const client = this.client;
     if (!client || !this.ownsClient) return;
-    this.client = undefined;
-    this.initializing = undefined;
-    this.metaReady = false;
     try {
       await client.quit();
     } catch {
-      client.disconnect(); // not connected: quit cannot be sent
+      client.disconnect(); // not connected: QUIT cannot be sent
     }
   }
 }

@@ -1,0 +1,411 @@
+/**
+ * Redis driver against a real Redis (USAGE_TEST_REDIS_URL, default redis://127.0.0.1:6379): every answer
+ * is compared with the memory driver on the same data, on both the bucket path and the scan path.
+ */
+import Redis from 'ioredis';
+import type {
+  NormalizedUsageFilters,
+  UsageDimension,
+  UsageIdentity,
+} from '../../libs/agent-usage/src/interfaces/usage-query.interface';
+import { USAGE_DIMENSIONS } from '../../libs/agent-usage/src/interfaces/usage-query.interface';
+import type { UsageRecord } from '../../libs/agent-usage/src/interfaces/usage-record.interface';
+import { dayKey, startOfDay } from '../../libs/agent-usage/src/query/time-zone';
+import { createUsageRecord } from '../../libs/agent-usage/src/record/usage-record.factory';
+import { CacheStorageOptionsDto, CacheUsageStorage, cacheStorageOptionProblems } from '../../libs/agent-usage/src/storage/cache';
+import type { CacheStorageOptions } from '../../libs/agent-usage/src/storage/cache';
+import { MemoryUsageStorage } from '../../libs/agent-usage/src/storage/memory/memory.storage';
+import { validateSync } from 'class-validator';
+import {
+  BASE_MS,
+  REDIS_URL,
+  deleteKeys,
+  keysUnder,
+  makeRecords,
+  norm,
+  normGroups,
+  testContext,
+} from './fixtures/cache-test.helpers';
+
+const PREFIX = `agent-usage-test:cache-e2e:${process.pid}:`;
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+let admin: Redis;
+const opened: CacheUsageStorage[] = [];
+
+async function driver(sub: string, timeZone = 'UTC', extra: CacheStorageOptions = {}): Promise<CacheUsageStorage> {
+  const s = new CacheUsageStorage({ url: REDIS_URL, keyPrefix: `${PREFIX}${sub}:`, ...extra });
+  await s.init(testContext(timeZone));
+  opened.push(s);
+  return s;
+}
+
+async function memory(records: readonly UsageRecord[], timeZone = 'UTC'): Promise<MemoryUsageStorage> {
+  const m = new MemoryUsageStorage({ maxRecords: 1_000_000 });
+  m.init(testContext(timeZone));
+  await m.write(records);
+  return m;
+}
+
+const identitySort = (xs: UsageIdentity[]) => xs.map((i) => JSON.stringify([i.agentName, i.userId, i.group, i.chatName])).sort();
+
+beforeAll(async () => {
+  admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  await admin.ping();
+  await deleteKeys(admin, PREFIX);
+});
+
+afterAll(async () => {
+  for (const s of opened) await s.close();
+  await deleteKeys(admin, PREFIX);
+  await admin.quit();
+});
+
+describe('write and read back', () => {
+  it('stores every field exactly (null counts, metadata, Date) and lists newest first', async () => {
+    const s = await driver('roundtrip');
+    const a = createUsageRecord({
+      id: 'a',
+      agentName: 'support',
+      userId: 'u1',
+      modelName: 'gpt-4o',
+      providerName: 'openai',
+      inputTokens: 120,
+      cachedInputTokens: 20,
+      outputTokens: 30,
+      reasoningTokens: null,
+      costNanoUsd: 9_007_199_254_740_991,
+      priceSource: 'table:x',
+      recordedAt: new Date('2026-03-05T10:00:00.123Z'),
+      metadata: { trace: 'x', nested: { list: [1, 'two', null], ok: true } },
+    });
+    const b = createUsageRecord({
+      id: 'b:with|odd*chars and spaces',
+      usageMissing: true,
+      success: false,
+      recordedAt: new Date('2026-03-05T10:00:00.123Z'),
+    });
+    await s.write([a, b]);
+    const got = await s.list({}, 10, 0);
+    expect(got).toEqual([b, a]); // same instant: id descending ('b…' > 'a')
+    expect(got[1].recordedAt).toBeInstanceOf(Date);
+    expect(got[0].inputTokens).toBeNull();
+    expect(got[0].costNanoUsd).toBeNull();
+    expect(norm(await s.aggregate({}))).toEqual(norm(await (await memory([a, b])).aggregate({})));
+  });
+
+  it('is idempotent: the same batch twice, or overlapping, leaves totals unchanged', async () => {
+    const s = await driver('idem');
+    const records = makeRecords(7, 0, 600);
+    await s.write(records.slice(0, 400));
+    await s.write(records.slice(0, 400));
+    await s.write(records.slice(200, 600));
+    await s.write([{ ...records[3], inputTokens: 1_000_000 }]); // same id, other content: ignored
+    const m = await memory(records);
+    expect(norm(await s.aggregate({}))).toEqual(norm(await m.aggregate({})));
+    expect(normGroups(await s.groupBy('agentName', {}))).toEqual(normGroups(await m.groupBy('agentName', {})));
+    expect(await admin.zcard(`${PREFIX}idem:idx:all`)).toBe(600);
+    expect(s.duplicatesSkipped).toBe(400 + 200 + 1);
+  });
+});
+
+/**
+ * Which path a query must take, as documented on CacheUsageStorage: buckets when the range is whole days,
+ * `success` is not filtered and at most one attribution filter the buckets cover.
+ */
+function expectsBuckets(kind: 'aggregate' | 'groupBy' | 'identities', f: NormalizedUsageFilters, timeZone: string, dim?: UsageDimension): boolean {
+  const aligned = (d?: Date) => !d || startOfDay(dayKey(d, timeZone), timeZone).getTime() === d.getTime();
+  if (!aligned(f.from) || !aligned(f.to) || f.success !== undefined) return false;
+  const attrs = (['agentName', 'userId', 'group', 'chatName', 'modelName', 'providerName'] as const).filter((d) => f[d]);
+  if (kind === 'identities') return attrs.every((d) => ['agentName', 'userId', 'group', 'chatName'].includes(d));
+  if (attrs.length > 1) return false;
+  if (kind === 'aggregate' || attrs.length === 0 || dim === attrs[0] || dim === 'day') return true;
+  return ['agentName', 'userId'].includes(attrs[0]) && dim !== 'chatName';
+}
+
+describe.each(['UTC', 'America/New_York'])('same answers as the memory driver (%s)', (timeZone) => {
+  const records = makeRecords(timeZone === 'UTC' ? 11 : 12, 0, 2000);
+  let s: CacheUsageStorage;
+  let m: MemoryUsageStorage;
+  const dayStart = (k: number) => startOfDay(dayKey(new Date(BASE_MS + k * DAY + 12 * HOUR), timeZone), timeZone);
+
+  const cases: [string, NormalizedUsageFilters][] = [
+    ['everything', {}],
+    ['whole days', { from: dayStart(2), to: dayStart(6) }],
+    ['from a day on', { from: dayStart(3) }],
+    ['up to a day', { to: dayStart(8) }],
+    ['agents incl. separators and unicode', { agentName: ['support', 'a:b:c', 'ユニコード😀', 'pipe|agent'] }],
+    ['one user over whole days', { userId: ['u:5'], from: dayStart(1), to: dayStart(9) }],
+    ['model with a bar', { modelName: ['gemini|pro', 'gpt-4o'] }],
+    ['chats', { chatName: ['chat: x|y', 'chat-3'] }],
+    ['group named "group"', { group: ['group'] }],
+    ['provider over days', { providerName: ['openai'], from: dayStart(4), to: dayStart(5) }],
+    ['instants mid-day', { from: new Date(BASE_MS + 2 * DAY + 3 * HOUR + 17), to: new Date(BASE_MS + 7 * DAY + 11 * HOUR) }],
+    ['agent and user', { agentName: ['support', 'sales'], userId: ['u1', 'u2', 'u:5'] }],
+    ['failed only', { success: false }],
+    ['agent and model mid-day', { agentName: ['star*'], modelName: ['claude-3-5'], from: new Date(BASE_MS + DAY + 1) }],
+    ['chat and user', { chatName: ['chat-1', 'chat-2'], userId: ['u3'] }],
+    ['model and provider (no index)', { modelName: ['gpt-4o'], providerName: ['openai', 'google'] }],
+    ['the tie millisecond', { from: new Date(BASE_MS + 3 * DAY + 7777), to: new Date(BASE_MS + 3 * DAY + 7778) }],
+    ['unknown value', { agentName: ['nobody'] }],
+    ['empty range', { from: dayStart(5), to: dayStart(5) }],
+  ];
+
+  beforeAll(async () => {
+    s = await driver(`equiv-${timeZone.replace('/', '_')}`, timeZone, { scanChunkSize: 200 });
+    for (let i = 0; i < records.length; i += 500) await s.write(records.slice(i, i + 500));
+    await s.write(records.slice(100, 400)); // a retried batch
+    m = await memory(records, timeZone);
+  });
+
+  it.each(cases)('aggregate, groupBy (every dimension) and identities: %s', async (_label, f) => {
+    const scan = jest.spyOn(s as any, 'scan');
+    const check = async (kind: 'aggregate' | 'groupBy' | 'identities', run: () => Promise<unknown>, dim?: UsageDimension) => {
+      const before = scan.mock.calls.length;
+      const out = await run();
+      const scanned = scan.mock.calls.length > before;
+      const emptyRange = !!(f.from && f.to && f.from >= f.to);
+      if (!emptyRange) expect(`${kind} ${dim ?? ''} ${scanned ? 'scan' : 'buckets'}`).toBe(`${kind} ${dim ?? ''} ${expectsBuckets(kind, f, timeZone, dim) ? 'buckets' : 'scan'}`);
+      return out;
+    };
+    expect(norm((await check('aggregate', () => s.aggregate(f))) as any)).toEqual(norm(await m.aggregate(f)));
+    for (const dim of USAGE_DIMENSIONS) {
+      const got = (await check('groupBy', () => s.groupBy(dim, f), dim)) as any;
+      expect([dim, normGroups(got)]).toEqual([dim, normGroups(await m.groupBy(dim, f))]);
+    }
+    const ids = (await check('identities', () => s.identities(f))) as UsageIdentity[];
+    expect(identitySort(ids)).toEqual(identitySort(await m.identities(f)));
+    scan.mockRestore();
+  });
+
+  it.each(cases)('list pages: %s', async (_label, f) => {
+    expect(await s.list(f, 10_000, 0)).toEqual(await m.list(f, 10_000, 0));
+    for (const [limit, offset] of [[25, 0], [40, 130], [7, 301], [100, 1990]]) {
+      expect((await s.list(f, limit, offset)).map((r) => r.id)).toEqual((await m.list(f, limit, offset)).map((r) => r.id));
+    }
+  });
+
+  it('clears what matches, uncounting it, then everything, leaving no bucket behind', async () => {
+    const clears: NormalizedUsageFilters[] = [
+      { agentName: ['support'], modelName: ['gpt-4o'] },
+      { from: new Date(BASE_MS + 4 * DAY + 5 * HOUR + 1), to: new Date(BASE_MS + 5 * DAY + 2 * HOUR) },
+      { userId: ['u|6'], success: false },
+      { from: new Date(BASE_MS + 3 * DAY + 7777), to: new Date(BASE_MS + 3 * DAY + 7778) }, // the tie group
+    ];
+    for (const f of clears) {
+      const expected = await m.clear(f);
+      expect(expected).toBeGreaterThan(0);
+      expect(await s.clear(f)).toBe(expected);
+      expect(await s.clear(f)).toBe(0);
+    }
+    for (const [, f] of cases.slice(0, 10)) {
+      expect(norm(await s.aggregate(f))).toEqual(norm(await m.aggregate(f)));
+      for (const dim of USAGE_DIMENSIONS) expect(normGroups(await s.groupBy(dim, f))).toEqual(normGroups(await m.groupBy(dim, f)));
+      expect(identitySort(await s.identities(f))).toEqual(identitySort(await m.identities(f)));
+    }
+    expect((await s.list({}, 10_000, 0)).map((r) => r.id)).toEqual((await m.list({}, 10_000, 0)).map((r) => r.id));
+
+    // Cleared records can be written again and count again.
+    await s.write(records.slice(0, 50));
+    await m.write(records.slice(0, 50));
+    expect(norm(await s.aggregate({}))).toEqual(norm(await m.aggregate({})));
+
+    expect(await s.clear({})).toBe(await m.clear({}));
+    expect(norm(await s.aggregate({}))).toEqual(norm(await m.aggregate({})));
+    const sub = `${PREFIX}equiv-${timeZone.replace('/', '_')}:`;
+    // Every counter went back to zero and was dropped: only the meta hash and the day list remain.
+    expect((await keysUnder(admin, sub)).map((k) => k.slice(sub.length))).toEqual(['days', 'meta']);
+  });
+});
+
+describe('ties larger than a scan chunk', () => {
+  it('walks, lists and clears 300 records sharing one millisecond with 16-id chunks', async () => {
+    const s = await driver('ties', 'UTC', { scanChunkSize: 16 });
+    const at = new Date(BASE_MS + 5 * HOUR);
+    const records = makeRecords(51, 0, 300).map((r, i) => ({ ...r, recordedAt: i % 10 === 0 ? new Date(at.getTime() + 1) : at }));
+    await s.write(records);
+    const m = await memory(records);
+    const scanned = { success: true };
+    expect(norm(await s.aggregate(scanned))).toEqual(norm(await m.aggregate(scanned)));
+    for (const f of [{}, scanned, { agentName: ['support', 'sales'] }]) {
+      expect((await s.list(f, 1000, 0)).map((r) => r.id)).toEqual((await m.list(f, 1000, 0)).map((r) => r.id));
+      expect((await s.list(f, 20, 33)).map((r) => r.id)).toEqual((await m.list(f, 20, 33)).map((r) => r.id));
+    }
+    expect(await s.clear({ userId: ['u1', 'u2', 'u3'] })).toBe(await m.clear({ userId: ['u1', 'u2', 'u3'] }));
+    expect(await s.clear(scanned)).toBe(await m.clear(scanned));
+    expect(norm(await s.aggregate({}))).toEqual(norm(await m.aggregate({})));
+    expect(await s.clear({})).toBe(await m.clear({}));
+    expect(await admin.exists(`${PREFIX}ties:idx:all`)).toBe(0);
+  });
+});
+
+describe('hostile attribution values', () => {
+  it('keeps values with separators, globs, spaces, escapes and unicode apart', async () => {
+    const s = await driver('hostile');
+    const values = ['A', '%41', 'v%41', 'a:b', 'a|n', 'x*', 'with space', 'group', 'agentName=v1:modelName', '{tag}', '日本語', '😀', '-', 'v-', '\\'];
+    const records = values.flatMap((v, i) =>
+      [0, 1].map((k) =>
+        createUsageRecord({
+          id: `h-${i}-${k}`,
+          agentName: v,
+          userId: values[(i + 1) % values.length],
+          group: v,
+          chatName: v,
+          modelName: v,
+          providerName: v,
+          inputTokens: 10 + i,
+          outputTokens: k,
+          costNanoUsd: 1000 * i,
+          recordedAt: new Date(BASE_MS + i * HOUR + k),
+        }),
+      ),
+    );
+    await s.write(records);
+    const m = await memory(records);
+    for (const dim of USAGE_DIMENSIONS) {
+      expect(normGroups(await s.groupBy(dim, {}))).toEqual(normGroups(await m.groupBy(dim, {})));
+    }
+    for (const v of values) {
+      for (const f of [{ agentName: [v] }, { userId: [v] }, { modelName: [v] }, { chatName: [v] }] as NormalizedUsageFilters[]) {
+        expect(norm(await s.aggregate(f))).toEqual(norm(await m.aggregate(f)));
+        expect(normGroups(await s.groupBy('modelName', f))).toEqual(normGroups(await m.groupBy('modelName', f)));
+        expect((await s.list(f, 10, 0)).map((r) => r.id)).toEqual((await m.list(f, 10, 0)).map((r) => r.id));
+      }
+    }
+    expect(identitySort(await s.identities({ group: ['group'] }))).toEqual(identitySort(await m.identities({ group: ['group'] })));
+    // No attribution value reaches a bucket or index key name unescaped.
+    const sub = `${PREFIX}hostile:`;
+    for (const key of await keysUnder(admin, sub)) {
+      const rest = key.slice(sub.length);
+      if (rest.startsWith('agg:') || rest.startsWith('idx:')) expect(rest).toMatch(/^[^\s|*{}\\]*$/);
+    }
+  });
+});
+
+describe('retention', () => {
+  it('expires records, buckets and indexes with their day; refuses records already past it', async () => {
+    const s = await driver('ttl', 'UTC', { retentionDays: 2 });
+    const now = Date.now();
+    const fresh = createUsageRecord({ id: 'fresh', agentName: 'support', inputTokens: 5, outputTokens: 1, recordedAt: new Date(now) });
+    const old = createUsageRecord({ id: 'old', agentName: 'support', inputTokens: 7, outputTokens: 1, recordedAt: new Date(now - 10 * DAY) });
+    await s.write([fresh, old]);
+    expect(s.expiredOnWrite).toBe(1);
+    expect(norm(await s.aggregate({}))).toMatchObject({ recordCount: '1', inputTokens: '5' });
+
+    const expireAt = startOfDay(dayKey(new Date(now), 'UTC'), 'UTC').getTime() + DAY + 2 * DAY;
+    const day = dayKey(new Date(now), 'UTC');
+    const sub = `${PREFIX}ttl:`;
+    for (const key of [`rec:fresh`, `agg:${day}:day`, `agg:${day}:hour`, `agg:${day}:agentName`, `agg:${day}:agentName=vsupport:modelName`, `ids:${day}`, 'idx:all', 'idx:agentName:vsupport']) {
+      const at = await admin.pexpiretime(`${sub}${key}`);
+      expect([key, at]).toEqual([key, expireAt]);
+    }
+    expect(await admin.pttl(`${sub}meta`)).toBe(-1);
+  });
+
+  it('reads skip records that expired under their index entries and prune those entries', async () => {
+    const s = await driver('ttl-prune', 'UTC', { retentionDays: 30 });
+    const t = Date.now() - HOUR;
+    const records = [0, 1, 2, 3].map((i) => createUsageRecord({ id: `p${i}`, agentName: 'a', inputTokens: 1, outputTokens: 1, recordedAt: new Date(t + i) }));
+    await s.write(records);
+    const sub = `${PREFIX}ttl-prune:`;
+    await admin.del(`${sub}rec:p1`, `${sub}rec:p2`); // as if they had expired on their own
+    expect((await s.list({}, 10, 0)).map((r) => r.id)).toEqual(['p3', 'p0']);
+    expect((await s.list({ agentName: ['a'], success: true }, 10, 0)).map((r) => r.id)).toEqual(['p3', 'p0']);
+    expect(await admin.zrange(`${sub}idx:all`, 0, -1)).toEqual(['p0', 'p3']);
+    expect(norm(await s.aggregate({ success: true }))).toMatchObject({ recordCount: '2' });
+  });
+});
+
+describe('several writers at once', () => {
+  it('4 clients writing overlapping batches concurrently give exact totals', async () => {
+    const records = makeRecords(21, 0, 3000);
+    const writers = await Promise.all([0, 1, 2, 3].map(() => driver('concurrent')));
+    const ranges = [
+      [0, 1200],
+      [800, 2000],
+      [1600, 3000],
+      [0, 3000],
+    ];
+    await Promise.all(
+      writers.map(async (w, i) => {
+        const [from, to] = ranges[i];
+        for (let k = from; k < to; k += 250) await w.write(records.slice(k, Math.min(k + 250, to)));
+      }),
+    );
+    const m = await memory(records);
+    expect(norm(await writers[0].aggregate({}))).toEqual(norm(await m.aggregate({})));
+    for (const dim of ['agentName', 'day', 'hour'] as const) {
+      expect(normGroups(await writers[1].groupBy(dim, {}))).toEqual(normGroups(await m.groupBy(dim, {})));
+    }
+    expect(normGroups(await writers[2].groupBy('modelName', { userId: ['u1'] }))).toEqual(normGroups(await m.groupBy('modelName', { userId: ['u1'] })));
+    expect(await admin.zcard(`${PREFIX}concurrent:idx:all`)).toBe(3000);
+
+    // Concurrent clears of the same records uncount each record once.
+    const f = { agentName: ['sales'] };
+    const cleared = await Promise.all(writers.map((w) => w.clear(f)));
+    expect(cleared.reduce((a, b) => a + b, 0)).toBe(await m.clear(f));
+    expect(norm(await writers[3].aggregate({}))).toEqual(norm(await m.aggregate({})));
+  });
+});
+
+describe('clients, options and time zones', () => {
+  it('uses a host client (even with its own ioredis keyPrefix) and never closes it', async () => {
+    const host = new Redis(REDIS_URL, { keyPrefix: `${PREFIX}host:` });
+    const s = new CacheUsageStorage({ client: host, keyPrefix: 'inner:' });
+    await s.init(testContext('UTC'));
+    const records = makeRecords(31, 0, 300);
+    await s.write(records);
+    const m = await memory(records);
+    expect(norm(await s.aggregate({ agentName: ['support'] }))).toEqual(norm(await m.aggregate({ agentName: ['support'] })));
+    expect(norm(await s.aggregate({ success: false }))).toEqual(norm(await m.aggregate({ success: false })));
+    expect(await admin.exists(`${PREFIX}host:inner:idx:all`)).toBe(1);
+    expect(await s.clear({ userId: ['u1'] })).toBe(await m.clear({ userId: ['u1'] }));
+    expect(normGroups(await s.groupBy('userId', {}))).toEqual(normGroups(await m.groupBy('userId', {})));
+    await s.close();
+    expect(host.status).toBe('ready');
+    await host.quit();
+  });
+
+  it('gets the client from the container with clientToken', async () => {
+    const host = new Redis(REDIS_URL);
+    const token = Symbol('REDIS');
+    const moduleRef = { get: (t: unknown, o: unknown) => (t === token && JSON.stringify(o) === '{"strict":false}' ? host : undefined) };
+    const s = new CacheUsageStorage({ keyPrefix: `${PREFIX}token:` });
+    await s.init(testContext('UTC', { moduleRef: moduleRef as any, options: { cache: { clientToken: token } } }));
+    await s.write(makeRecords(32, 0, 10));
+    expect(norm(await s.aggregate({})).recordCount).toBe('10');
+    await s.close();
+    expect(host.status).toBe('ready');
+    await host.quit();
+  });
+
+  it('validates options', async () => {
+    expect(cacheStorageOptionProblems({ keyPrefix: 'ok:prefix-1' })).toEqual([]);
+    expect(cacheStorageOptionProblems({ keyPrefix: 'bad prefix*' }).join()).toMatch(/keyPrefix/);
+    expect(cacheStorageOptionProblems({ url: 'http://x' }).join()).toMatch(/url/);
+    expect(cacheStorageOptionProblems({ retentionDays: 0 }).join()).toMatch(/retentionDays/);
+    expect(cacheStorageOptionProblems({ url: REDIS_URL, client: {} as any }).join()).toMatch(/only one/);
+    expect(cacheStorageOptionProblems({ keyPrefx: 'typo:' })).toEqual(['keyPrefx is not an option']);
+    expect(cacheStorageOptionProblems('redis://x')).toEqual(['must be an object']);
+    await expect(new CacheUsageStorage({ keyPrefix: 'bad prefix' }).init(testContext())).rejects.toThrow(/cache\.keyPrefix must be/);
+    expect(validateSync(Object.assign(new CacheStorageOptionsDto(), { keyPrefix: '' })).length).toBe(1);
+    expect(validateSync(Object.assign(new CacheStorageOptionsDto(), { keyPrefix: 'a:', retentionDays: 30, scanChunkSize: 500 }))).toEqual([]);
+  });
+
+  it('keeps buckets in the zone they were built in and scans when the app zone changes', async () => {
+    const records = makeRecords(41, 0, 400);
+    const utc = await driver('zone', 'UTC');
+    await utc.write(records.slice(0, 200));
+    const ny = await driver('zone', 'America/New_York');
+    await ny.write(records.slice(200));
+    const mNy = await memory(records, 'America/New_York');
+    const mUtc = await memory(records, 'UTC');
+    for (const dim of ['day', 'hour', 'agentName'] as const) {
+      expect(normGroups(await ny.groupBy(dim, {}))).toEqual(normGroups(await mNy.groupBy(dim, {})));
+      expect(normGroups(await utc.groupBy(dim, {}))).toEqual(normGroups(await mUtc.groupBy(dim, {})));
+    }
+    const nyDay = { from: startOfDay('2026-03-08', 'America/New_York'), to: startOfDay('2026-03-10', 'America/New_York') };
+    expect(norm(await ny.aggregate(nyDay))).toEqual(norm(await mNy.aggregate(nyDay)));
+  });
+});
