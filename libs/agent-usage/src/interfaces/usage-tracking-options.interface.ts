@@ -53,7 +53,7 @@ export interface UsageTrackingModuleOptions {
   file?: FileStorageOptions;
   writer?: UsageWriterOptions;
   /** PostgreSQL driver settings (see storage/database). */
-  database?: Record<string, unknown>;
+  database?: import('../storage/database/database-storage.options').DatabaseStorageOptions;
   /** Redis driver settings (see storage/cache). */
   cache?: import('../storage/cache/cache-storage.options').CacheStorageOptions;
   /** Prices (see pricing/). */

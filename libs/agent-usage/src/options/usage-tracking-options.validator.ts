@@ -23,6 +23,7 @@ import { InvalidUsageOptionsError, describe } from '../usage.errors';
 import { isValidTimeZone } from '../query/time-zone';
 import { validatePricingOptions } from '../pricing/pricing-options.dto';
 import { cacheStorageOptionProblems } from '../storage/cache/cache-storage.options';
+import { DatabaseStorageOptionsDto } from '../storage/database/database-storage.options';
 
 const STORAGE_EXPECTED = `a driver alias (${STORAGE_ALIASES.map((a) => `'${a}'`).join(', ')}), a UsageStorage class or instance, or an array of them`;
 
@@ -116,6 +117,7 @@ export const OPTION_SECTION_VALIDATORS: Record<string, (value: unknown) => strin
 OPTION_SECTION_VALIDATORS.pricing = validatePricingOptions;
 // The Redis section may hold a live client: its validator checks it without cloning it.
 OPTION_SECTION_VALIDATORS.cache = cacheStorageOptionProblems;
+OPTION_SECTION_VALIDATORS.database = dtoSectionValidator(DatabaseStorageOptionsDto);
 
 export class UsageTrackingOptionsDto {
   @IsOptional() @IsBoolean() trackUsage?: boolean;

@@ -57,7 +57,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** JSON for jsonb: PostgreSQL rejects the NUL character (\u0000) in jsonb strings, which would poison a batch forever. */
 function metadataJson(metadata: Record<string, unknown> | null): string | null {
   if (metadata === null || metadata === undefined) return null;
-  return JSON.stringify(metadata, (_k, v) => (typeof v === 'string' && v.includes('\u0000') ? v.replace(/\u0000/g, '\uFFFD') : v));
+  return JSON.stringify(metadata, (_k, v) => (typeof v === 'string' && v.includes('\u0000') ? v.split('\u0000').join('\uFFFD') : v));
 }
 
 type Connection = 'dataSource' | 'url' | 'host';
@@ -88,6 +88,8 @@ export class DatabaseUsageStorage implements UsageStorage {
   private closed = false;
   /** False while the rollup's days are in another time zone than ours (then every read uses the ledger). */
   private rollupsReadable = false;
+  /** Writes or clears PostgreSQL aborted as deadlock victims / serialization failures and that were retried. */
+  conflictRetries = 0;
 
   constructor(private readonly constructorOptions: DatabaseStorageOptions = {}) {}
 
@@ -175,6 +177,7 @@ export class DatabaseUsageStorage implements UsageStorage {
       this.assertPostgres(ds);
       await ds.initialize();
       this.ownsDataSource = true;
+      guardPoolClients(ds);
       return ds;
     }
     return this.hostDataSource();
@@ -235,8 +238,12 @@ export class DatabaseUsageStorage implements UsageStorage {
     const rollupZone = await readRollupTimeZone(ds, this.names);
     if (rollupZone !== null && sameZone(rollupZone, this.timeZone)) {
       this.rollupsReadable = true;
-    } else if (this.autoMigrate) {
-      await this.rebuildRollups(ds);
+    } else if (this.autoMigrate || (await this.ledgerIsEmpty(ds).catch(() => false))) {
+      // Nothing to recount on an empty ledger (a fresh install whose migration used another zone): cheap.
+      await this.rebuildRollups(ds).catch((err: Error) => {
+        if (this.autoMigrate) throw err;
+        this.logger.warn(`could not set the daily rollup's time zone (${err.message}); reads use the ledger only`);
+      });
     } else {
       this.rollupsReadable = false;
       this.logger.warn(
@@ -244,6 +251,10 @@ export class DatabaseUsageStorage implements UsageStorage {
           `reads use the ledger only. Call rebuildRollups() once (or set database.autoMigrate: true) to switch it.`,
       );
     }
+  }
+
+  private async ledgerIsEmpty(ds: DataSource): Promise<boolean> {
+    return rowsOf(await ds.query(`SELECT NOT EXISTS (SELECT 1 FROM ${this.ledger}) AS empty`))[0]?.empty === true;
   }
 
   /**
@@ -281,6 +292,7 @@ export class DatabaseUsageStorage implements UsageStorage {
       } catch (err) {
         if (q.isTransactionActive) await q.rollbackTransaction().catch(() => undefined);
         if (attempt < MAX_CONFLICT_ATTEMPTS && isConflict(err)) {
+          this.conflictRetries++;
           await sleep(conflictBackoff(attempt));
           continue;
         }
@@ -298,6 +310,7 @@ export class DatabaseUsageStorage implements UsageStorage {
         return rowsOf(await ds.query(sql, params));
       } catch (err) {
         if (attempt < MAX_CONFLICT_ATTEMPTS && isConflict(err)) {
+          this.conflictRetries++;
           await sleep(conflictBackoff(attempt));
           continue;
         }
@@ -465,6 +478,23 @@ export class DatabaseUsageStorage implements UsageStorage {
     if (ds && this.ownsDataSource && ds.isInitialized) await ds.destroy();
   }
 }
+
+/**
+ * pg-pool removes its error listener from a client before handing it out, and TypeORM attaches its own
+ * a microtask later: a FATAL message (server restart, pg_terminate_backend) that arrives in that gap
+ * is emitted with no listener and crashes the process. On our own pool, give every client a permanent
+ * listener; the failure still reaches the query (the writer retries it) and the pool drops the client.
+ * The host's pool is left alone.
+ */
+type Listenable = { on?: (event: string, listener: (...args: unknown[]) => void) => unknown };
+function guardPoolClients(ds: DataSource): void {
+  const pool = (ds.driver as unknown as { master?: Listenable & { _clients?: Listenable[] } }).master;
+  if (!pool || typeof pool.on !== 'function') return;
+  const guard = (client: unknown) => (client as Listenable | undefined)?.on?.('error', ignoreClientError);
+  pool.on('connect', guard);
+  for (const client of pool._clients ?? []) guard(client);
+}
+const ignoreClientError = () => undefined;
 
 function sameZone(a: string, b: string): boolean {
   return a === b || (isUtc(a) && isUtc(b));

@@ -1,11 +1,23 @@
 import { createHash } from 'node:crypto';
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { InvalidUsageOptionsError } from '../../../usage.errors';
-import { resolveTableNames, type UsageTableNames } from '../database-storage.options';
-import { SqlQueryable, indexName, qualifiedName, quoteIdent, rowsOf } from '../usage-sql.builder';
+import { DEFAULT_ROLLUP_TABLE, DEFAULT_USAGE_TABLE, resolveTableNames, type UsageTableNames } from '../database-storage.options';
+import {
+  ROLLUP_KEY_COLUMNS,
+  ROLLUP_SUM_COLUMNS,
+  SqlQueryable,
+  indexName,
+  qualifiedName,
+  quoteIdent,
+  rollupAggregateSql,
+  rowsOf,
+} from '../usage-sql.builder';
 
 const MIGRATION_TIMESTAMP = 1795377442016;
-/** The rollup table's comment records the time zone its days are in (see `readRollupTimeZone`). */
+/**
+ * The comment on the rollup's primary key index records the time zone its days are in. On the index,
+ * not the table: TypeORM's `synchronize` resets table comments to the entity's, but ignores index comments.
+ */
 const ROLLUP_COMMENT_PREFIX = 'nestjs-agent-usage daily rollup; timeZone=';
 /** IANA names only: the zone goes into a COMMENT literal, which cannot take a parameter. */
 const TIME_ZONE_RE = /^[A-Za-z0-9_+\-/]{1,64}$/;
@@ -92,17 +104,20 @@ export function rollupComment(timeZone: string): string {
   return `${ROLLUP_COMMENT_PREFIX}${timeZone}`;
 }
 
+/** Where the marker lives: the rollup's primary key index. */
+function markerTarget(names: UsageTableNames): string {
+  return qualifiedName(indexName(names.rollupTableName, 'pkey'), names.schema);
+}
+
 /** The time zone the rollup's days are in, or null when unknown (table missing or created elsewhere). */
 export async function readRollupTimeZone(q: SqlQueryable, names: UsageTableNames): Promise<string | null> {
-  const rows = rowsOf(
-    await q.query(`SELECT obj_description(to_regclass($1::text), 'pg_class') AS c`, [qualifiedName(names.rollupTableName, names.schema)]),
-  );
+  const rows = rowsOf(await q.query(`SELECT obj_description(to_regclass($1::text), 'pg_class') AS c`, [markerTarget(names)]));
   const c: unknown = rows[0]?.c;
   return typeof c === 'string' && c.startsWith(ROLLUP_COMMENT_PREFIX) ? c.slice(ROLLUP_COMMENT_PREFIX.length) : null;
 }
 
 export async function writeRollupTimeZone(q: SqlQueryable, names: UsageTableNames, timeZone: string): Promise<void> {
-  await q.query(`COMMENT ON TABLE ${qualifiedName(names.rollupTableName, names.schema)} IS ${literal(rollupComment(timeZone))}`);
+  await q.query(`COMMENT ON INDEX ${markerTarget(names)} IS ${literal(rollupComment(timeZone))}`);
 }
 
 /**
@@ -118,8 +133,17 @@ export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableN
   )[0]?.e;
   const sql = agentUsageTablesSql(names);
   for (const statement of [...sql.ledger, ...sql.rollup]) await q.query(statement);
-  // Only a table created here is known to be empty, hence in this time zone.
-  if (!existed) await q.query(`COMMENT ON TABLE ${qualifiedName(names.rollupTableName, names.schema)} IS ${literal(comment)}`);
+  if (!existed) {
+    // A new rollup next to an existing ledger (e.g. the rollup was dropped) must start from the ledger's
+    // sums; SHARE keeps inserts out until the transaction commits.
+    await q.query(`LOCK TABLE ${qualifiedName(names.tableName, names.schema)} IN SHARE MODE`);
+    await q.query(
+      `INSERT INTO ${qualifiedName(names.rollupTableName, names.schema)} (${[...ROLLUP_KEY_COLUMNS, ...ROLLUP_SUM_COLUMNS].join(', ')}) ` +
+        rollupAggregateSql(qualifiedName(names.tableName, names.schema), '$1::text'),
+      [timeZone],
+    );
+    await q.query(`COMMENT ON INDEX ${markerTarget(names)} IS ${literal(comment)}`);
+  }
 }
 
 export async function dropAgentUsageTables(q: SqlQueryable, names: UsageTableNames): Promise<void> {
@@ -136,7 +160,7 @@ export function createAgentUsageMigration(options: AgentUsageMigrationOptions = 
   const names = resolveTableNames(options);
   const timeZone = options.timeZone ?? 'UTC';
   rollupComment(timeZone);
-  const isDefault = !names.schema && names.tableName === 'agent_usage_records' && names.rollupTableName === 'agent_usage_daily';
+  const isDefault = !names.schema && names.tableName === DEFAULT_USAGE_TABLE && names.rollupTableName === DEFAULT_ROLLUP_TABLE;
   // TypeORM keys executed migrations by name: distinct table sets need distinct names.
   const name =
     options.name ??
@@ -145,7 +169,17 @@ export function createAgentUsageMigration(options: AgentUsageMigrationOptions = 
   return class implements MigrationInterface {
     readonly name = name;
     async up(queryRunner: QueryRunner): Promise<void> {
-      await createAgentUsageTables(queryRunner, names, timeZone);
+      // The advisory lock and the table lock need a transaction; open one if the runner has none
+      // (migrationsTransactionMode 'none', or a hand-run migration).
+      const own = !queryRunner.isTransactionActive;
+      if (own) await queryRunner.startTransaction();
+      try {
+        await createAgentUsageTables(queryRunner, names, timeZone);
+        if (own) await queryRunner.commitTransaction();
+      } catch (err) {
+        if (own) await queryRunner.rollbackTransaction().catch(() => undefined);
+        throw err;
+      }
     }
     async down(queryRunner: QueryRunner): Promise<void> {
       await dropAgentUsageTables(queryRunner, names);

@@ -1,0 +1,20 @@
+/**
+ * PostgreSQL storage (needs typeorm and pg; @nestjs/typeorm to use the host app's connection).
+ * Import from here only in apps that have them installed.
+ */
+export { DatabaseUsageStorage } from './database.storage';
+export {
+  DEFAULT_ROLLUP_TABLE,
+  DEFAULT_USAGE_TABLE,
+  DatabaseStorageOptionsDto,
+  type DatabaseStorageOptions,
+  type UsageTableNames,
+} from './database-storage.options';
+export { UsageRecordEntity, createUsageRecordEntity, type UsageRecordRow } from './usage-record.entity';
+export { UsageDailyEntity, createUsageDailyEntity, type UsageDailyRow } from './usage-daily.entity';
+export {
+  CreateAgentUsageTables1795377442016,
+  createAgentUsageMigration,
+  type AgentUsageMigrationOptions,
+} from './migrations/1795377442016-CreateAgentUsageTables';
+export { UsageQuery, usageQuery, type UsageQueryOptions } from './usage-query.helpers';
