@@ -10,6 +10,19 @@ import { Injectable, Module } from '@nestjs/common';
 import { ModulesContainer, NestFactory } from '@nestjs/core';
 import { TrackUsage, UsageService, UsageTrackingModule } from 'nestjs-agent-usage';
 
+// Never hang: a process kept alive after the checks is a failure too.
+setTimeout(() => {
+  console.error('nest12-smoke: FAILED: still running after 60 s');
+  process.exit(1);
+}, 60_000).unref();
+process.on('uncaughtException', (err) => fail(err));
+process.on('unhandledRejection', (err) => fail(err));
+
+function fail(err) {
+  console.error(`nest12-smoke: FAILED: ${err && err.stack ? err.stack : err}`);
+  process.exit(1);
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 const smokeRequire = createRequire(import.meta.url);
 const checks = [];

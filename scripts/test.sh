@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# npm test: the whole check, as CI runs it (.ci/run starts PostgreSQL and Redis first).
+#   dependencies (npm ci only when needed) -> lint -> typecheck -> build (stop at the first failure)
+#   -> Jest (test/ and the library's specs) -> Nest 12 smoke -> bench:quick (only if bench/run.ts exists)
+# Ends with one line "N passed, N failed": Jest's passed/failed tests (a suite that could not run
+# counts as one failure), plus one for the Nest 12 smoke and one for bench:quick when it runs.
+# Exit code 0 only when nothing failed.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source-path=SCRIPTDIR source=ensure-deps.sh
+source scripts/ensure-deps.sh
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+trap 'printf "\ntest.sh: stopped, this step failed: %s\n" "$BASH_COMMAND" >&2' ERR
+
+step "dependencies"
+ensure_deps "$root" "$root/libs/agent-usage/package.json"
+step "lint"
+npm run --silent lint
+step "typecheck"
+npm run --silent typecheck
+step "build"
+npm run --silent build
+trap - ERR
+
+step "services"
+if ! command -v pg_isready >/dev/null || ! pg_isready -h 127.0.0.1 -q; then
+  echo "WARNING: PostgreSQL is not answering on 127.0.0.1:5432; the database suites will fail." >&2
+  echo "         Start it with: pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start  (bash .ci/run does it)" >&2
+else
+  echo "PostgreSQL answers on 127.0.0.1:5432" >&2
+fi
+if ! command -v redis-cli >/dev/null || [[ $(redis-cli -h 127.0.0.1 ping 2>/dev/null) != PONG ]]; then
+  echo "WARNING: Redis is not answering on 127.0.0.1:6379; the cache suites will fail." >&2
+  echo "         Start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save \"\" --appendonly no  (bash .ci/run does it)" >&2
+else
+  echo "Redis answers on 127.0.0.1:6379" >&2
+fi
+
+step "jest"
+results=$(mktemp "${TMPDIR:-/tmp}/jest-results.XXXXXX")
+trap 'rm -f "$results"' EXIT
+jest_rc=0
+node_modules/.bin/jest --ci --json --outputFile="$results" || jest_rc=$?
+
+step "nest 12 smoke"
+smoke_rc=0
+NEST12_SMOKE_SKIP_BUILD=1 bash test/nest12-smoke/run.sh || smoke_rc=$?
+
+bench_rc=
+if [[ -f bench/run.ts ]]; then
+  step "bench:quick"
+  bench_rc=0
+  npm run --silent bench:quick || bench_rc=$?
+fi
+
+# Jest's counts; a suite that failed to run (syntax error, failing beforeAll import...) has no failed
+# test of its own, so it is counted as one failure; so is a Jest that failed without saying why.
+read -r passed failed < <(node - "$results" <<'NODE'
+const fs = require('node:fs');
+try {
+  const r = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  console.log(r.numPassedTests ?? 0, (r.numFailedTests ?? 0) + (r.numRuntimeErrorTestSuites ?? 0));
+} catch {
+  console.log(0, 0);
+}
+NODE
+)
+if [[ $jest_rc != 0 && $failed == 0 ]]; then
+  echo "Jest exited with code $jest_rc without a failed test in its report: counted as one failure" >&2
+  failed=1
+fi
+
+echo >&2
+echo "Jest: exit code $jest_rc" >&2
+if [[ $smoke_rc == 0 ]]; then
+  passed=$((passed + 1))
+  echo "Nest 12 smoke: passed" >&2
+else
+  failed=$((failed + 1))
+  echo "Nest 12 smoke: FAILED (exit code $smoke_rc)" >&2
+fi
+if [[ -n $bench_rc ]]; then
+  if [[ $bench_rc == 0 ]]; then
+    passed=$((passed + 1))
+    echo "bench:quick: passed" >&2
+  else
+    failed=$((failed + 1))
+    echo "bench:quick: FAILED (exit code $bench_rc)" >&2
+  fi
+fi
+
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]

@@ -1,0 +1,33 @@
+import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { UsageTrackingModule } from 'nestjs-agent-usage';
+import { AgentDirectory } from './agents/agent-directory';
+import { ResearchAgent } from './agents/research.agent';
+import { SummarizerAgent } from './agents/summarizer.agent';
+import { SupportAgent } from './agents/support.agent';
+import { AgentsController } from './agents.controller';
+import { DashboardController } from './dashboard.controller';
+import { FakeModelClient } from './fake-model/fake-model.client';
+import { UsageController } from './usage.controller';
+import { UsageErrorFilter } from './usage-error.filter';
+import { usageOptionsFromEnv } from './usage-options';
+
+@Module({
+  imports: [
+    // The async form: options are computed when the app boots (here from the environment; a
+    // ConfigService could be injected with `inject: [ConfigService]`).
+    UsageTrackingModule.forRootAsync({
+      useFactory: () => usageOptionsFromEnv(process.env),
+    }),
+  ],
+  controllers: [AgentsController, UsageController, DashboardController],
+  providers: [
+    FakeModelClient,
+    SupportAgent,
+    ResearchAgent,
+    SummarizerAgent,
+    AgentDirectory,
+    { provide: APP_FILTER, useClass: UsageErrorFilter },
+  ],
+})
+export class AppModule {}

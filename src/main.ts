@@ -1,0 +1,34 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module';
+import { describeStorage } from './usage-options';
+
+async function bootstrap(): Promise<void> {
+  const portText = process.env.PORT ?? '3000';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number; got "${portText}"`);
+
+  const app = await NestFactory.create(AppModule);
+  // Buffered usage records are written out when the process is stopped (Ctrl+C, SIGTERM).
+  app.enableShutdownHooks();
+  await app.listen(port);
+
+  const address = app.getHttpServer().address();
+  const url = `http://localhost:${typeof address === 'object' && address ? address.port : port}`;
+  console.log(`
+nestjs-agent-usage demo: ${url}  (storage: ${describeStorage()})
+
+Try:
+  curl -s -X POST ${url}/agents/support/ask -H 'content-type: application/json' -d '{"prompt":"Where is my order #1234?","userId":"alice","chatName":"order-1234"}'
+  curl -s '${url}/usage/aggregate?agentName=support'
+  curl -s '${url}/usage/by/modelName'
+
+Dashboard: ${url}/   Stop: Ctrl+C
+`);
+}
+
+bootstrap().catch((err: Error & { code?: string }) => {
+  if (err.code === 'EADDRINUSE') console.error(`demo: port ${process.env.PORT ?? '3000'} is in use; start with PORT=3001 npm run demo`);
+  else console.error(`demo: failed to start: ${err.stack ?? err.message}`);
+  process.exit(1);
+});
