@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
 import { UsageTrackingModule } from 'nestjs-agent-usage';
 import { AgentDirectory } from './agents/agent-directory';
 import { ResearchAgent } from './agents/research.agent';
@@ -14,6 +15,8 @@ import { usageOptionsFromEnv } from './usage-options';
 
 @Module({
   imports: [
+    // The host owns the scheduler; the library registers its threshold job in it.
+    ScheduleModule.forRoot(),
     // The async form: options are computed when the app boots (here from the environment; a
     // ConfigService could be injected with `inject: [ConfigService]`).
     UsageTrackingModule.forRootAsync({

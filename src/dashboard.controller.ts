@@ -41,7 +41,8 @@ export class DashboardController {
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Header('Cache-Control', 'no-store')
   async page(): Promise<string> {
-    const [total, byAgent, byModel, byDay] = await Promise.all([
+    const [budgets, total, byAgent, byModel, byDay] = await Promise.all([
+      this.usage.getBudgetStatus({}),
       this.usage.getUsageAggregate(),
       this.usage.getUsageGroupedBy('agentName'),
       this.usage.getUsageGroupedBy('modelName'),
@@ -73,6 +74,14 @@ export class DashboardController {
 <a href="/usage/by/agentName">/usage/by/agentName</a>, <a href="/usage">/usage</a>, <a href="/usage/stats">/usage/stats</a>.</p>
 <p class="total">All agents: <strong>${num(total.recordCount)}</strong> model calls,
 <strong>${num(total.totalTokens)}</strong> tokens (${num(total.inputTokens)} in, ${num(total.outputTokens)} out).</p>
+${budgets
+  .map(
+    (b) =>
+      `<p class="budget">Budget <strong>${esc(b.budget)}</strong>: ${num(b.used)} of ${num(b.limit)} ${esc(b.unit)} this ${esc(b.window.type)} (${b.percent}%)${
+        b.paused ? ` &mdash; <strong style="color:#b00">paused until ${esc(b.resetAt.toISOString())}</strong> (calls answer 429)` : ''
+      }</p>`,
+  )
+  .join('\n')}
 <form id="ask">
   <select name="agent">${options}</select>
   <input name="prompt" placeholder="Ask something" required>

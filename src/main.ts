@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
-import { describeStorage } from './usage-options';
+import { describeStorage, supportBudgetFromEnv } from './usage-options';
 
 async function bootstrap(): Promise<void> {
   const portText = process.env.PORT ?? '3000';
@@ -22,6 +22,10 @@ Try:
   curl -s -X POST ${url}/agents/support/ask -H 'content-type: application/json' -d '{"prompt":"Where is my order #1234?","userId":"alice","chatName":"order-1234"}'
   curl -s '${url}/usage/aggregate?agentName=support'
   curl -s '${url}/usage/by/modelName'
+  curl -s '${url}/usage/budgets'
+
+The support agent has a hard budget of ${supportBudgetFromEnv().toLocaleString('en-US')} tokens per hour (DEMO_SUPPORT_TOKENS_PER_HOUR):
+ask it ~20 questions and it answers 429 (budget_exceeded) until the hour ends.
 
 Dashboard: ${url}/   Stop: Ctrl+C
 `);

@@ -6,6 +6,16 @@ export type StorageKind = (typeof STORAGE_KINDS)[number];
 export const DEFAULT_DATA_DIR = './.usage-data';
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** The support agent's hard budget: total tokens per hour (a short question costs ~100). */
+export const DEFAULT_SUPPORT_TOKENS_PER_HOUR = 2000;
+
+/** `DEMO_SUPPORT_TOKENS_PER_HOUR` (default 2000): small on purpose, so the budget visibly trips. */
+export function supportBudgetFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.DEMO_SUPPORT_TOKENS_PER_HOUR;
+  if (raw === undefined || raw === '') return DEFAULT_SUPPORT_TOKENS_PER_HOUR;
+  if (!/^[1-9]\d{0,12}$/.test(raw)) throw new Error(`DEMO_SUPPORT_TOKENS_PER_HOUR must be a positive integer; got "${raw}"`);
+  return Number(raw);
+}
 
 /** `USAGE_STORAGE` (default `file`), checked: a typo stops the boot with the allowed values. */
 export function storageKindFromEnv(env: NodeJS.ProcessEnv = process.env): StorageKind {
@@ -38,7 +48,25 @@ export function describeStorage(env: NodeJS.ProcessEnv = process.env): string {
  * Every agent of the demo is tracked (`trackUsage: true`); @TrackUsage names each agent and provider.
  */
 export function usageOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): UsageTrackingModuleOptions {
-  const base: UsageTrackingModuleOptions = { trackUsage: true, timeZone: 'UTC' };
+  const base: UsageTrackingModuleOptions = {
+    trackUsage: true,
+    timeZone: 'UTC',
+    // A hard budget that trips after ~20 questions: the support agent then answers 429 until the hour ends.
+    budgets: [
+      {
+        name: 'support-hourly-tokens',
+        scope: 'agent',
+        match: 'support',
+        window: 'hour',
+        metric: 'tokens',
+        limit: supportBudgetFromEnv(env),
+        levels: [50, 80, 100],
+        actions: ['log', 'event', 'pause'],
+      },
+    ],
+    // The threshold job (registered in ScheduleModule's registry) checks every minute in the demo.
+    scheduler: { cron: '* * * * *' },
+  };
   switch (storageKindFromEnv(env)) {
     case 'file':
       return { ...base, storage: 'file', file: { directory: env.USAGE_DATA_DIR || DEFAULT_DATA_DIR } };

@@ -56,6 +56,12 @@ export class UsageController {
     return this.usage.getUsageGroupedBy(dimension as UsageDimension, filtersOf(query));
   }
 
+  /** GET /usage/budgets: every budget's state in its current window (limit, used, percent, resetAt...). */
+  @Get('budgets')
+  budgets() {
+    return this.usage.getBudgetStatus({});
+  }
+
   /** GET /usage/identities: distinct (agentName, userId, group, chatName) with usage. */
   @Get('identities')
   identities(@Query() query: QueryParams) {

@@ -12,7 +12,6 @@ import request from 'supertest';
 import { AppModule } from '../../src/app.module';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, usageOptionsFromEnv } from '../../src/usage-options';
 
-
 interface Tokens {
   recordCount: number;
   requests: number;
@@ -75,7 +74,7 @@ const RESEARCH = sum(anthropic(P3), anthropic(P3)); // two model calls per quest
 const SUMMARIZER = openAiOrGemini(P4);
 const ALL = sum(SUPPORT, RESEARCH, SUMMARIZER);
 
-const ENV_KEYS = ['USAGE_STORAGE', 'USAGE_DATA_DIR'] as const;
+const ENV_KEYS = ['USAGE_STORAGE', 'USAGE_DATA_DIR', 'DEMO_SUPPORT_TOKENS_PER_HOUR'] as const;
 let savedEnv: Record<string, string | undefined>;
 beforeAll(() => {
   savedEnv = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
@@ -343,8 +342,8 @@ describe('demo app, file storage (the default)', () => {
 
 describe('usageOptionsFromEnv', () => {
   it('maps USAGE_STORAGE to the library options', () => {
-    expect(usageOptionsFromEnv({})).toEqual({ trackUsage: true, timeZone: 'UTC', storage: 'file', file: { directory: './.usage-data' } });
-    expect(usageOptionsFromEnv({ USAGE_STORAGE: 'memory' })).toEqual({ trackUsage: true, timeZone: 'UTC', storage: 'memory' });
+    expect(usageOptionsFromEnv({})).toMatchObject({ trackUsage: true, timeZone: 'UTC', storage: 'file', file: { directory: './.usage-data' } });
+    expect(usageOptionsFromEnv({ USAGE_STORAGE: 'memory' })).toMatchObject({ trackUsage: true, timeZone: 'UTC', storage: 'memory' });
     expect(usageOptionsFromEnv({ USAGE_STORAGE: 'database' })).toMatchObject({ storage: 'database', database: { url: DEFAULT_DATABASE_URL } });
     expect(usageOptionsFromEnv({ USAGE_STORAGE: 'database', DATABASE_URL: 'postgres://u:p@db:5432/app' })).toMatchObject({
       database: { url: 'postgres://u:p@db:5432/app' },
@@ -357,4 +356,28 @@ describe('usageOptionsFromEnv', () => {
     expect(() => usageOptionsFromEnv({ USAGE_STORAGE: 'postgres' })).toThrow('USAGE_STORAGE must be one of file, memory, database, cache; got "postgres"');
   });
 
+});
+
+describe('demo budget', () => {
+  it('the support agent answers 429 once its hourly token budget is spent; the others keep answering', async () => {
+    process.env.USAGE_STORAGE = 'memory';
+    process.env.DEMO_SUPPORT_TOKENS_PER_HOUR = '300';
+    const app = await boot();
+    const http = request(app.getHttpServer());
+    // P1 costs 3u + 32 = 50 tokens on the fake OpenAI model: 6 calls reach 300.
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await http.post('/agents/support/ask').send({ prompt: P1 })).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429, 429]);
+    const refused = await http.post('/agents/support/ask').send({ prompt: P1 }).expect(429);
+    expect(refused.body).toMatchObject({ statusCode: 429, error: 'budget_exceeded', budget: 'support-hourly-tokens', limit: 300, used: 300 });
+    await http.post('/agents/summarizer/ask').send({ prompt: P4 }).expect(200);
+    const [status] = (await http.get('/usage/budgets').expect(200)).body;
+    expect(status).toMatchObject({ budget: 'support-hourly-tokens', metric: 'tokens', limit: 300, used: 300, remaining: 0, percent: 100, paused: true });
+    expect((await http.get('/').expect(200)).text).toContain('paused until');
+    await app.close();
+  });
+
+  it('refuses a bad DEMO_SUPPORT_TOKENS_PER_HOUR', () => {
+    expect(() => usageOptionsFromEnv({ DEMO_SUPPORT_TOKENS_PER_HOUR: '-5' })).toThrow('DEMO_SUPPORT_TOKENS_PER_HOUR must be a positive integer; got "-5"');
+  });
 });

@@ -39,7 +39,6 @@ const SCOPE_FIELD = {
 type ScopeField = (typeof SCOPE_FIELD)[keyof typeof SCOPE_FIELD];
 
 /** An admitted call's reservation, stored on its usage context so the call's first record releases it. */
-const RESERVATION = Symbol('nestjs-agent-usage:budget-reservation');
 interface Reservation {
   id: string;
   targets: BudgetTarget[];
@@ -198,7 +197,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
 
   private onRecord(record: UsageRecord): void {
     const now = this.clock().getTime();
-    const res = (usageContextStorage.getStore() as Record<symbol, Reservation | undefined> | undefined)?.[RESERVATION];
+    const res = usageContextStorage.getStore()?.budgetReservation as Reservation | undefined;
     if (res && !res.released) {
       res.released = true;
       this.release(res);
@@ -241,14 +240,14 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
       const used = this.local.used(t.budget, t.value, now);
       if (used >= t.budget.limit) return fail(this.exceeded(t, used, now, 'limit_reached'));
     }
-    const state = usageContextStorage.getStore() as Record<symbol, Reservation | undefined> | undefined;
-    const inherited = state?.[RESERVATION];
+    const state = usageContextStorage.getStore();
+    const inherited = state?.budgetReservation as Reservation | undefined;
     // A tracked call nested in an admitted one rides on the outer reservation for the same budgets.
     const need = inherited && !inherited.released ? targets.filter((t) => !inherited.targets.some((o) => o.budget === t.budget && o.value === t.value)) : targets;
     if (need.length === 0) return;
     const id = `${process.pid}:${++this.seq}:${Math.random().toString(36).slice(2, 10)}`;
     const hold = (viaRedis: boolean, windows: WindowBounds[]) => {
-      if (state) state[RESERVATION] = { id, targets: need, windows, viaRedis, released: false };
+      if (state) state.budgetReservation = { id, targets: need, windows, viaRedis, released: false } satisfies Reservation;
       else this.release({ id, targets: need, windows, viaRedis, released: false }); // no context to settle from
     };
     if (this.redis) {

@@ -40,6 +40,8 @@ export interface UsageContextState extends UsageAttribution {
   /** `withTracking(enabled, fn)`: beats every other level for this chain. */
   trackingOverride?: boolean;
   frame?: TrackedCallFrame;
+  /** Set by a hard budget when it admits the outermost tracked call; nested calls ride on it. */
+  budgetReservation?: unknown;
 }
 
 /** One store for the process: contexts must cross module instances (e.g. in tests). */

@@ -236,6 +236,7 @@ export class UsageRecorder {
       agentName: parent?.agentName,
       metadata: parent?.metadata,
       trackingOverride: parent?.trackingOverride,
+      budgetReservation: parent?.budgetReservation,
       frame,
     };
     return usageContextStorage.run(state, () => {
