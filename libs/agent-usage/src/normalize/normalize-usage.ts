@@ -29,7 +29,8 @@ const sum = (...vs: (number | null)[]): number | null => {
 };
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
 
-function missing(providerName: string | null, modelName: string | null): NormalizedUsage {
+/** A recognised model response that carried no usage: every count unknown. */
+export function missing(providerName: string | null, modelName: string | null): NormalizedUsage {
   return {
     providerName,
     modelName,

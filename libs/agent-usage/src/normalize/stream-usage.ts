@@ -1,4 +1,4 @@
-import { NormalizedUsage, normalizeResponse } from './normalize-usage';
+import { NormalizedUsage, missing, normalizeResponse } from './normalize-usage';
 
 type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null;
@@ -66,16 +66,6 @@ export class StreamUsageCollector {
   result(): NormalizedUsage | null {
     if (!this.modelStream) return null;
     if (this.usage) return { ...this.usage, modelName: this.usage.modelName ?? this.model, providerName: this.usage.providerName ?? this.provider };
-    return {
-      providerName: this.provider,
-      modelName: this.model,
-      inputTokens: null,
-      cachedInputTokens: null,
-      cacheWriteTokens: null,
-      outputTokens: null,
-      reasoningTokens: null,
-      totalTokens: null,
-      usageMissing: true,
-    };
+    return missing(this.provider, this.model);
   }
 }

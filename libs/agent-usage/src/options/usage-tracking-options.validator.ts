@@ -9,7 +9,6 @@ import {
   Min,
   MinLength,
   ValidateNested,
-  ValidationError,
   ValidatorConstraint,
   ValidatorConstraintInterface,
   Validate,
@@ -24,6 +23,7 @@ import { isValidTimeZone } from '../query/time-zone';
 import { validatePricingOptions } from '../pricing/pricing-options.dto';
 import { cacheStorageOptionProblems } from '../storage/cache/cache-storage.options';
 import { DatabaseStorageOptionsDto } from '../storage/database/database-storage.options';
+import { flattenValidationErrors as flatten } from './validation-errors';
 
 const STORAGE_EXPECTED = `a driver alias (${STORAGE_ALIASES.map((a) => `'${a}'`).join(', ')}), a UsageStorage class or instance, or an array of them`;
 
@@ -134,19 +134,6 @@ export class UsageTrackingOptionsDto {
   @IsOptional() @IsObject() pricing?: Record<string, unknown>;
   @IsOptional() @IsArray() budgets?: unknown[];
   @IsOptional() @IsObject() scheduler?: Record<string, unknown>;
-}
-
-function flatten(errors: ValidationError[], prefix = ''): string[] {
-  const out: string[] = [];
-  for (const e of errors) {
-    const path = prefix ? `${prefix}.${e.property}` : e.property;
-    for (const msg of Object.values(e.constraints ?? {})) {
-      // class-validator words unknown keys as "property x should not exist"; name the path instead.
-      out.push(msg.startsWith('property ') ? `${path} is not an option` : `${prefix ? `${prefix}.` : ''}${msg}`);
-    }
-    if (e.children?.length) out.push(...flatten(e.children, path));
-  }
-  return out;
 }
 
 /**

@@ -11,7 +11,6 @@ import {
   MinLength,
   Validate,
   ValidationArguments,
-  ValidationError,
   ValidatorConstraint,
   ValidatorConstraintInterface,
   validateSync,
@@ -19,6 +18,7 @@ import {
 import { describe } from '../usage.errors';
 import { PER_MILLION_DECIMALS, PER_UNIT_DECIMALS } from './pricing.constants';
 import { decimalProblem } from './pricing-decimal.util';
+import { flattenValidationErrors as flatten } from '../options/validation-errors';
 
 const PER_MILLION_HINT = `USD per 1M tokens as a non-negative number or decimal string with at most ${PER_MILLION_DECIMALS} decimals (e.g. 2.5 for $2.50 per 1M tokens, or '0.075')`;
 const USD_HINT = `a USD amount as a non-negative number or decimal string with at most ${PER_UNIT_DECIMALS} decimals (e.g. 0.05 or '0.0000025')`;
@@ -134,19 +134,6 @@ export class PricingOptionsDto {
   @IsOptional()
   @IsIn(['null'], { message: "unknownModel must be 'null': the cost of a model without a price is recorded as unknown, never as 0" })
   unknownModel?: 'null';
-}
-
-function flatten(errors: ValidationError[], prefix: string): string[] {
-  const out: string[] = [];
-  for (const e of errors) {
-    const path = prefix ? `${prefix}.${e.property}` : e.property;
-    for (const msg of Object.values(e.constraints ?? {})) {
-      // class-validator words unknown keys as "property x should not exist": name the path instead.
-      out.push(msg.startsWith('property ') ? `${path} is not an option` : `${prefix ? `${prefix}.` : ''}${msg}`);
-    }
-    if (e.children?.length) out.push(...flatten(e.children, path));
-  }
-  return out;
 }
 
 function check(dto: object, prefix: string): string[] {
