@@ -82,7 +82,7 @@ export class UsageCaptureExplorer implements OnModuleInit {
     if (typeof original !== 'function' || original[WRAPPED_METHOD]) return;
     const recorder = this.recorder;
     const wrapped = function (this: unknown, ...args: unknown[]) {
-      return recorder.invoke({ instance, className, method, args, classMeta, methodMeta }, original, this, args);
+      return recorder.invoke({ instance, className, method, args, classMeta, methodMeta, parent: undefined }, original, this, args);
     };
     Object.defineProperty(wrapped, 'name', { value: original.name });
     // Keep other decorators' metadata visible on the wrapper (guards, interceptors, schedulers...).

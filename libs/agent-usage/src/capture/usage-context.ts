@@ -34,6 +34,8 @@ export interface TrackedCallFrame {
   args: unknown[];
   classMeta: TrackUsageMetadata | undefined;
   methodMeta: TrackUsageMetadata | undefined;
+  /** The tracked call this one runs inside, if any (set when the call starts). */
+  parent?: TrackedCallFrame;
 }
 
 export interface UsageContextState extends UsageAttribution {

@@ -38,6 +38,8 @@ export interface UsageStorageContext {
  * - `list` orders by `recordedAt` descending, then `id` descending.
  */
 export interface UsageStorage {
+  /** Records per `write` this driver works best with; `writer.batchSize` in the options wins. */
+  readonly writeBatchSize?: number;
   init?(context: UsageStorageContext): Promise<void> | void;
   write(records: readonly UsageRecord[]): Promise<void>;
   list(filters: NormalizedUsageFilters, limit: number, offset: number): Promise<UsageRecord[]>;

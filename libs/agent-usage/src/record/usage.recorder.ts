@@ -159,11 +159,20 @@ export class UsageRecorder {
 
   /** Records every model call found in `response` (one per call). Non-responses record nothing. */
   recordResponse(response: unknown, extra: UsageRecordInput = {}): UsageRecord[] {
+    // Inside a tracked method the same object may come back as its result: remember it.
+    return this.recordResponseOnce(response, extra, usageContextStorage.getStore()?.frame !== undefined);
+  }
+
+  /**
+   * `remember`: the response may reach another tracked method of the chain (nested calls), so it is
+   * marked as recorded. Top-level results are not marked: a WeakSet entry per call costs the GC.
+   */
+  private recordResponseOnce(response: unknown, extra: UsageRecordInput, remember: boolean): UsageRecord[] {
     if (typeof response !== 'object' || response === null) return [];
     if (recordedResponses.has(response)) return [];
     const usages = normalizeResponses(response);
     if (usages.length === 0) return [];
-    recordedResponses.add(response);
+    if (remember) recordedResponses.add(response);
     const out: UsageRecord[] = [];
     for (const u of usages) {
       const r = this.record(
@@ -200,7 +209,7 @@ export class UsageRecorder {
   /** Automatic capture of a tracked method's result: never throws into the agent's call. */
   private capture(value: unknown, frame: TrackedCallFrame): void {
     try {
-      this.recordResponse(value);
+      this.recordResponseOnce(value, {}, frame.parent !== undefined);
     } catch (err) {
       this.stats.captureErrors++;
       this.logger.error(
@@ -228,6 +237,7 @@ export class UsageRecorder {
    */
   invoke(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
     const parent = usageContextStorage.getStore();
+    frame.parent = parent?.frame;
     // Fixed-shape copy (an object spread here costs more than the rest of the capture).
     const state: UsageContextState = {
       userId: parent?.userId,

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { appendFileSync, mkdirSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
@@ -9,11 +9,19 @@ import { recordFromJson, recordToJson } from '../record/usage-record.factory';
  * in-memory buffer full). Appends are batched and ordered; replay claims a file by renaming it, so
  * two processes sharing the folder never replay the same file, and drivers are idempotent on id anyway.
  */
+/** Records waiting for the async append before `add` writes them synchronously (memory stays bounded). */
+const MAX_BACKLOG = 20_000;
+/** Records per asynchronous append (bounds the size of one JSON string). */
+const APPEND_CHUNK = 5_000;
+
 export class UsageSpool {
   /** Serialized off the caller's path, in the append loop. */
   private pendingRecords: UsageRecord[] = [];
   private appending: Promise<void> | null = null;
   private file: string;
+  /** Target of synchronous appends: never the file an async append may be writing to (no interleaving). */
+  private syncFile: string | null = null;
+  private lastSyncWarning = 0;
   private seq = 0;
   /** Records in spool files (and on their way there) that have not been replayed yet. */
   count = 0;
@@ -45,7 +53,33 @@ export class UsageSpool {
     if (records.length === 0) return;
     for (const r of records) this.pendingRecords.push(r);
     this.count += records.length;
-    if (!this.appending) this.appending = this.appendLoop();
+    // The disk is slower than the callers and the store is down: write on the caller's path rather
+    // than let memory grow without bound (a degraded mode, logged).
+    if (this.pendingRecords.length > MAX_BACKLOG) this.writeBacklogSync();
+    else if (!this.appending) this.appending = this.appendLoop();
+  }
+
+  private writeBacklogSync(): void {
+    const records = this.pendingRecords;
+    this.pendingRecords = [];
+    this.syncFile ??= this.nextFileName();
+    try {
+      mkdirSync(this.directory, { recursive: true });
+      appendFileSync(this.syncFile, records.map(recordToJson).join('\n') + '\n', 'utf8');
+    } catch (err) {
+      this.lost += records.length;
+      this.count -= records.length;
+      this.logger.error(
+        `[${this.driverName}] ${records.length} usage records LOST: the store was unavailable and the spool ${this.syncFile} could not be written: ${(err as Error).message}`,
+      );
+      return;
+    }
+    if (Date.now() - this.lastSyncWarning > 60_000) {
+      this.lastSyncWarning = Date.now();
+      this.logger.warn(
+        `[${this.driverName}] usage records arrive faster than the spool can write them while the store is down: writing ${records.length} synchronously to keep memory bounded`,
+      );
+    }
   }
 
   /** Resolves when everything added so far is on disk. */
@@ -56,8 +90,7 @@ export class UsageSpool {
   private async appendLoop(): Promise<void> {
     try {
       while (this.pendingRecords.length > 0) {
-        const lines = this.pendingRecords.map(recordToJson);
-        this.pendingRecords = [];
+        const lines = this.pendingRecords.splice(0, APPEND_CHUNK).map(recordToJson);
         try {
           await fs.mkdir(this.directory, { recursive: true });
           await fs.appendFile(this.file, lines.join('\n') + '\n', 'utf8');
@@ -90,8 +123,9 @@ export class UsageSpool {
   async replay(write: (batch: UsageRecord[]) => Promise<void>, batchSize: number): Promise<number> {
     if (this.count === 0 && this.pendingRecords.length === 0) return 0;
     await this.settle();
-    // New spills go to a fresh file while the current ones are replayed.
+    // New spills go to fresh files while the current ones are replayed.
     this.file = this.nextFileName();
+    this.syncFile = null;
     let replayed = 0;
     for (const f of await this.files()) {
       const path = join(this.directory, f);

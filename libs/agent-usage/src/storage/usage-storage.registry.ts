@@ -80,7 +80,8 @@ export class UsageStorageRegistry implements OnModuleInit, OnModuleDestroy {
   }
 
   private addWriter(name: string, storage: UsageStorage): UsageStorageWriter {
-    const w = new UsageStorageWriter(name, storage, { ...DEFAULT_WRITER_OPTIONS, ...this.options.writer }, this.logger);
+    const batchSize = this.options.writer?.batchSize ?? storage.writeBatchSize ?? DEFAULT_WRITER_OPTIONS.batchSize;
+    const w = new UsageStorageWriter(name, storage, { ...DEFAULT_WRITER_OPTIONS, ...this.options.writer, batchSize }, this.logger);
     this.writers.set(name, w);
     if (this.initialized) void this.open(w).catch((e: Error) => this.logger.error(`usage storage "${name}" failed to start: ${e.message}`, e.stack));
     return w;

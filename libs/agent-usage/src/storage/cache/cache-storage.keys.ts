@@ -1,19 +1,24 @@
 /**
- * Key layout of the Redis driver, shared by the TypeScript reads and the Lua writes
- * (cache-storage.scripts.ts builds the same names; keep both in step, and bump LAYOUT_VERSION on change).
+ * Key layout of the Redis driver, shared by the TypeScript reads, the write plan (cache-storage.plan.ts)
+ * and the Lua script (cache-storage.scripts.ts). Bump LAYOUT_VERSION on any change.
  *
  *   <P>meta                                  hash   layout version and the time zone the buckets use
- *   <P>rec:<id>                              string one record as JSON (SET NX: the id is stored once)
+ *   <P>rec:<id>                              string one record as JSON (written once per id)
  *   <P>idx:all                               zset   every record id, score = recordedAt in ms
  *   <P>idx:<dim>:<enc>                       zset   ids per value of agentName, userId, group, chatName
  *   <P>days                                  zset   days that have buckets (score 0, ordered by name)
- *   <P>agg:<day>:day                         hash   <counter> -> sum, the day's totals
- *   <P>agg:<day>:<dim>                       hash   <enc>|<counter> -> sum, per value of each attribution
+ *   <P>agg:<day>:day                         hash   `t` -> the day's counters (packed, see below)
+ *   <P>agg:<day>:<dim>                       hash   <enc> -> counters, per value of each attribution
  *                                                   dimension, and per hour for <dim> = hour
- *   <P>agg:<day>:<scope>=<enc>:<dim>         hash   the same, restricted to one agentName / userId value,
- *                                                   for <dim> in agentName, userId, group, modelName,
- *                                                   providerName, hour (not the scope itself, not chatName)
+ *   <P>agg:<day>:<scope>=<enc>               hash   <hour>|<enc>|<enc>|<enc>|<enc> -> counters: one field per
+ *                                                   combination of hour and the other SCOPED_BREAKDOWNS
+ *                                                   (scopeParts order) for one agentName / userId value
  *   <P>ids:<day>                             hash   ["agent","user","group","chat"] JSON -> record count
+ *
+ * Counters are packed: one hash field holds all 12 counters (COUNTERS order) as big-endian signed 64-bit
+ * integers (96 bytes), so one record costs one field update per bucket instead of one per counter. The
+ * script adds them in Lua numbers, exact below 2^53; a counter that would reach 2^53 moves to its own
+ * exact integer field `<field>:<code>` (HINCRBY), which reads add to the packed value ("spill" field).
  *
  * `<day>` is `YYYY-MM-DD` and hours `YYYY-MM-DDTHH`, both in the time zone stored in meta.
  * `<enc>` is `encodeValue()`: `-` for null, else `v` + the value with `% : | { } * ? [ ] \`, white space,
@@ -21,7 +26,7 @@
  */
 import { ATTRIBUTION_FIELDS, type AttributionField } from '../../interfaces/usage-record.interface';
 
-export const LAYOUT_VERSION = '1';
+export const LAYOUT_VERSION = '2';
 
 /** Attribution dimensions with a time-ordered id index (model and provider have too few values to pay off). */
 export const INDEXED_DIMENSIONS = ['agentName', 'userId', 'group', 'chatName'] as const satisfies readonly AttributionField[];
@@ -31,12 +36,11 @@ export const SCOPE_DIMENSIONS = ['agentName', 'userId'] as const satisfies reado
 
 /**
  * What those per-value buckets break down (plus `hour`). Not chatName: chats are nearly unique per user,
- * so that breakdown would cost about one hash field set per record; "chats of one user" scans that
- * user's index instead.
+ * so that breakdown would make about one field per record; "chats of one user" scans that user's index.
  */
 export const SCOPED_BREAKDOWNS = ['agentName', 'userId', 'group', 'modelName', 'providerName'] as const satisfies readonly AttributionField[];
 
-/** Counter codes in hash fields, in this exact order in the Lua argument list. */
+/** Counter codes (spill fields), in the order of the packed value. */
 export const COUNTERS = [
   ['n', 'recordCount'],
   ['rq', 'requests'],
@@ -55,6 +59,19 @@ export const COUNTER_CODES: readonly string[] = COUNTERS.map(([code]) => code);
 export const COUNTER_INDEX: ReadonlyMap<string, number> = new Map(COUNTERS.map(([code], i) => [code, i]));
 
 export const NULL_VALUE = '-';
+/** Field of the day totals in `agg:<day>:day` (encoded values start with `v` or are `-`). */
+export const TOTALS_FIELD = 't';
+/** Bytes of one packed value: 12 signed 64-bit big-endian integers. */
+export const PACKED_BYTES = COUNTERS.length * 8;
+/** Between a field and a counter code in a spill field (`:` is escaped in encoded values). */
+export const SPILL_SEPARATOR = ':';
+/** Between the parts of a per-scope field (`|` is escaped in encoded values). */
+export const PART_SEPARATOR = '|';
+
+/** Parts of a per-scope field after the hour: the other breakdown dimensions, in SCOPED_BREAKDOWNS order. */
+export function scopeParts(scope: AttributionField): AttributionField[] {
+  return SCOPED_BREAKDOWNS.filter((d) => d !== scope);
+}
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[%:|{}*?[\]\\\s\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
@@ -102,20 +119,39 @@ export class CacheKeys {
   dayBucket(day: string, dim: AttributionField | 'hour'): string {
     return `${this.prefix}agg:${day}:${dim}`;
   }
-  scopedBucket(day: string, scope: AttributionField, value: string, dim: AttributionField | 'hour'): string {
-    return `${this.prefix}agg:${day}:${scope}=${encodeValue(value)}:${dim}`;
+  /** Per-scope bucket; `encoded` is the value already through `encodeValue`. */
+  scopeBucket(day: string, scope: AttributionField, encoded: string): string {
+    return `${this.prefix}agg:${day}:${scope}=${encoded}`;
   }
   identities(day: string): string {
     return `${this.prefix}ids:${day}`;
   }
 }
 
-/** `<enc>|<code>` -> [enc, counter index]; undefined for a field of another layout. */
-export function parseBucketField(field: string): [string, number] | undefined {
-  const bar = field.lastIndexOf('|');
-  if (bar < 0) return undefined;
-  const i = COUNTER_INDEX.get(field.slice(bar + 1));
-  return i === undefined ? undefined : [field.slice(0, bar), i];
+/**
+ * A bucket field: the packed counters of `base` (counter -1), or the spill field of one counter of `base`
+ * (counter = its index in COUNTERS); -2 for a field of another layout.
+ */
+export function parseBucketField(field: string): { base: string; counter: number } {
+  const sep = field.lastIndexOf(SPILL_SEPARATOR);
+  if (sep < 0) return { base: field, counter: -1 };
+  const i = COUNTER_INDEX.get(field.slice(sep + 1));
+  return { base: field.slice(0, sep), counter: i ?? -2 };
+}
+
+/** Adds one bucket field's value (packed counters, or the decimal of a spill field) to `sums`. */
+export function addBucketValue(sums: bigint[], counter: number, value: Buffer): void {
+  if (counter >= 0) {
+    sums[counter] += BigInt(value.toString('latin1'));
+    return;
+  }
+  if (counter !== -1 || value.length !== PACKED_BYTES) return; // not ours
+  for (let i = 0; i < COUNTERS.length; i++) sums[i] += value.readBigInt64BE(i * 8);
+}
+
+/** HMGET fields of these encoded values: each value's packed field, then its spill fields, value-major. */
+export function valueFields(encoded: readonly string[]): string[] {
+  return encoded.flatMap((enc) => [enc, ...COUNTER_CODES.map((c) => `${enc}${SPILL_SEPARATOR}${c}`)]);
 }
 
 export const ATTRIBUTION_INDEX: ReadonlyMap<AttributionField, number> = new Map(ATTRIBUTION_FIELDS.map((f, i) => [f, i]));

@@ -1,175 +1,274 @@
 /**
- * Lua scripts of the Redis driver. A script runs atomically in Redis, so "store the record only if its id
- * is new, then count it" (and "delete it only if it is still there, then uncount it") cannot interleave
- * with another instance doing the same: several app instances may write and clear at once.
- * Key names follow cache-storage.keys.ts. Keys are built inside the scripts from ARGV (standalone Redis
+ * Lua scripts of the Redis driver. A script runs atomically in Redis, so "store these records only if none
+ * of their ids is stored yet, then count them" (and "delete them only if they are all still there, then
+ * uncount them") cannot interleave with another instance doing the same: several app instances may write
+ * and clear at once, and a crash cannot fall between storing and counting.
+ *
+ * All string work happens in TypeScript (cache-storage.plan.ts): key names, hash fields, and the counters
+ * already summed per (hash, field) over the chunk. The script receives them as four binary blobs read with
+ * Redis's `struct` library (one C call per item instead of one Lua string argument per item), checks the
+ * ids, then issues one command per hash / index key. Keys are passed whole in the blobs (standalone Redis
  * and Sentinel; not Redis Cluster).
  */
-import { ATTRIBUTION_FIELDS } from '../../interfaces/usage-record.interface';
-import { COUNTER_CODES, INDEXED_DIMENSIONS, NULL_VALUE, SCOPE_DIMENSIONS, SCOPED_BREAKDOWNS } from './cache-storage.keys';
+import { COUNTER_CODES, PACKED_BYTES, SPILL_SEPARATOR } from './cache-storage.keys';
 
-/** ARGV before the records: prefix, index trim score, day trim, now (ms). */
-export const SCRIPT_HEADER_ARGS = 4;
-/**
- * ARGV per record: id, json, score, day, hour (encoded), expireAt ms ('' = none), the 6 encoded attribution
- * values (ATTRIBUTION_FIELDS order), identity JSON, then the counters after `n` (COUNTERS order, 11 values).
- */
-export const SCRIPT_RECORD_ARGS = 13 + (COUNTER_CODES.length - 1);
-
-const luaList = (items: readonly (string | number)[]) =>
-  `{${items.map((s) => (typeof s === 'number' ? String(s) : `'${s}'`)).join(', ')}}`;
+const NC = COUNTER_CODES.length;
+const vars = (name: string) => Array.from({ length: NC }, (_, i) => `${name}${i + 1}`);
+const a = vars('a');
+const b = vars('b');
+const s = vars('s');
 
 /**
- * Shared body; SIGN = 1 stores and counts, SIGN = -1 deletes and uncounts. Phase 1 decides per record
- * (SET NX / compare-and-DEL); phase 2 sums the counters of the records that passed in Lua tables and
- * issues one HINCRBY per (hash, field), one ZADD/ZREM per index: records of a chunk share most buckets.
- * The caller keeps every per-chunk sum below 2^53, so Lua's doubles add them exactly.
+ * ARGV: [1] sign (1 = write, -1 = clear), [2] raw key prefix, [3] index trim score ('' = none),
+ * [4] day trim ('' = none), [5] now ms, [6] NE, [7 .. 6+NE] expiry times (ms), then the blobs
+ * RB (records), EB (expiries), BB (buckets), IB (identities), XB (indexes), then the days written.
+ * A string in a blob is a 4-byte length and the bytes; numbers are big-endian.
+ * - RB: record count (u32), then per record: key, JSON.
+ * - EB: per record its expiry index (u16, 0 = none); empty when NE = 0.
+ * - BB, per hash: key, expiry index (u16), field count (u32); per field: name, 96-byte packed deltas.
+ * - IB, per hash: key, expiry index, field count; per field: name, signed 64-bit count delta.
+ * - XB, per index: key, expiry index, member count; per member: score (decimal string), id.
+ * Items are read with one struct.unpack call per hash or index (up to CH items), straight into the table
+ * that feeds the command. Returns the number of records stored (deleted), or, when some ids are already
+ * stored (for a clear: gone or different), their 1-based positions in RB, having changed nothing.
  */
-function body(sign: 1 | -1): string {
-  return `
-local P, cutScore, cutDay, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local SIGN = ${sign}
-local DIMS = ${luaList(ATTRIBUTION_FIELDS)}
-local INDEXED = ${luaList(INDEXED_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d) + 1))}
-local SCOPES = ${luaList(SCOPE_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d) + 1))}
-local BREAKDOWNS = ${luaList(SCOPED_BREAKDOWNS.map((d) => ATTRIBUTION_FIELDS.indexOf(d) + 1))}
-local CODES = ${luaList(COUNTER_CODES)}
-local NC = ${COUNTER_CODES.length}
-local W = ${SCRIPT_RECORD_ARGS}
-local H = ${SCRIPT_HEADER_ARGS}
-local NULL = '${NULL_VALUE}'
+export const WRITE_SCRIPT = `
+local SIGN = tonumber(ARGV[1])
+local P, cutScore, cutDay, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local NE = tonumber(ARGV[6])
+local EXP, EXPN = {}, {}
+for i = 1, NE do
+  EXP[i] = ARGV[6 + i]
+  EXPN[i] = tonumber(ARGV[6 + i])
+end
+local RB, EB, BB, IB, XB = ARGV[7 + NE], ARGV[8 + NE], ARGV[9 + NE], ARGV[10 + NE], ARGV[11 + NE]
+local call, sunpack, spack, unpack, min = redis.call, struct.unpack, struct.pack, unpack, math.min
+-- Lua's C stack bounds unpack() and struct.unpack(): at most CH items (2 * CH values) at a time.
+local CH = 1000
+local L = 9007199254740992
+local PACKED = '>${'i8'.repeat(NC)}'
+local WIDTH = ${PACKED_BYTES}
+local CODES = { ${COUNTER_CODES.map((c) => `'${c}'`).join(', ')} }
+local SPILL = '${SPILL_SEPARATOR}'
 
-local sums = {}      -- hash key -> field prefix -> counters
-local expiry = {}    -- hash key -> expireAt ms ('' = none)
-local idents = {}    -- identity hash key -> identity json -> records
-local members = {}   -- index key -> flat list of score, id (ZADD) or ids (ZREM)
-local indexExpiry = {}
-local days = {}
-local done = 0
-
-local function bucket(key, pre, cnt, exp)
-  local byPre = sums[key]
-  if not byPre then
-    byPre = {}
-    sums[key] = byPre
-    expiry[key] = exp
+local FORMATS = {}
+local function format(unit, k)
+  local id = unit .. k
+  local f = FORMATS[id]
+  if not f then
+    f = '>' .. string.rep(unit, k)
+    FORMATS[id] = f
   end
-  local c = byPre[pre]
-  if not c then
-    c = {}
-    for j = 1, NC do c[j] = 0 end
-    byPre[pre] = c
-  end
-  for j = 1, NC do c[j] = c[j] + cnt[j] end
+  return f
 end
 
-local function index(key, score, id, exp)
-  local m = members[key]
-  if not m then
-    m = {}
-    members[key] = m
+-- m items of w values each from blob at pos, as one flat table; returns it and the next position
+local function items(blob, pos, unit, w, m)
+  local t, q = {}, 0
+  local i = 1
+  while i <= m do
+    local k = min(CH, m - i + 1)
+    if k == m then
+      t = { sunpack(format(unit, k), blob, pos) }
+      pos = t[w * k + 1]
+      t[w * k + 1] = nil
+    else
+      local part = { sunpack(format(unit, k), blob, pos) }
+      pos = part[w * k + 1]
+      for j = 1, w * k do t[q + j] = part[j] end
+    end
+    q = q + w * k
+    i = i + k
   end
-  if SIGN > 0 then
-    m[#m + 1] = score
-    local cur = indexExpiry[key]
-    if exp ~= '' and (cur == nil or tonumber(exp) > tonumber(cur)) then indexExpiry[key] = exp end
-  end
-  m[#m + 1] = id
+  return t, pos
 end
 
-for i = 0, (#ARGV - H) / W - 1 do
-  local b = H + i * W
-  local id, json, score, day, hour, exp = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
-  local rk = P .. 'rec:' .. id
-  local go
-  if SIGN > 0 then
-    go = redis.call('SET', rk, json, 'NX')
-    if go and exp ~= '' then redis.call('PEXPIREAT', rk, exp) end
-  else
-    -- only the caller that deletes this exact record uncounts it
-    go = redis.call('GET', rk) == json
-    if go then redis.call('DEL', rk) end
+-- cmd key t[1..q], at most CH * step arguments at a time
+local function chunked(cmd, key, t, q, step)
+  if q <= CH * step then
+    if key then return call(cmd, key, unpack(t, 1, q)) end
+    return call(cmd, unpack(t, 1, q))
   end
-  if go then
-    done = done + 1
-    local cnt = { 1 }
-    for j = 2, NC do cnt[j] = tonumber(ARGV[b + 12 + j]) end
-    local ag = P .. 'agg:' .. day .. ':'
-    bucket(ag .. 'day', '', cnt, exp)
-    bucket(ag .. 'hour', hour .. '|', cnt, exp)
-    for d = 1, 6 do bucket(ag .. DIMS[d], ARGV[b + 6 + d] .. '|', cnt, exp) end
-    for _, s in ipairs(SCOPES) do
-      local sv = ARGV[b + 6 + s]
-      if sv ~= NULL then
-        local sk = ag .. DIMS[s] .. '=' .. sv .. ':'
-        bucket(sk .. 'hour', hour .. '|', cnt, exp)
-        for _, d in ipairs(BREAKDOWNS) do
-          if d ~= s then bucket(sk .. DIMS[d], ARGV[b + 6 + d] .. '|', cnt, exp) end
-        end
+  for i = 1, q, CH * step do
+    local j = min(i + CH * step - 1, q)
+    if key then call(cmd, key, unpack(t, i, j)) else call(cmd, unpack(t, i, j)) end
+  end
+end
+
+local function hmget(key, f, m)
+  if m <= CH then return call('HMGET', key, unpack(f, 1, m)) end
+  local out = {}
+  for i = 1, m, CH do
+    local part = call('HMGET', key, unpack(f, i, min(i + CH - 1, m)))
+    for j = 1, #part do out[i + j - 1] = part[j] end
+  end
+  return out
+end
+
+-- drops the pairs whose name was set to false
+local function compact(t, q)
+  local out, k = {}, 0
+  for i = 1, q, 2 do
+    if t[i] then
+      out[k + 1] = t[i]
+      out[k + 2] = t[i + 1]
+      k = k + 2
+    end
+  end
+  return out, k
+end
+
+-- records: the precondition, checked before anything is written
+local n = sunpack('>I4', RB, 1)
+if n == 0 then return 0 end
+local rec = items(RB, 5, 'I4c0I4c0', 2, n)
+local keys = {}
+for i = 1, n do keys[i] = rec[2 * i - 1] end
+if SIGN > 0 then
+  local found = 0
+  for i = 1, n, CH do found = found + call('EXISTS', unpack(keys, i, min(i + CH - 1, n))) end
+  if found > 0 then
+    local bad = {}
+    for i = 1, n do
+      if call('EXISTS', keys[i]) == 1 then bad[#bad + 1] = i end
+    end
+    return bad
+  end
+  chunked('MSET', nil, rec, 2 * n, 2)
+  if NE > 0 then
+    local e = items(EB, 1, 'I2', 1, n)
+    for i = 1, n do
+      if e[i] > 0 then call('PEXPIREAT', keys[i], EXP[e[i]]) end
+    end
+  end
+else
+  local bad = {}
+  for i = 1, n, CH do
+    local j = min(i + CH - 1, n)
+    local got = call('MGET', unpack(keys, i, j))
+    for k = i, j do
+      if got[k - i + 1] ~= rec[2 * k] then bad[#bad + 1] = k end
+    end
+  end
+  if #bad > 0 then return bad end
+  chunked('DEL', nil, keys, n, 1)
+end
+
+-- a counter about to reach 2^53 moves, exactly, to its own integer field
+local function spill(key, field, cur, d)
+  local av = { sunpack(PACKED, cur) }
+  local bv = { sunpack(PACKED, d) }
+  for t = 1, ${NC} do
+    local v = av[t] + bv[t]
+    if v >= L or v <= -L then
+      local f = field .. SPILL .. CODES[t]
+      if av[t] ~= 0 then call('HINCRBY', key, f, string.format('%d', av[t])) end
+      call('HINCRBY', key, f, string.format('%d', bv[t]))
+      v = 0
+    end
+    av[t] = v
+  end
+  return av
+end
+
+-- buckets: one HMGET and one HSET per hash; fields new to the hash are stored as sent
+local F = {}
+local pos, len = 1, #BB
+while pos <= len do
+  local key, e, m, t
+  key, e, m, pos = sunpack('>I4c0I2I4', BB, pos)
+  t, pos = items(BB, pos, 'I4c0c' .. WIDTH, 2, m)
+  for j = 1, m do F[j] = t[2 * j - 1] end
+  local cur = hmget(key, F, m)
+  local q, drop, del, r = 2 * m, false, {}, 0
+  for j = 1, m do
+    local c = cur[j]
+    if c then
+      local d = t[2 * j]
+      local ${a.join(', ')} = sunpack(PACKED, c)
+      local ${b.join(', ')} = sunpack(PACKED, d)
+      local ${s.join(', ')} = ${a.map((x, i) => `${x} + ${b[i]}`).join(', ')}
+      if ${s.map((x) => `${x} >= L or ${x} <= -L`).join(' or ')} then
+        ${s.join(', ')} = unpack(spill(key, F[j], c, d))
       end
+      if SIGN < 0 and s1 <= 0 then
+        -- the value has no record left on that day: drop it (and any spill field) so no empty group shows
+        del[r + 1] = F[j]
+        r = r + 1
+        for k = 1, ${NC} do del[r + k] = F[j] .. SPILL .. CODES[k] end
+        r = r + ${NC}
+        t[2 * j - 1] = false
+        drop = true
+      else
+        t[2 * j] = spack(PACKED, ${s.join(', ')})
+      end
+    elseif SIGN < 0 then
+      t[2 * j - 1] = false -- nothing counted there: nothing to uncount
+      drop = true
     end
-    local ik = P .. 'ids:' .. day
-    local byIdent = idents[ik]
-    if not byIdent then
-      byIdent = {}
-      idents[ik] = byIdent
-      expiry[ik] = exp
-    end
-    local ident = ARGV[b + 13]
-    byIdent[ident] = (byIdent[ident] or 0) + 1
-    index(P .. 'idx:all', score, id, exp)
-    for _, d in ipairs(INDEXED) do
-      local v = ARGV[b + 6 + d]
-      if v ~= NULL then index(P .. 'idx:' .. DIMS[d] .. ':' .. v, score, id, exp) end
-    end
-    days[day] = true
   end
+  if drop then t, q = compact(t, q) end
+  if q > 0 then chunked('HSET', key, t, q, 2) end
+  if r > 0 then chunked('HDEL', key, del, r, 1) end
+  if SIGN > 0 and e > 0 then call('PEXPIREAT', key, EXP[e]) end
 end
 
-local function int(v) return string.format('%d', v) end
+-- identities: record count per identity and day
+pos, len = 1, #IB
+while pos <= len do
+  local key, e, m, t
+  key, e, m, pos = sunpack('>I4c0I2I4', IB, pos)
+  t, pos = items(IB, pos, 'I4c0i8', 2, m)
+  for j = 1, m do F[j] = t[2 * j - 1] end
+  local cur = hmget(key, F, m)
+  local drop, del, r = false, {}, 0
+  for j = 1, m do
+    local v = (tonumber(cur[j]) or 0) + t[2 * j]
+    if v > 0 then
+      t[2 * j] = string.format('%d', v)
+    else
+      if cur[j] then
+        del[r + 1] = F[j]
+        r = r + 1
+      end
+      t[2 * j - 1] = false
+      drop = true
+    end
+  end
+  local q = 2 * m
+  if drop then t, q = compact(t, q) end
+  if q > 0 then chunked('HSET', key, t, q, 2) end
+  if r > 0 then chunked('HDEL', key, del, r, 1) end
+  if SIGN > 0 and e > 0 then call('PEXPIREAT', key, EXP[e]) end
+end
 
-for key, byPre in pairs(sums) do
-  for pre, c in pairs(byPre) do
-    local n = redis.call('HINCRBY', key, pre .. 'n', int(SIGN * c[1]))
-    for j = 2, NC do
-      if c[j] ~= 0 then redis.call('HINCRBY', key, pre .. CODES[j], int(SIGN * c[j])) end
+-- indexes: one ZADD / ZREM per index
+pos, len = 1, #XB
+while pos <= len do
+  local key, e, m, t
+  key, e, m, pos = sunpack('>I4c0I2I4', XB, pos)
+  t, pos = items(XB, pos, 'I4c0I4c0', 2, m)
+  if SIGN > 0 then
+    chunked('ZADD', key, t, 2 * m, 2)
+    if e > 0 then
+      -- retention: an index spans many days, so its TTL only ever grows; expired members are trimmed here
+      if cutScore ~= '' then call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutScore) end
+      local ttl = call('PTTL', key)
+      if ttl == -1 or (ttl >= 0 and now + ttl < EXPN[e]) then call('PEXPIREAT', key, EXP[e]) end
     end
-    if SIGN < 0 and n <= 0 then
-      -- the value has no record left on that day: drop its fields so no empty group is reported
-      local f = {}
-      for j = 1, NC do f[j] = pre .. CODES[j] end
-      redis.call('HDEL', key, unpack(f))
-    end
+  else
+    local ids = {}
+    for j = 1, m do ids[j] = t[2 * j] end
+    chunked('ZREM', key, ids, m, 1)
   end
-  if SIGN > 0 and expiry[key] ~= '' then redis.call('PEXPIREAT', key, expiry[key]) end
-end
-for key, byIdent in pairs(idents) do
-  for ident, k in pairs(byIdent) do
-    local n = redis.call('HINCRBY', key, ident, int(SIGN * k))
-    if SIGN < 0 and n <= 0 then redis.call('HDEL', key, ident) end
-  end
-  if SIGN > 0 and expiry[key] ~= '' then redis.call('PEXPIREAT', key, expiry[key]) end
-end
-for key, m in pairs(members) do
-  if SIGN > 0 then redis.call('ZADD', key, unpack(m)) else redis.call('ZREM', key, unpack(m)) end
 end
 
 if SIGN > 0 then
-  for day in pairs(days) do redis.call('ZADD', P .. 'days', 0, day) end
-  -- retention: an index spans many days, so its TTL only ever grows; expired members are trimmed here
-  for key, exp in pairs(indexExpiry) do
-    if cutScore ~= '' then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutScore) end
-    local t = redis.call('PTTL', key)
-    if t == -1 or (t >= 0 and now + t < tonumber(exp)) then redis.call('PEXPIREAT', key, exp) end
-  end
-  if cutDay ~= '' then redis.call('ZREMRANGEBYLEX', P .. 'days', '-', '(' .. cutDay) end
+  for i = 12 + NE, #ARGV do call('ZADD', P .. 'days', 0, ARGV[i]) end
+  if cutDay ~= '' then call('ZREMRANGEBYLEX', P .. 'days', '-', '(' .. cutDay) end
 end
-return done
+return n
 `;
-}
-
-export const WRITE_SCRIPT = body(1);
-export const CLEAR_SCRIPT = body(-1);
 
 /** KEYS[1] = an index; ARGV[1] = raw record key prefix; ARGV[2..] = ids. Drops ids whose record is gone. */
 export const PRUNE_SCRIPT = `

@@ -18,21 +18,24 @@ import {
   identityOf,
   matchesFilters,
 } from '../../query/in-memory-query';
-import { dayKey, endOfDayExclusive, hourKey, isStartOfDay } from '../../query/time-zone';
+import { dayKey, endOfDayExclusive, isStartOfDay } from '../../query/time-zone';
 import { recordFromJson, recordToJson } from '../../record/usage-record.factory';
 import { InvalidUsageOptionsError, UsageTrackingError } from '../../usage.errors';
 import {
   CacheKeys,
   COUNTERS,
   COUNTER_CODES,
-  COUNTER_INDEX,
   INDEXED_DIMENSIONS,
   LAYOUT_VERSION,
+  PART_SEPARATOR,
   SCOPE_DIMENSIONS,
   SCOPED_BREAKDOWNS,
+  addBucketValue,
   decodeValue,
   encodeValue,
   parseBucketField,
+  scopeParts,
+  valueFields,
 } from './cache-storage.keys';
 import {
   DEFAULT_CACHE_CLIENT_OPTIONS,
@@ -42,11 +45,11 @@ import {
   type CacheStorageOptions,
   cacheStorageOptionProblems,
 } from './cache-storage.options';
-import { CLEAR_SCRIPT, PRUNE_SCRIPT, SCRIPT_RECORD_ARGS, WRITE_SCRIPT } from './cache-storage.scripts';
+import { DayHourClock, type PreparedRecord, ValueEncoder, buildScriptArgs, recordCounters } from './cache-storage.plan';
+import { PRUNE_SCRIPT, WRITE_SCRIPT } from './cache-storage.scripts';
 
 /** Command names registered on the client with `defineCommand` (versioned: the layout is in the name). */
 const WRITE_COMMAND = `agentUsageWriteV${LAYOUT_VERSION}`;
-const CLEAR_COMMAND = `agentUsageClearV${LAYOUT_VERSION}`;
 const PRUNE_COMMAND = `agentUsagePruneV${LAYOUT_VERSION}`;
 /** Commands per pipeline for bucket reads (one round trip each). */
 const PIPELINE_CHUNK = 200;
@@ -55,7 +58,7 @@ const IDENTITY_DIMENSIONS: readonly AttributionField[] = ['agentName', 'userId',
 const CLIENT_SOURCE_KEYS = ['client', 'clientToken', 'url', 'redisOptions'] as const;
 
 type Sums = bigint[];
-type Scripted = Record<string, (...args: (string | number)[]) => unknown>;
+type Scripted = Record<string, (...args: (string | number | Buffer)[]) => Promise<unknown>>;
 interface Fetched {
   record: UsageRecord;
   json: string;
@@ -80,14 +83,6 @@ function sumsToRaw(s: Sums): RawUsageTotals {
     out[name] = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
   });
   return out as unknown as RawUsageTotals;
-}
-
-function count(field: string, v: number | null): string {
-  if (v === null) return '0';
-  if (!Number.isSafeInteger(v) || v < 0) {
-    throw new UsageTrackingError(`cache usage storage: ${field} must be a non-negative safe integer, got ${v}`);
-  }
-  return String(v);
 }
 
 /**
@@ -182,6 +177,8 @@ export class CacheUsageStorage implements UsageStorage {
   private scanChunk = DEFAULT_CACHE_SCAN_CHUNK;
   private writeChunk = DEFAULT_CACHE_WRITE_CHUNK;
   private logger: LoggerService = new Logger('CacheUsageStorage');
+  private clock = new DayHourClock('UTC');
+  private readonly encoder = new ValueEncoder();
   private initializing?: Promise<void>;
   private metaReady = false;
   private metaCheck?: Promise<void>;
@@ -201,6 +198,7 @@ export class CacheUsageStorage implements UsageStorage {
   private async setUp(context: UsageStorageContext): Promise<void> {
     this.timeZone = context.timeZone;
     this.bucketTimeZone = context.timeZone;
+    this.clock = new DayHourClock(context.timeZone);
     this.logger = context.logger;
     const fromModule = { ...((context.options?.cache ?? {}) as CacheStorageOptions) };
     // Options given to the instance win; a client source given there replaces the module's.
@@ -246,7 +244,6 @@ export class CacheUsageStorage implements UsageStorage {
     this.keys = new CacheKeys(prefix);
     this.rawPrefix = `${client.options?.keyPrefix ?? ''}${prefix}`;
     client.defineCommand(WRITE_COMMAND, { lua: WRITE_SCRIPT, numberOfKeys: 0 });
-    client.defineCommand(CLEAR_COMMAND, { lua: CLEAR_SCRIPT, numberOfKeys: 0 });
     client.defineCommand(PRUNE_COMMAND, { lua: PRUNE_SCRIPT, numberOfKeys: 1 });
 
     if (this.ownsClient) {
@@ -278,6 +275,7 @@ export class CacheUsageStorage implements UsageStorage {
       }
       if (zone && zone !== this.timeZone) {
         this.bucketTimeZone = zone;
+        this.clock = new DayHourClock(zone);
         this.bucketsUsable = false;
         this.logger.warn?.(
           `cache usage storage: buckets under "${this.keys.prefix}" were built in time zone ${zone}, not ${this.timeZone}; ` +
@@ -301,33 +299,6 @@ export class CacheUsageStorage implements UsageStorage {
 
   // ---------------------------------------------------------------- writes
 
-  /** Lua arguments of one record (see SCRIPT_RECORD_ARGS). */
-  private recordArgs(r: UsageRecord, json: string, day: string, expireAt: string): string[] {
-    const t = r.recordedAt.getTime();
-    if (!Number.isFinite(t)) throw new UsageTrackingError(`cache usage storage: record ${r.id} has an invalid recordedAt`);
-    return [
-      r.id,
-      json,
-      String(t),
-      day,
-      encodeValue(hourKey(r.recordedAt, this.bucketTimeZone)),
-      expireAt,
-      ...ATTRIBUTION_FIELDS.map((f) => encodeValue(r[f])),
-      JSON.stringify([r.agentName, r.userId, r.group, r.chatName]),
-      count('requests', r.requests),
-      count('inputTokens', r.inputTokens),
-      count('cachedInputTokens', r.cachedInputTokens),
-      count('cacheWriteTokens', r.cacheWriteTokens),
-      count('outputTokens', r.outputTokens),
-      count('reasoningTokens', r.reasoningTokens),
-      count('totalTokens', r.totalTokens),
-      r.success ? '0' : '1',
-      r.usageMissing ? '1' : '0',
-      count('costNanoUsd', r.costNanoUsd),
-      r.costNanoUsd === null ? '1' : '0',
-    ];
-  }
-
   private header(now: number): string[] {
     if (this.retentionMs === null) return [this.rawPrefix, '', '', String(now)];
     // Anything recorded before these is expired for sure (a day lasts at most 25 h).
@@ -336,38 +307,61 @@ export class CacheUsageStorage implements UsageStorage {
     return [this.rawPrefix, String(cutScore), cutDay, String(now)];
   }
 
+  private prepare(r: UsageRecord, json: string, expiry: Map<string, number> | null): PreparedRecord {
+    if (!Number.isFinite(r.recordedAt.getTime())) throw new UsageTrackingError(`cache usage storage: record ${r.id} has an invalid recordedAt`);
+    const [day, hour] = this.clock.of(r.recordedAt);
+    let expireAt = 0;
+    if (expiry) {
+      let e = expiry.get(day);
+      if (e === undefined) expiry.set(day, (e = endOfDayExclusive(day, this.bucketTimeZone).getTime() + this.retentionMs!));
+      expireAt = e;
+    }
+    const counters = recordCounters(r);
+    let largest = 1;
+    for (const v of counters) if (v > largest) largest = v;
+    return { record: r, json, day, hour, expireAt, counters, largest };
+  }
+
   /**
-   * Runs a script over records in chunks of `writeChunkSize`, all chunks in one pipeline (one round trip);
-   * returns the scripts' summed results. A chunk is also closed before its counter sums could pass 2^53,
-   * because the script adds them up in Lua numbers (doubles) before one HINCRBY per field.
+   * Runs the script over `items` in chunks of `writeChunkSize` (a chunk is also closed before its counter
+   * sums could pass 2^53: the script adds them in Lua numbers). Each chunk is sent as soon as it is built,
+   * so Redis runs one while the next is prepared. A chunk that meets already stored ids (for a clear:
+   * records gone or changed) changes nothing and returns them: they are dropped and the rest is sent again.
+   * Returns how many records were stored (deleted); `skipped` gets the dropped ones.
    */
-  private async runScript(command: string, perRecord: string[][], now: number): Promise<number> {
-    if (perRecord.length === 0) return 0;
-    const pipe = this.client!.pipeline() as unknown as ChainableCommander & Scripted;
+  private async runChunks(sign: 1 | -1, items: readonly PreparedRecord[], now: number, skipped: (n: number) => void): Promise<number> {
+    const client = this.client as unknown as Scripted;
     const header = this.header(now);
-    const first = SCRIPT_RECORD_ARGS - (COUNTER_CODES.length - 1);
-    let args = header.slice();
-    let records = 0;
-    let bound = 0;
-    for (const a of perRecord) {
-      let largest = 1;
-      for (let i = first; i < a.length; i++) largest = Math.max(largest, Number(a[i]));
-      if (records === this.writeChunk || (records > 0 && bound + largest > Number.MAX_SAFE_INTEGER)) {
-        pipe[command](...args);
-        args = header.slice();
-        records = bound = 0;
+    const run = async (chunk: readonly PreparedRecord[]): Promise<number> => {
+      let pending = chunk;
+      for (;;) {
+        const reply = await client[WRITE_COMMAND](...buildScriptArgs(sign, pending, this.rawPrefix, this.encoder, header));
+        if (!Array.isArray(reply)) return Number(reply);
+        const bad = new Set((reply as number[]).map((i) => Number(i) - 1));
+        if (bad.size === 0) throw new UsageTrackingError('cache usage storage: unexpected script reply');
+        skipped(bad.size);
+        pending = pending.filter((_, i) => !bad.has(i));
+        if (pending.length === 0) return 0;
       }
-      for (const v of a) args.push(v);
-      records++;
+    };
+    const runs: Promise<number>[] = [];
+    let start = 0;
+    let bound = 0;
+    for (let i = 0; i < items.length; i++) {
+      const largest = items[i].largest;
+      if (i - start === this.writeChunk || (i > start && bound + largest > Number.MAX_SAFE_INTEGER)) {
+        runs.push(run(items.slice(start, i)));
+        start = i;
+        bound = 0;
+      }
       bound += largest;
     }
-    pipe[command](...args);
-    const res = await pipe.exec();
-    if (!res) throw new UsageTrackingError('cache usage storage: the pipeline was discarded');
+    runs.push(run(items.slice(start)));
+    const results = await Promise.allSettled(runs);
     let n = 0;
-    for (const [err, v] of res) {
-      if (err) throw err;
-      n += Number(v);
+    for (const r of results) {
+      if (r.status === 'rejected') throw r.reason;
+      n += r.value;
     }
     return n;
   }
@@ -376,29 +370,30 @@ export class CacheUsageStorage implements UsageStorage {
     await this.ready();
     if (records.length === 0) return;
     const now = Date.now();
-    const expiry = new Map<string, string>();
-    const args: string[][] = [];
+    const expiry = this.retentionMs === null ? null : new Map<string, number>();
+    const items: PreparedRecord[] = [];
+    const seen = new Set<string>();
     let expired = 0;
+    let repeated = 0;
     for (const r of records) {
-      const day = dayKey(r.recordedAt, this.bucketTimeZone);
-      let expireAt = '';
-      if (this.retentionMs !== null) {
-        let e = expiry.get(day);
-        if (e === undefined) expiry.set(day, (e = String(endOfDayExclusive(day, this.bucketTimeZone).getTime() + this.retentionMs)));
-        if (Number(e) <= now) {
-          expired++;
-          continue;
-        }
-        expireAt = e;
+      if (seen.has(r.id)) {
+        repeated++; // the first one of an id wins, as when it was stored by an earlier batch
+        continue;
       }
-      args.push(this.recordArgs(r, recordToJson(r), day, expireAt));
+      seen.add(r.id);
+      const item = this.prepare(r, recordToJson(r), expiry);
+      if (expiry && item.expireAt <= now) {
+        expired++;
+        continue;
+      }
+      items.push(item);
     }
     if (expired) {
       this.expiredOnWrite += expired;
       this.logger.warn?.(`cache usage storage: ${expired} record(s) older than retentionDays were not stored`);
     }
-    const stored = await this.runScript(WRITE_COMMAND, args, now);
-    this.duplicatesSkipped += args.length - stored;
+    this.duplicatesSkipped += repeated;
+    if (items.length) await this.runChunks(1, items, now, (n) => (this.duplicatesSkipped += n));
   }
 
   // ---------------------------------------------------------------- planning
@@ -522,12 +517,12 @@ export class CacheUsageStorage implements UsageStorage {
       if (days) {
         const sums = zeroSums();
         if (attrs.length === 0) {
-          await this.pipelined(days, (p, day) => p.hgetall(this.keys.dayTotals(day)), (h: Record<string, string>) => addTotals(sums, h));
+          await this.pipelined(days, (p, day) => p.hgetallBuffer(this.keys.dayTotals(day)), (h: Record<string, Buffer>) => addHash(h, () => sums));
         } else {
           const dim = attrs[0];
-          const fields = valueFields(CacheUsageStorage.values(filters, dim));
-          await this.pipelined(days, (p, day) => p.hmget(this.keys.dayBucket(day, dim), ...fields), (vals: (string | null)[]) => {
-            vals.forEach((v, i) => v !== null && (sums[i % COUNTER_CODES.length] += BigInt(v)));
+          const fields = valueFields(CacheUsageStorage.values(filters, dim).map(encodeValue));
+          await this.pipelined(days, (p, day) => p.hmgetBuffer(this.keys.dayBucket(day, dim), ...fields), (vals: (Buffer | null)[]) => {
+            vals.forEach((v, i) => v !== null && addBucketValue(sums, (i % FIELDS_PER_VALUE) - 1, v));
           });
         }
         return sumsToRaw(sums);
@@ -571,40 +566,35 @@ export class CacheUsageStorage implements UsageStorage {
       if (!s) groups.set(key, (s = zeroSums()));
       return s;
     };
-    const addFields = (h: Record<string, string>) => {
-      for (const [field, v] of Object.entries(h)) {
-        const parsed = parseBucketField(field);
-        if (parsed) sumsOf(decodeValue(parsed[0]))[parsed[1]] += BigInt(v);
-      }
-    };
-
     if (filterDim === undefined) {
       if (dimension === 'day') {
-        await this.pipelined(days, (p, day) => p.hgetall(this.keys.dayTotals(day)), (h: Record<string, string>, day) => {
-          if (Object.keys(h).length) addTotals(sumsOf(day), h);
-        });
+        await this.pipelined(days, (p, day) => p.hgetallBuffer(this.keys.dayTotals(day)), (h: Record<string, Buffer>, day) => addHash(h, () => sumsOf(day)));
       } else {
-        await this.pipelined(days, (p, day) => p.hgetall(this.keys.dayBucket(day, dimension)), addFields);
+        await this.pipelined(days, (p, day) => p.hgetallBuffer(this.keys.dayBucket(day, dimension)), (h: Record<string, Buffer>) =>
+          addHash(h, (base) => sumsOf(decodeValue(base))),
+        );
       }
     } else if (!scoped) {
       // groupBy(d) filtered on d, or groupBy('day') filtered on anything: the filter dimension's own buckets.
       const values = CacheUsageStorage.values(f, filterDim);
-      const fields = valueFields(values);
-      const nc = COUNTER_CODES.length;
-      await this.pipelined(days, (p, day) => p.hmget(this.keys.dayBucket(day, filterDim), ...fields), (vals: (string | null)[], day) => {
+      const fields = valueFields(values.map(encodeValue));
+      await this.pipelined(days, (p, day) => p.hmgetBuffer(this.keys.dayBucket(day, filterDim), ...fields), (vals: (Buffer | null)[], day) => {
         values.forEach((value, vi) => {
-          if (vals[vi * nc] === null) return; // no record of that value on that day
+          if (vals[vi * FIELDS_PER_VALUE] === null) return; // no record of that value on that day
           const s = sumsOf(dimension === 'day' ? day : value);
-          for (let c = 0; c < nc; c++) {
-            const v = vals[vi * nc + c];
-            if (v !== null) s[c] += BigInt(v);
+          for (let c = 0; c < FIELDS_PER_VALUE; c++) {
+            const v = vals[vi * FIELDS_PER_VALUE + c];
+            if (v !== null) addBucketValue(s, c - 1, v);
           }
         });
       });
     } else {
-      const dim = dimension as AttributionField | 'hour';
-      const pairs = days.flatMap((day) => CacheUsageStorage.values(f, filterDim).map((value) => [day, value] as const));
-      await this.pipelined(pairs, (p, [day, value]) => p.hgetall(this.keys.scopedBucket(day, filterDim, value, dim)), addFields);
+      // One hash per scope value and day; its fields combine the hour and the other breakdowns.
+      const part = dimension === 'hour' ? 0 : 1 + scopeParts(filterDim).indexOf(dimension as AttributionField);
+      const pairs = days.flatMap((day) => CacheUsageStorage.values(f, filterDim).map((value) => [day, encodeValue(value)] as const));
+      await this.pipelined(pairs, (p, [day, value]) => p.hgetallBuffer(this.keys.scopeBucket(day, filterDim, value)), (h: Record<string, Buffer>) =>
+        addHash(h, (base) => sumsOf(decodeValue(base.split(PART_SEPARATOR)[part]))),
+      );
     }
     const out: RawUsageGroup[] = [];
     for (const [key, s] of groups) if (s[0] > 0n) out.push({ key, ...sumsToRaw(s) });
@@ -680,11 +670,15 @@ export class CacheUsageStorage implements UsageStorage {
     if (CacheUsageStorage.emptyRange(filters)) return 0;
     let removed = 0;
     await this.scan(filters, async (batch, cursor) => {
-      const now = Date.now();
-      const args = batch.map(({ record, json }) =>
-        this.recordArgs(record, json, dayKey(record.recordedAt, this.bucketTimeZone), ''),
-      );
-      removed += await this.runScript(CLEAR_COMMAND, args, now);
+      const seen = new Set<string>();
+      const items: PreparedRecord[] = [];
+      for (const { record, json } of batch) {
+        if (seen.has(record.id)) continue;
+        seen.add(record.id);
+        items.push(this.prepare(record, json, null));
+      }
+      // Records another instance deleted meanwhile are skipped: only the one that deletes a record uncounts it.
+      removed += await this.runChunks(-1, items, Date.now(), () => undefined);
       cursor.removed(batch.map((x) => x.record.id));
     });
     return removed;
@@ -702,17 +696,13 @@ export class CacheUsageStorage implements UsageStorage {
   }
 }
 
-/** HMGET fields for these values: every counter of each value, value-major. */
-function valueFields(values: readonly string[]): string[] {
-  return values.flatMap((v) => {
-    const enc = encodeValue(v);
-    return COUNTER_CODES.map((c) => `${enc}|${c}`);
-  });
-}
+/** Fields per value in `valueFields`: the packed one, then one spill field per counter. */
+const FIELDS_PER_VALUE = 1 + COUNTER_CODES.length;
 
-function addTotals(sums: Sums, h: Record<string, string>): void {
-  for (const [code, v] of Object.entries(h)) {
-    const i = COUNTER_INDEX.get(code);
-    if (i !== undefined) sums[i] += BigInt(v);
+/** Adds every field of a bucket hash (packed, or spill) to the sums its base field belongs to. */
+function addHash(h: Record<string, Buffer>, sumsOf: (base: string) => Sums): void {
+  for (const field in h) {
+    const { base, counter } = parseBucketField(field);
+    if (counter !== -2) addBucketValue(sumsOf(base), counter, h[field]);
   }
 }

@@ -24,8 +24,6 @@ import { recordFromJson, recordToJson } from '../../record/usage-record.factory'
 import { utcDaysBetween } from '../../query/time-zone';
 
 const FILE_RE = /^usage-(\d{4}-\d{2}-\d{2})\.jsonl$/;
-/** Ids written lately by this process, so a retried batch is not appended twice (reads dedupe too). */
-const RECENT_IDS = 200_000;
 
 /**
  * Append-only JSON Lines, one file per UTC day (`usage-YYYY-MM-DD.jsonl`). A batch is appended with
@@ -39,9 +37,10 @@ export class FileUsageStorage implements UsageStorage {
   private timeZone = 'UTC';
   private logger?: LoggerService;
   private lock: Promise<unknown> = Promise.resolve();
-  private recentIds = new Set<string>();
   /** Unreadable lines skipped by reads since start (torn writes or hand edits). */
   tornLinesSkipped = 0;
+  /** Appends are cheap per call but not per line: bigger batches mean fewer, larger writes. */
+  readonly writeBatchSize = 5000;
 
   constructor(options: { directory?: string } = {}) {
     this.directory = resolve(options.directory ?? DEFAULT_FILE_DIRECTORY);
@@ -82,21 +81,20 @@ export class FileUsageStorage implements UsageStorage {
     return run;
   }
 
+  /**
+   * One append per day file touched. A retried batch may append records again: every read keeps the
+   * first line of an id, so duplicates never count.
+   */
   async write(records: readonly UsageRecord[]): Promise<void> {
     return this.serialized(async () => {
       const byDay = new Map<string, string[]>();
-      const ids: string[] = [];
       for (const r of records) {
-        if (this.recentIds.has(r.id)) continue;
-        ids.push(r.id);
         const day = r.recordedAt.toISOString().slice(0, 10);
         let lines = byDay.get(day);
         if (!lines) byDay.set(day, (lines = []));
         lines.push(recordToJson(r));
       }
       for (const [day, lines] of byDay) await fs.appendFile(this.fileOf(day), lines.join('\n') + '\n', 'utf8');
-      for (const id of ids) this.recentIds.add(id);
-      if (this.recentIds.size > RECENT_IDS) this.recentIds = new Set([...this.recentIds].slice(-RECENT_IDS / 2));
     });
   }
 
@@ -207,10 +205,8 @@ export class FileUsageStorage implements UsageStorage {
           if (!r) continue; // a torn line is dropped by the rewrite
           if (seen.has(r.id)) continue;
           seen.add(r.id);
-          if (matchesFilters(r, filters)) {
-            removedHere++;
-            this.recentIds.delete(r.id);
-          } else kept.push(line);
+          if (matchesFilters(r, filters)) removedHere++;
+          else kept.push(line);
         }
         if (removedHere === 0) continue;
         removed += removedHere;
