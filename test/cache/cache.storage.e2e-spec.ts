@@ -219,6 +219,122 @@ describe.each(['UTC', 'America/New_York'])('same answers as the memory driver (%
   });
 });
 
+describe('write path: chunks, duplicates and exactness', () => {
+  /** Every bucket read the driver has, compared with the memory driver. */
+  async function expectSameAnswers(s: CacheUsageStorage, m: MemoryUsageStorage): Promise<void> {
+    expect(norm(await s.aggregate({}))).toEqual(norm(await m.aggregate({})));
+    for (const dim of USAGE_DIMENSIONS) {
+      expect([dim, normGroups(await s.groupBy(dim, {}))]).toEqual([dim, normGroups(await m.groupBy(dim, {}))]);
+    }
+    for (const f of [{ agentName: ['support', 'a:b:c'] }, { userId: ['u1', 'u|6'] }] as NormalizedUsageFilters[]) {
+      expect(norm(await s.aggregate(f))).toEqual(norm(await m.aggregate(f)));
+      for (const dim of ['agentName', 'userId', 'group', 'modelName', 'providerName', 'hour', 'day'] as const) {
+        expect([dim, normGroups(await s.groupBy(dim, f))]).toEqual([dim, normGroups(await m.groupBy(dim, f))]);
+      }
+    }
+    expect(identitySort(await s.identities({}))).toEqual(identitySort(await m.identities({})));
+  }
+
+  it.each([128, 1000])('a large batch mixing new ids, stored ids and ids repeated in the batch counts each record once (chunks of %i)', async (chunk) => {
+    const s = await driver(`dups-${chunk}`, 'America/New_York', { writeChunkSize: chunk });
+    const m = await memory([], 'America/New_York');
+    const records = makeRecords(61, 0, 4000);
+    const changed = (r: UsageRecord) => ({ ...r, inputTokens: 999_999, agentName: 'impostor' });
+    const first = records.slice(0, 1000);
+    // Stored ids (some with other content), new ids, and new ids repeated later in the batch with other content:
+    // the first occurrence wins everywhere, as in the memory driver.
+    const batch = [
+      ...records.slice(500, 1000).map((r, i) => (i % 2 ? changed(r) : r)),
+      ...records.slice(1000, 4000),
+      ...records.slice(2000, 2300).map(changed),
+      ...records.slice(600, 700),
+    ];
+    for (const [i, r] of [...batch.entries()].filter(([i]) => i % 7 === 0)) batch.splice(i, 0, r); // repeats next to themselves
+    await s.write(first);
+    await m.write(first);
+    await s.write(batch);
+    await m.write(batch);
+    expect(await admin.zcard(`${PREFIX}dups-${chunk}:idx:all`)).toBe(4000);
+    expect(s.duplicatesSkipped).toBe(batch.length - 3000);
+    await expectSameAnswers(s, m);
+    expect((await s.list({ agentName: ['impostor'] }, 10, 0)).length).toBe(0);
+
+    // The same batch again (a retry after a lost reply) changes nothing.
+    await s.write(batch);
+    expect(s.duplicatesSkipped).toBe(2 * batch.length - 3000);
+    await expectSameAnswers(s, m);
+  });
+
+  it('sends one script call per chunk, and a retried chunk of stored ids costs one call', async () => {
+    const s = await driver('calls', 'UTC', { writeChunkSize: 500 });
+    const records = makeRecords(62, 0, 2000);
+    const client = (s as any).client;
+    const command = Object.keys(client).find((k) => /^agentUsageWriteV/.test(k)) ?? 'agentUsageWriteV2';
+    const spy = jest.spyOn(client, command);
+    await s.write(records);
+    expect(spy).toHaveBeenCalledTimes(4);
+    spy.mockClear();
+    await s.write(records.slice(0, 1000));
+    expect(spy).toHaveBeenCalledTimes(2);
+    spy.mockClear();
+    await s.write([...records.slice(1000, 1010), ...makeRecords(62, 2000, 2010)]);
+    expect(spy).toHaveBeenCalledTimes(2); // the stored ids come back, the rest goes again
+    spy.mockRestore();
+    expect(await admin.zcard(`${PREFIX}calls:idx:all`)).toBe(2010);
+  });
+
+  it('keeps counters exact past 2^53 (per field, per day) and uncounts them back to nothing', async () => {
+    // The memory driver sums tokens in numbers: the reference here is summed in bigints.
+    const exact = (rs: UsageRecord[]): Record<string, string> => {
+      const sum = (f: (r: UsageRecord) => number | null) => String(rs.reduce((a, r) => a + BigInt(f(r) ?? 0), 0n));
+      return {
+        recordCount: String(rs.length),
+        requests: sum((r) => r.requests),
+        inputTokens: sum((r) => r.inputTokens),
+        cachedInputTokens: sum((r) => r.cachedInputTokens),
+        cacheWriteTokens: sum((r) => r.cacheWriteTokens),
+        outputTokens: sum((r) => r.outputTokens),
+        reasoningTokens: sum((r) => r.reasoningTokens),
+        totalTokens: sum((r) => r.totalTokens),
+        failedCount: sum((r) => (r.success ? 0 : 1)),
+        usageMissingCount: sum((r) => (r.usageMissing ? 1 : 0)),
+        costNanoUsd: sum((r) => r.costNanoUsd),
+        unpricedCount: sum((r) => (r.costNanoUsd === null ? 1 : 0)),
+      };
+    };
+    const s = await driver('big', 'UTC', { writeChunkSize: 2 });
+    const max = Number.MAX_SAFE_INTEGER;
+    const at = new Date(BASE_MS + 5 * HOUR);
+    const big = (i: number, agentName: string) =>
+      createUsageRecord({ id: `big-${i}`, agentName, userId: 'u1', modelName: 'm', inputTokens: max, outputTokens: max - i, totalTokens: max, costNanoUsd: max - 1, recordedAt: at });
+    let records = [big(0, 'a'), big(1, 'a'), big(2, 'b'), big(3, 'a'), big(4, 'a'), big(5, 'b'), big(6, 'a')];
+    await s.write(records.slice(0, 3));
+    await s.write(records.slice(3));
+    const sub = `${PREFIX}big:`;
+    const day = dayKey(at, 'UTC');
+    expect((await admin.hkeys(`${sub}agg:${day}:day`)).sort()).toEqual(['t', 't:c', 't:in', 't:out', 't:tt']);
+    const check = async () => {
+      const of = (agent: string) => records.filter((r) => r.agentName === agent);
+      expect(norm(await s.aggregate({}))).toEqual(exact(records));
+      expect(norm(await s.aggregate({ agentName: ['a'] }))).toEqual(exact(of('a')));
+      const groups = ['a', 'b'].filter((a) => of(a).length).map((a) => ({ key: a, ...exact(of(a)) }));
+      expect(normGroups(await s.groupBy('agentName', {}))).toEqual(groups);
+      expect(normGroups(await s.groupBy('agentName', { userId: ['u1'] }))).toEqual(groups);
+      expect(normGroups(await s.groupBy('day', { agentName: ['a'] }))).toEqual([{ key: day, ...exact(of('a')) }]);
+      expect(normGroups(await s.groupBy('modelName', { agentName: ['a'] }))).toEqual([{ key: 'm', ...exact(of('a')) }]);
+    };
+    await check();
+
+    expect(await s.clear({ agentName: ['b'] })).toBe(2);
+    records = records.filter((r) => r.agentName !== 'b');
+    await check();
+    expect(await s.clear({})).toBe(5);
+    records = [];
+    expect(norm(await s.aggregate({}))).toEqual(exact([]));
+    expect((await keysUnder(admin, sub)).map((k) => k.slice(sub.length))).toEqual(['days', 'meta']);
+  });
+});
+
 describe('ties larger than a scan chunk', () => {
   it('walks, lists and clears 300 records sharing one millisecond with 16-id chunks', async () => {
     const s = await driver('ties', 'UTC', { scanChunkSize: 16 });
@@ -296,7 +412,7 @@ describe('retention', () => {
     const expireAt = startOfDay(dayKey(new Date(now), 'UTC'), 'UTC').getTime() + DAY + 2 * DAY;
     const day = dayKey(new Date(now), 'UTC');
     const sub = `${PREFIX}ttl:`;
-    for (const key of [`rec:fresh`, `agg:${day}:day`, `agg:${day}:hour`, `agg:${day}:agentName`, `agg:${day}:agentName=vsupport:modelName`, `ids:${day}`, 'idx:all', 'idx:agentName:vsupport']) {
+    for (const key of [`rec:fresh`, `agg:${day}:day`, `agg:${day}:hour`, `agg:${day}:agentName`, `agg:${day}:agentName=vsupport`, `ids:${day}`, 'idx:all', 'idx:agentName:vsupport']) {
       const at = await admin.pexpiretime(`${sub}${key}`);
       expect([key, at]).toEqual([key, expireAt]);
     }

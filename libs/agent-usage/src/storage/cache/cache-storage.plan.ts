@@ -3,7 +3,7 @@
  * chunk of records it builds the key names, hash fields and per-(hash, field) counter sums, and encodes
  * them as the binary blobs WRITE_SCRIPT reads (cache-storage.scripts.ts). Key layout: cache-storage.keys.ts.
  */
-import type { UsageRecord } from '../../interfaces/usage-record.interface';
+import { ATTRIBUTION_FIELDS, type UsageRecord } from '../../interfaces/usage-record.interface';
 import { dayKey, hourKey, isUtc } from '../../query/time-zone';
 import { UsageTrackingError } from '../../usage.errors';
 import {
@@ -125,6 +125,7 @@ class BlobWriter {
     this.buf = next;
   }
 
+  /** A string as UTF-8 after its byte length (u32). */
   str(s: string): void {
     this.ensure(4 + s.length * 3);
     const n = this.buf.write(s, this.pos + 4, 'utf8');
@@ -134,7 +135,8 @@ class BlobWriter {
 
   u16(v: number): void {
     this.ensure(2);
-    this.buf.writeUInt16BE(v, this.pos);
+    this.buf[this.pos] = v >>> 8;
+    this.buf[this.pos + 1] = v & 0xff;
     this.pos += 2;
   }
 
@@ -144,13 +146,31 @@ class BlobWriter {
     this.pos += 4;
   }
 
-  /** A safe integer, possibly negative. */
-  i64(v: number): void {
-    this.ensure(8);
-    const hi = Math.floor(v / TWO_32);
-    this.buf.writeInt32BE(hi, this.pos);
-    this.buf.writeUInt32BE(v - hi * TWO_32, this.pos + 4);
-    this.pos += 8;
+  /** Safe integers `values[from .. from + count)`, possibly negative, times `sign`, as signed 64-bit. */
+  i64s(values: Float64Array, from: number, count: number, sign: number): void {
+    this.ensure(8 * count);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let k = from; k < from + count; k++) {
+      const v = sign * values[k];
+      let hi = 0;
+      let lo = v;
+      if (v < 0 || v >= TWO_32) {
+        hi = Math.floor(v / TWO_32);
+        lo = v - hi * TWO_32;
+        hi >>>= 0; // two's complement of the high word
+      }
+      buf[p] = hi >>> 24;
+      buf[p + 1] = (hi >>> 16) & 0xff;
+      buf[p + 2] = (hi >>> 8) & 0xff;
+      buf[p + 3] = hi & 0xff;
+      buf[p + 4] = lo >>> 24;
+      buf[p + 5] = (lo >>> 16) & 0xff;
+      buf[p + 6] = (lo >>> 8) & 0xff;
+      buf[p + 7] = lo & 0xff;
+      p += 8;
+    }
+    this.pos = p;
   }
 
   done(): Buffer {
@@ -158,32 +178,114 @@ class BlobWriter {
   }
 }
 
-interface HashPlan<T> {
-  exp: number;
-  fields: Map<string, T>;
+/**
+ * A hash of the plan: its expiry and its fields, each with a slot of the counter pool. Most hashes of a
+ * chunk get one or two fields (one per scope value): they are searched in the arrays, and a Map is built
+ * only past a few fields.
+ */
+class HashPlan {
+  readonly names: string[] = [];
+  readonly slots: number[] = [];
+  private map?: Map<string, number>;
+
+  constructor(readonly exp: number) {}
+
+  get(name: string): number | undefined {
+    if (this.map) return this.map.get(name);
+    const names = this.names;
+    for (let i = 0; i < names.length; i++) if (names[i] === name) return this.slots[i];
+    return undefined;
+  }
+
+  add(name: string, slot: number): void {
+    this.names.push(name);
+    this.slots.push(slot);
+    if (this.map) this.map.set(name, slot);
+    else if (this.names.length > 8) this.map = new Map(this.names.map((n, i) => [n, this.slots[i]]));
+  }
 }
 
+/** Key names that repeat from chunk to chunk, built once per raw prefix (bounded). */
+export class PlanKeys {
+  private readonly days = new Map<string, { keys: string[]; scopes: Map<string, string>[] }>();
+  private readonly indexes = INDEXED_DIMENSIONS.map(() => new Map<string, string>());
+  readonly all: string;
+
+  constructor(readonly prefix: string) {
+    this.all = `${prefix}idx:all`;
+  }
+
+  /** `agg:<day>:` day, hour, the 6 dimensions (ATTRIBUTION_FIELDS order), then `ids:<day>`. */
+  day(day: string): { keys: string[]; scopes: Map<string, string>[] } {
+    let d = this.days.get(day);
+    if (!d) {
+      if (this.days.size > 1000) this.days.clear();
+      const ag = `${this.prefix}agg:${day}:`;
+      d = {
+        keys: [`${ag}day`, `${ag}hour`, ...ATTRIBUTION_FIELDS.map((f) => `${ag}${f}`), `${this.prefix}ids:${day}`],
+        scopes: SCOPE_DIMENSIONS.map(() => new Map()),
+      };
+      this.days.set(day, d);
+    }
+    return d;
+  }
+
+  scope(day: string, si: number, encoded: string): string {
+    const m = this.day(day).scopes[si];
+    let k = m.get(encoded);
+    if (k === undefined) {
+      if (m.size > 20_000) m.clear();
+      k = `${this.prefix}agg:${day}:${SCOPE_DIMENSIONS[si]}=${encoded}`;
+      m.set(encoded, k);
+    }
+    return k;
+  }
+
+  index(di: number, encoded: string): string {
+    const m = this.indexes[di];
+    let k = m.get(encoded);
+    if (k === undefined) {
+      if (m.size > 20_000) m.clear();
+      k = `${this.prefix}idx:${INDEXED_DIMENSIONS[di]}:${encoded}`;
+      m.set(encoded, k);
+    }
+    return k;
+  }
+}
+
+const SCOPES = SCOPE_DIMENSIONS.map((scope) => ({
+  at: ATTRIBUTION_FIELDS.indexOf(scope),
+  parts: scopeParts(scope).map((d) => ATTRIBUTION_FIELDS.indexOf(d)),
+}));
+const INDEXED_AT = INDEXED_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d));
+// The per-scope field below is written out for 4 parts.
+if (SCOPES.some((x) => x.parts.length !== 4)) throw new Error('cache-storage.plan: a per-scope field has 4 parts');
+
 /**
- * Builds the script arguments for `items` (at most 65,535 distinct expiry times). `prefix` is the raw key
- * prefix (the client's own ioredis keyPrefix included: keys inside a blob are not prefixed by ioredis).
+ * Builds the script arguments for `items` (at most 65,535 distinct expiry times). `keys.prefix` is the raw
+ * key prefix (the client's own ioredis keyPrefix included: keys inside a blob are not prefixed by ioredis).
  */
 export function buildScriptArgs(
   sign: 1 | -1,
   items: readonly PreparedRecord[],
-  prefix: string,
+  keys: PlanKeys,
   enc: ValueEncoder,
   header: readonly string[],
 ): (string | Buffer)[] {
-  const buckets = new Map<string, HashPlan<number[]>>();
-  const identities = new Map<string, HashPlan<number>>();
-  const indexes = new Map<string, { exp: number; members: string[] }>();
+  const prefix = keys.prefix;
+  const buckets = new Map<string, HashPlan>();
+  const identities = new Map<string, Map<string, number>>();
+  const identityExpiry = new Map<string, number>();
+  const indexes = new Map<string, { exp: number; members: number[] }>();
   const expiries = new Map<number, number>();
   const days = new Set<string>();
-  const dayKeys = new Map<string, string[]>();
   const records = new BlobWriter(items.length * 600);
+  const members = new BlobWriter(items.length * 60);
   const recordExpiries: number[] = [];
+  // counters of every (hash, field) of the chunk, NC per slot
+  let pool = new Float64Array(items.length * 8 * NC);
+  let slots = 0;
   records.u32(items.length);
-  const scopes = SCOPE_DIMENSIONS.map((scope) => ({ scope, parts: scopeParts(scope) }));
 
   const expIndex = (e: number): number => {
     if (e === 0) return 0;
@@ -191,101 +293,115 @@ export function buildScriptArgs(
     if (i === undefined) expiries.set(e, (i = expiries.size + 1));
     return i;
   };
-  const bucket = (key: string, field: string, c: number[], exp: number): void => {
+  const plan = (key: string, exp: number): HashPlan => {
     let h = buckets.get(key);
-    if (!h) buckets.set(key, (h = { exp, fields: new Map() }));
-    const sums = h.fields.get(field);
-    if (sums === undefined) h.fields.set(field, c.slice());
-    else for (let j = 0; j < NC; j++) sums[j] += c[j];
+    if (!h) buckets.set(key, (h = new HashPlan(exp)));
+    return h;
   };
-  const index = (key: string, score: string, id: string, exp: number): void => {
+  const add = (h: HashPlan, field: string, c: number[]): void => {
+    let slot = h.get(field);
+    if (slot === undefined) {
+      slot = slots++;
+      h.add(field, slot);
+      if (slots * NC > pool.length) {
+        const next = new Float64Array(pool.length * 2);
+        next.set(pool);
+        pool = next;
+      }
+      const o = slot * NC;
+      for (let j = 0; j < NC; j++) pool[o + j] = c[j];
+    } else {
+      const o = slot * NC;
+      for (let j = 0; j < NC; j++) pool[o + j] += c[j];
+    }
+  };
+  const index = (key: string, position: number, exp: number): void => {
     let x = indexes.get(key);
     if (!x) indexes.set(key, (x = { exp, members: [] }));
     else if (exp > x.exp) x.exp = exp;
-    x.members.push(score, id);
+    x.members.push(position);
   };
+  const e: string[] = new Array(ATTRIBUTION_FIELDS.length);
+  // per day of the chunk: the plans of its day, hour and dimension hashes (all records of a day share its expiry)
+  const dayPlans = new Map<string, HashPlan[]>();
 
+  let position = 0;
   for (const it of items) {
     const r = it.record;
+    position++;
     const { day, hour, expireAt: exp } = it;
     records.str(`${prefix}rec:${r.id}`);
     records.str(it.json);
     recordExpiries.push(expIndex(exp));
-    let dk = dayKeys.get(day);
-    if (!dk) {
-      const ag = `${prefix}agg:${day}:`;
-      dk = [`${ag}day`, `${ag}hour`, `${ag}agentName`, `${ag}userId`, `${ag}group`, `${ag}chatName`, `${ag}modelName`, `${ag}providerName`, ag, `${prefix}ids:${day}`];
-      dayKeys.set(day, dk);
+    const k = keys.day(day).keys;
+    let dp = dayPlans.get(day);
+    if (!dp) {
       days.add(day);
+      dp = k.slice(0, 2 + ATTRIBUTION_FIELDS.length).map((key) => plan(key, exp));
+      dayPlans.set(day, dp);
     }
     const c = it.counters;
-    const e = {
-      agentName: enc.encode(r.agentName),
-      userId: enc.encode(r.userId),
-      group: enc.encode(r.group),
-      chatName: enc.encode(r.chatName),
-      modelName: enc.encode(r.modelName),
-      providerName: enc.encode(r.providerName),
-    };
-    bucket(dk[0], TOTALS_FIELD, c, exp);
-    bucket(dk[1], hour, c, exp);
-    bucket(dk[2], e.agentName, c, exp);
-    bucket(dk[3], e.userId, c, exp);
-    bucket(dk[4], e.group, c, exp);
-    bucket(dk[5], e.chatName, c, exp);
-    bucket(dk[6], e.modelName, c, exp);
-    bucket(dk[7], e.providerName, c, exp);
-    for (const { scope, parts } of scopes) {
-      if (r[scope] === null) continue;
-      let field = hour;
-      for (const d of parts) field += PART_SEPARATOR + e[d as keyof typeof e];
-      bucket(`${dk[8]}${scope}=${e[scope as keyof typeof e]}`, field, c, exp);
+    for (let i = 0; i < ATTRIBUTION_FIELDS.length; i++) e[i] = enc.encode(r[ATTRIBUTION_FIELDS[i]]);
+    add(dp[0], TOTALS_FIELD, c);
+    add(dp[1], hour, c);
+    for (let i = 0; i < ATTRIBUTION_FIELDS.length; i++) add(dp[2 + i], e[i], c);
+    for (let si = 0; si < SCOPES.length; si++) {
+      const { at, parts } = SCOPES[si];
+      if (e[at] === NULL_VALUE) continue;
+      const field = `${hour}${PART_SEPARATOR}${e[parts[0]]}${PART_SEPARATOR}${e[parts[1]]}${PART_SEPARATOR}${e[parts[2]]}${PART_SEPARATOR}${e[parts[3]]}`;
+      add(plan(keys.scope(day, si, e[at]), exp), field, c);
     }
-    let ids = identities.get(dk[9]);
-    if (!ids) identities.set(dk[9], (ids = { exp, fields: new Map() }));
+    const idKey = k[2 + ATTRIBUTION_FIELDS.length];
+    if (exp > (identityExpiry.get(idKey) ?? -1)) identityExpiry.set(idKey, exp);
+    let ids = identities.get(idKey);
+    if (!ids) identities.set(idKey, (ids = new Map()));
     const ident = JSON.stringify([r.agentName, r.userId, r.group, r.chatName]);
-    ids.fields.set(ident, (ids.fields.get(ident) ?? 0) + 1);
+    ids.set(ident, (ids.get(ident) ?? 0) + 1);
 
-    const score = String(r.recordedAt.getTime());
-    index(`${prefix}idx:all`, score, r.id, exp);
-    for (const d of INDEXED_DIMENSIONS) {
-      if (r[d] !== null) index(`${prefix}idx:${d}:${e[d]}`, score, r.id, exp);
+    members.str(String(r.recordedAt.getTime()));
+    members.str(r.id);
+    index(keys.all, position, exp);
+    for (let i = 0; i < INDEXED_AT.length; i++) {
+      const v = e[INDEXED_AT[i]];
+      if (v !== NULL_VALUE) index(keys.index(i, v), position, exp);
     }
   }
   if (expiries.size > 65_535) throw new UsageTrackingError('cache usage storage: too many distinct expiry times in one chunk');
 
-  const bb = new BlobWriter(buckets.size * 64 + items.length * 6 * 140);
+  const bb = new BlobWriter(buckets.size * 80 + slots * (8 * NC + 60));
   for (const [key, h] of buckets) {
     bb.str(key);
     bb.u16(expIndex(h.exp));
-    bb.u32(h.fields.size);
-    for (const [field, sums] of h.fields) {
-      bb.str(field);
-      for (let j = 0; j < NC; j++) bb.i64(sign * sums[j]);
+    bb.u32(h.names.length);
+    for (let i = 0; i < h.names.length; i++) {
+      bb.str(h.names[i]);
+      bb.i64s(pool, h.slots[i] * NC, NC, sign);
     }
   }
   const ib = new BlobWriter(items.length * 80);
-  for (const [key, h] of identities) {
+  const one = new Float64Array(1);
+  for (const [key, fields] of identities) {
     ib.str(key);
-    ib.u16(expIndex(h.exp));
-    ib.u32(h.fields.size);
-    for (const [field, n] of h.fields) {
+    ib.u16(expIndex(identityExpiry.get(key)!));
+    ib.u32(fields.size);
+    for (const [field, n] of fields) {
       ib.str(field);
-      ib.i64(sign * n);
+      one[0] = n;
+      ib.i64s(one, 0, 1, sign);
     }
   }
-  const xb = new BlobWriter(items.length * 5 * 50);
+  const xb = new BlobWriter(indexes.size * 60 + items.length * 5 * 4);
   for (const [key, x] of indexes) {
     xb.str(key);
     xb.u16(expIndex(x.exp));
-    xb.u32(x.members.length / 2);
-    for (const m of x.members) xb.str(m);
+    xb.u32(x.members.length);
+    for (const m of x.members) xb.u32(m);
   }
   const eb = new BlobWriter(expiries.size ? items.length * 2 : 0);
-  if (expiries.size) for (const e of recordExpiries) eb.u16(e);
+  if (expiries.size) for (const i of recordExpiries) eb.u16(i);
   const args: (string | Buffer)[] = [String(sign), ...header, String(expiries.size)];
-  for (const e of expiries.keys()) args.push(String(e));
-  args.push(records.done(), eb.done(), bb.done(), ib.done(), xb.done());
+  for (const x of expiries.keys()) args.push(String(x));
+  args.push(records.done(), members.done(), eb.done(), bb.done(), ib.done(), xb.done());
   if (sign > 0) for (const d of days) args.push(d);
   return args;
 }

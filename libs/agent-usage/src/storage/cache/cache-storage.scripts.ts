@@ -21,13 +21,14 @@ const s = vars('s');
 /**
  * ARGV: [1] sign (1 = write, -1 = clear), [2] raw key prefix, [3] index trim score ('' = none),
  * [4] day trim ('' = none), [5] now ms, [6] NE, [7 .. 6+NE] expiry times (ms), then the blobs
- * RB (records), EB (expiries), BB (buckets), IB (identities), XB (indexes), then the days written.
- * A string in a blob is a 4-byte length and the bytes; numbers are big-endian.
+ * RB (records), MB (members), EB (expiries), BB (buckets), IB (identities), XB (indexes), then the days
+ * written. A string in a blob is a 4-byte length and the bytes; numbers are big-endian.
  * - RB: record count (u32), then per record: key, JSON.
+ * - MB: per record: its index score (decimal string) and id.
  * - EB: per record its expiry index (u16, 0 = none); empty when NE = 0.
  * - BB, per hash: key, expiry index (u16), field count (u32); per field: name, 96-byte packed deltas.
  * - IB, per hash: key, expiry index, field count; per field: name, signed 64-bit count delta.
- * - XB, per index: key, expiry index, member count; per member: score (decimal string), id.
+ * - XB, per index: key, expiry index, member count; per member: the record's position (u32, 1-based).
  * Items are read with one struct.unpack call per hash or index (up to CH items), straight into the table
  * that feeds the command. Returns the number of records stored (deleted), or, when some ids are already
  * stored (for a clear: gone or different), their 1-based positions in RB, having changed nothing.
@@ -41,7 +42,7 @@ for i = 1, NE do
   EXP[i] = ARGV[6 + i]
   EXPN[i] = tonumber(ARGV[6 + i])
 end
-local RB, EB, BB, IB, XB = ARGV[7 + NE], ARGV[8 + NE], ARGV[9 + NE], ARGV[10 + NE], ARGV[11 + NE]
+local RB, MB, EB, BB, IB, XB = ARGV[7 + NE], ARGV[8 + NE], ARGV[9 + NE], ARGV[10 + NE], ARGV[11 + NE], ARGV[12 + NE]
 local call, sunpack, spack, unpack, min = redis.call, struct.unpack, struct.pack, unpack, math.min
 -- Lua's C stack bounds unpack() and struct.unpack(): at most CH items (2 * CH values) at a time.
 local CH = 1000
@@ -51,29 +52,32 @@ local WIDTH = ${PACKED_BYTES}
 local CODES = { ${COUNTER_CODES.map((c) => `'${c}'`).join(', ')} }
 local SPILL = '${SPILL_SEPARATOR}'
 
-local FORMATS = {}
-local function format(unit, k)
-  local id = unit .. k
-  local f = FORMATS[id]
-  if not f then
-    f = '>' .. string.rep(unit, k)
-    FORMATS[id] = f
-  end
-  return f
-end
+-- item formats: unit = { struct format of one item, values per item, [k] = format of k items }
+local RECORD = { 'I4c0I4c0', 2 }
+local EXPIRY = { 'I2', 1 }
+local BUCKET = { 'I4c0c' .. WIDTH, 2 }
+local IDENTITY = { 'I4c0i8', 2 }
+local MEMBER = { 'I4c0I4c0', 2 }
+local POSITION = { 'I4', 1 }
 
--- m items of w values each from blob at pos, as one flat table; returns it and the next position
-local function items(blob, pos, unit, w, m)
+-- m items of one unit from blob at pos, as one flat table; returns it and the next position
+local function items(blob, pos, unit, m)
+  local w = unit[2]
   local t, q = {}, 0
   local i = 1
   while i <= m do
     local k = min(CH, m - i + 1)
+    local f = unit[k + 2]
+    if not f then
+      f = '>' .. string.rep(unit[1], k)
+      unit[k + 2] = f
+    end
     if k == m then
-      t = { sunpack(format(unit, k), blob, pos) }
+      t = { sunpack(f, blob, pos) }
       pos = t[w * k + 1]
       t[w * k + 1] = nil
     else
-      local part = { sunpack(format(unit, k), blob, pos) }
+      local part = { sunpack(f, blob, pos) }
       pos = part[w * k + 1]
       for j = 1, w * k do t[q + j] = part[j] end
     end
@@ -121,7 +125,7 @@ end
 -- records: the precondition, checked before anything is written
 local n = sunpack('>I4', RB, 1)
 if n == 0 then return 0 end
-local rec = items(RB, 5, 'I4c0I4c0', 2, n)
+local rec = items(RB, 5, RECORD, n)
 local keys = {}
 for i = 1, n do keys[i] = rec[2 * i - 1] end
 if SIGN > 0 then
@@ -136,7 +140,7 @@ if SIGN > 0 then
   end
   chunked('MSET', nil, rec, 2 * n, 2)
   if NE > 0 then
-    local e = items(EB, 1, 'I2', 1, n)
+    local e = items(EB, 1, EXPIRY, n)
     for i = 1, n do
       if e[i] > 0 then call('PEXPIREAT', keys[i], EXP[e[i]]) end
     end
@@ -173,14 +177,24 @@ end
 
 -- buckets: one HMGET and one HSET per hash; fields new to the hash are stored as sent
 local F = {}
+local BUCKET1 = '>I4c0c' .. WIDTH
 local pos, len = 1, #BB
 while pos <= len do
-  local key, e, m, t
+  local key, e, m, t, cur
   key, e, m, pos = sunpack('>I4c0I2I4', BB, pos)
-  t, pos = items(BB, pos, 'I4c0c' .. WIDTH, 2, m)
-  for j = 1, m do F[j] = t[2 * j - 1] end
-  local cur = hmget(key, F, m)
-  local q, drop, del, r = 2 * m, false, {}, 0
+  if m == 1 then
+    -- most hashes of a chunk (one per scope value) get one field
+    local f, d
+    f, d, pos = sunpack(BUCKET1, BB, pos)
+    t = { f, d }
+    F[1] = f
+    cur = { call('HGET', key, f) }
+  else
+    t, pos = items(BB, pos, BUCKET, m)
+    for j = 1, m do F[j] = t[2 * j - 1] end
+    cur = hmget(key, F, m)
+  end
+  local q, drop, del, r = 2 * m, false, nil, 0
   for j = 1, m do
     local c = cur[j]
     if c then
@@ -193,6 +207,7 @@ while pos <= len do
       end
       if SIGN < 0 and s1 <= 0 then
         -- the value has no record left on that day: drop it (and any spill field) so no empty group shows
+        del = del or {}
         del[r + 1] = F[j]
         r = r + 1
         for k = 1, ${NC} do del[r + k] = F[j] .. SPILL .. CODES[k] end
@@ -218,16 +233,17 @@ pos, len = 1, #IB
 while pos <= len do
   local key, e, m, t
   key, e, m, pos = sunpack('>I4c0I2I4', IB, pos)
-  t, pos = items(IB, pos, 'I4c0i8', 2, m)
+  t, pos = items(IB, pos, IDENTITY, m)
   for j = 1, m do F[j] = t[2 * j - 1] end
   local cur = hmget(key, F, m)
-  local drop, del, r = false, {}, 0
+  local drop, del, r = false, nil, 0
   for j = 1, m do
     local v = (tonumber(cur[j]) or 0) + t[2 * j]
     if v > 0 then
       t[2 * j] = string.format('%d', v)
     else
       if cur[j] then
+        del = del or {}
         del[r + 1] = F[j]
         r = r + 1
       end
@@ -243,13 +259,30 @@ while pos <= len do
 end
 
 -- indexes: one ZADD / ZREM per index
+local SI = items(MB, 1, MEMBER, n)
 pos, len = 1, #XB
 while pos <= len do
-  local key, e, m, t
+  local key, e, m, x
   key, e, m, pos = sunpack('>I4c0I2I4', XB, pos)
-  t, pos = items(XB, pos, 'I4c0I4c0', 2, m)
+  if m == 1 then
+    local p
+    p, pos = sunpack('>I4', XB, pos)
+    x = { p }
+  else
+    x, pos = items(XB, pos, POSITION, m)
+  end
   if SIGN > 0 then
-    chunked('ZADD', key, t, 2 * m, 2)
+    if m == 1 then
+      call('ZADD', key, SI[2 * x[1] - 1], SI[2 * x[1]])
+    else
+      local t = {}
+      for j = 1, m do
+        local p = 2 * x[j]
+        t[2 * j - 1] = SI[p - 1]
+        t[2 * j] = SI[p]
+      end
+      chunked('ZADD', key, t, 2 * m, 2)
+    end
     if e > 0 then
       -- retention: an index spans many days, so its TTL only ever grows; expired members are trimmed here
       if cutScore ~= '' then call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutScore) end
@@ -258,13 +291,13 @@ while pos <= len do
     end
   else
     local ids = {}
-    for j = 1, m do ids[j] = t[2 * j] end
+    for j = 1, m do ids[j] = SI[2 * x[j]] end
     chunked('ZREM', key, ids, m, 1)
   end
 end
 
 if SIGN > 0 then
-  for i = 12 + NE, #ARGV do call('ZADD', P .. 'days', 0, ARGV[i]) end
+  for i = 13 + NE, #ARGV do call('ZADD', P .. 'days', 0, ARGV[i]) end
   if cutDay ~= '' then call('ZREMRANGEBYLEX', P .. 'days', '-', '(' .. cutDay) end
 end
 return n

@@ -45,7 +45,7 @@ import {
   type CacheStorageOptions,
   cacheStorageOptionProblems,
 } from './cache-storage.options';
-import { DayHourClock, type PreparedRecord, ValueEncoder, buildScriptArgs, recordCounters } from './cache-storage.plan';
+import { DayHourClock, PlanKeys, type PreparedRecord, ValueEncoder, buildScriptArgs, recordCounters } from './cache-storage.plan';
 import { PRUNE_SCRIPT, WRITE_SCRIPT } from './cache-storage.scripts';
 
 /** Command names registered on the client with `defineCommand` (versioned: the layout is in the name). */
@@ -145,9 +145,11 @@ class IndexCursor {
 }
 
 /**
- * Redis driver ("cache"). Append-only: each record is one `SET NX` key plus index entries and integer
- * counters, all applied by one Lua script per chunk of records, so a retried batch never double counts
- * and several app instances can write at once (no read-modify-write of any list). Key layout:
+ * Redis driver ("cache"). Append-only: each record is one key written once plus index entries and exact
+ * counters, all applied by one Lua script per chunk of records (cache-storage.scripts.ts): the script
+ * first checks that none of the chunk's ids is stored, and stores and counts only then, so a retried batch
+ * never double counts and several app instances can write at once (no read-modify-write of any list).
+ * The counters are summed per bucket in TypeScript first (cache-storage.plan.ts). Key layout:
  * cache-storage.keys.ts.
  *
  * Reads that cost O(days x groups), from the pre-aggregated hashes (the range must be whole days in the
@@ -155,15 +157,21 @@ class IndexCursor {
  * - `aggregate` with at most one attribution filter, on any dimension;
  * - `groupBy(d)` unfiltered, filtered on `d` itself, or `groupBy('day')` filtered on any one dimension;
  * - `groupBy` of agentName, userId, group, modelName, providerName or hour filtered on agentName or userId
- *   (their per-value buckets);
+ *   (their per-value buckets; these cost O(days x combinations of hour and those dimensions seen with
+ *   that value));
  * - `identities` filtered on any of agentName, userId, group, chatName (any number of them).
  * Everything else scans: the smallest time-ordered index in range (per agentName/userId/group/chatName
  * value, else all records) is walked with ZRANGEBYSCORE in chunks, records fetched with MGET and filtered
  * here: O(records in range of that index), bounded memory. `clear` always walks an index, deleting and
- * uncounting record by record. `list` reads one page with ZREVRANGEBYSCORE ... LIMIT when one index alone
+ * uncounting a chunk of records at a time. `list` reads one page with ZREVRANGEBYSCORE ... LIMIT when one index alone
  * answers the filters, else walks the smallest index newest first until `offset + limit` matches are found.
  */
 export class CacheUsageStorage implements UsageStorage {
+  /**
+   * Records per `write` from the library's writer: several chunks of `writeChunkSize` per write are sent
+   * back to back, so Redis runs one while the next is prepared here.
+   */
+  readonly writeBatchSize = 2000;
   private client?: Redis;
   private ownsClient = false;
   private keys = new CacheKeys(DEFAULT_CACHE_KEY_PREFIX);
@@ -179,6 +187,7 @@ export class CacheUsageStorage implements UsageStorage {
   private logger: LoggerService = new Logger('CacheUsageStorage');
   private clock = new DayHourClock('UTC');
   private readonly encoder = new ValueEncoder();
+  private planKeys = new PlanKeys(DEFAULT_CACHE_KEY_PREFIX);
   private initializing?: Promise<void>;
   private metaReady = false;
   private metaCheck?: Promise<void>;
@@ -243,6 +252,7 @@ export class CacheUsageStorage implements UsageStorage {
     this.client = client;
     this.keys = new CacheKeys(prefix);
     this.rawPrefix = `${client.options?.keyPrefix ?? ''}${prefix}`;
+    this.planKeys = new PlanKeys(this.rawPrefix);
     client.defineCommand(WRITE_COMMAND, { lua: WRITE_SCRIPT, numberOfKeys: 0 });
     client.defineCommand(PRUNE_COMMAND, { lua: PRUNE_SCRIPT, numberOfKeys: 1 });
 
@@ -335,12 +345,13 @@ export class CacheUsageStorage implements UsageStorage {
     const run = async (chunk: readonly PreparedRecord[]): Promise<number> => {
       let pending = chunk;
       for (;;) {
-        const reply = await client[WRITE_COMMAND](...buildScriptArgs(sign, pending, this.rawPrefix, this.encoder, header));
+        const reply = await client[WRITE_COMMAND](...buildScriptArgs(sign, pending, this.planKeys, this.encoder, header));
         if (!Array.isArray(reply)) return Number(reply);
         const bad = new Set((reply as number[]).map((i) => Number(i) - 1));
-        if (bad.size === 0) throw new UsageTrackingError('cache usage storage: unexpected script reply');
-        skipped(bad.size);
-        pending = pending.filter((_, i) => !bad.has(i));
+        const rest = pending.filter((_, i) => !bad.has(i));
+        if (rest.length === pending.length) throw new UsageTrackingError('cache usage storage: unexpected script reply');
+        skipped(pending.length - rest.length);
+        pending = rest;
         if (pending.length === 0) return 0;
       }
     };
