@@ -11,6 +11,7 @@ import { DataSource } from 'typeorm';
 import {
   USAGE_DIMENSIONS,
   type NormalizedUsageFilters,
+  type UsageDimension,
   type UsageFilters,
 } from '../../libs/agent-usage/src/interfaces/usage-query.interface';
 import type { UsageRecord } from '../../libs/agent-usage/src/interfaces/usage-record.interface';
@@ -24,17 +25,21 @@ import {
   UsageQuery,
   createAgentUsageMigration,
   createUsageDailyEntity,
+  createUsageDailyUserEntity,
   createUsageRecordEntity,
+  rebuildAgentUsageRollups,
 } from '../../libs/agent-usage/src/storage/database';
 import { dtoSectionValidator } from '../../libs/agent-usage/src/options/usage-tracking-options.validator';
 import {
   PG_URL,
   TestLogger,
+  allTables,
   normGroups,
   normTotals,
   randomRecords,
   storageContext,
   uniqueName,
+  userRollupOf,
 } from './fixtures/database-test.fixture';
 
 jest.setTimeout(60_000);
@@ -44,11 +49,11 @@ const created: string[] = [];
 const drivers: DatabaseUsageStorage[] = [];
 const dataSources: DataSource[] = [];
 
-/** Table names for one scenario, remembered for cleanup. */
+/** Table names for one scenario (the user rollup's is the default `<rollupTableName>_users`), remembered for cleanup. */
 function tables(prefix: string) {
   const tableName = uniqueName(`${prefix}_l`);
   const rollupTableName = uniqueName(`${prefix}_r`);
-  created.push(tableName, rollupTableName);
+  created.push(...allTables({ tableName, rollupTableName }));
   return { tableName, rollupTableName };
 }
 
@@ -154,24 +159,44 @@ describe('write and read back', () => {
     expect(back[1].metadata).toEqual({ s: 'a\uFFFDb', list: ['\uFFFD'] });
   });
 
-  it('is idempotent on id: a retried batch changes neither the ledger nor the rollup', async () => {
+  it('is idempotent on id: a retried batch changes neither the ledger nor either rollup', async () => {
     const names = tables('idem');
     const d = await openDriver({ url: PG_URL, ...names });
     const batch = randomRecords(300, 11);
     await d.write(batch);
     const totals = await d.aggregate({});
-    const rollup = await rowsOf(`SELECT * FROM "${names.rollupTableName}" ORDER BY 1, 2, 3, 4, 5, 6`);
+    const rollups = [names.rollupTableName, userRollupOf(names.rollupTableName)];
+    const snapshot = () => Promise.all(rollups.map((t) => rowsOf(`SELECT * FROM "${t}" ORDER BY 1, 2, 3, 4, 5`)));
+    const before = await snapshot();
     await d.write(batch);
     await d.write([...batch.slice(0, 50), ...batch.slice(0, 50)]); // duplicates inside one batch too
     expect(await d.aggregate({})).toEqual(totals);
-    expect(await rowsOf(`SELECT * FROM "${names.rollupTableName}" ORDER BY 1, 2, 3, 4, 5, 6`)).toEqual(rollup);
+    expect(await snapshot()).toEqual(before);
     expect(totals.recordCount).toBe('300');
     // A half-new batch adds exactly the new half.
     const more = randomRecords(100, 12, { idPrefix: 'more-' });
     await d.write([...batch.slice(0, 100), ...more]);
     expect((await d.aggregate({})).recordCount).toBe('400');
-    const [sum] = await rowsOf(`SELECT sum(record_count)::int AS n FROM "${names.rollupTableName}"`);
-    expect(sum.n).toBe(400);
+    for (const t of rollups) expect(await rowsOf(`SELECT sum(record_count)::int AS n FROM "${t}"`)).toEqual([{ n: 400 }]);
+  });
+
+  it('keeps one row per (day, agent, group, model, provider) and per (day, user, agent, model, provider)', async () => {
+    const names = tables('keys');
+    const d = await openDriver({ url: PG_URL, ...names });
+    const data = randomRecords(1500, 13);
+    await writeInBatches(d, data, 300);
+    const day = (r: UsageRecord) => r.recordedAt.toISOString().slice(0, 10);
+    const distinct = (key: (r: UsageRecord) => unknown[]) => new Set(data.map((r) => JSON.stringify(key(r).map((v) => v ?? '')))).size;
+    const [agent] = await rowsOf(`SELECT count(*)::int AS n FROM "${names.rollupTableName}"`);
+    const [user] = await rowsOf(`SELECT count(*)::int AS n FROM "${userRollupOf(names.rollupTableName)}"`);
+    expect(agent.n).toBe(distinct((r) => [day(r), r.agentName, r.group, r.modelName, r.providerName]));
+    expect(user.n).toBe(distinct((r) => [day(r), r.userId, r.agentName, r.modelName, r.providerName]));
+    const columns = async (t: string) =>
+      (await rowsOf(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND column_name LIKE '%_name' OR table_name = $1 AND column_name = 'user_id' ORDER BY 1`, [t])).map(
+        (r) => r.column_name,
+      );
+    expect(await columns(names.rollupTableName)).toEqual(['agent_name', 'group_name', 'model_name', 'provider_name']);
+    expect(await columns(userRollupOf(names.rollupTableName))).toEqual(['agent_name', 'model_name', 'provider_name', 'user_id']);
   });
 
   it('returns sums as exact integer strings beyond 2^53', async () => {
@@ -194,7 +219,9 @@ function filterCases(timeZone: string): [string, NormalizedUsageFilters][] {
     ['everything', {}],
     ['one agent', f({ agentName: 'support' })],
     ['agents x model', f({ agentName: ['support', 'sales'], modelName: 'gpt-4o' })],
-    ['user x group', f({ userId: 'u1', group: 'g1' })],
+    ['user x group (ledger only)', f({ userId: 'u1', group: 'g1' })],
+    ['one user', f({ userId: ['u2', 'Ünïcode ✓'] })],
+    ['user x agent x model x provider', f({ userId: 'u3', agentName: ['support', 'group'], modelName: ['gpt-4o', 'gemini-2.5-pro'], providerName: 'openai' })],
     ['reserved word and SQL as values', f({ agentName: ['group', "x'; DROP TABLE agent_usage_records; --"], group: 'select' })],
     ['provider', f({ providerName: ['anthropic', 'google'] })],
     ['chat (ledger only)', f({ chatName: 'c1' })],
@@ -202,6 +229,7 @@ function filterCases(timeZone: string): [string, NormalizedUsageFilters][] {
     ['one day', f({ date: '2026-03-08' })],
     ['day range across DST', f({ dateFrom: '2026-03-07', dateTo: '2026-11-01' })],
     ['from day only', f({ dateFrom: '2026-10-31', agentName: 'sales' })],
+    ['user over days', f({ dateFrom: '2026-03-08', dateTo: '2026-10-31', userId: 'u1' })],
     ['to day only', f({ dateTo: '2026-03-08' })],
     ['instants, not day-aligned', f({ from: '2026-03-08T05:30:00Z', to: '2026-11-01T07:00:00.001Z' })],
     ['empty range', f({ date: '2025-01-01' })],
@@ -247,51 +275,127 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
     }
   });
 
-  it('reads the rollup table for whole-day queries and the ledger otherwise', async () => {
+  /** Which table the driver's last statement read: 'agent' rollup, 'user' rollup or 'ledger'. */
+  const tableRead = (spy: jest.SpyInstance): string => {
+    const sql = String(spy.mock.calls[spy.mock.calls.length - 1][0]);
+    const table = /FROM ("[^"]+")/.exec(sql)?.[1];
+    return table === `"${names.rollupTableName}"` ? 'agent' : table === `"${userRollupOf(names.rollupTableName)}"` ? 'user' : table === `"${names.tableName}"` ? 'ledger' : `? ${sql}`;
+  };
+
+  it('reads the agent rollup, the user rollup or the ledger as the query needs', async () => {
     const spy = jest.spyOn(ds, 'query');
-    const sqlOf = async (fn: () => Promise<unknown>) => {
+    const read = async (fn: () => Promise<unknown>) => {
       spy.mockClear();
       await fn();
-      return String(spy.mock.calls[0][0]);
+      return tableRead(spy);
     };
-    const rollup = `"${names.rollupTableName}"`;
     const f = (x: UsageFilters) => normalizeFilters(x, timeZone);
-    expect(await sqlOf(() => viaRollups.aggregate(f({ dateFrom: '2026-03-07', dateTo: '2026-03-09', agentName: 'support' })))).toContain(rollup);
-    expect(await sqlOf(() => viaRollups.groupBy('day', {}))).toContain(rollup);
-    expect(await sqlOf(() => viaRollups.groupBy('modelName', f({ date: '2026-11-01' })))).toContain(rollup);
-    expect(await sqlOf(() => viaRollups.groupBy('hour', {}))).not.toContain(rollup);
-    expect(await sqlOf(() => viaRollups.groupBy('chatName', {}))).not.toContain(rollup);
-    expect(await sqlOf(() => viaRollups.aggregate(f({ success: true })))).not.toContain(rollup);
-    expect(await sqlOf(() => viaRollups.aggregate(f({ from: '2026-03-08T01:00:00Z' })))).not.toContain(rollup);
+    expect(await read(() => viaRollups.aggregate(f({ dateFrom: '2026-03-07', dateTo: '2026-03-09', agentName: 'support' })))).toBe('agent');
+    expect(await read(() => viaRollups.groupBy('day', {}))).toBe('agent');
+    expect(await read(() => viaRollups.groupBy('modelName', f({ date: '2026-11-01' })))).toBe('agent');
+    expect(await read(() => viaRollups.groupBy('group', f({ providerName: 'openai' })))).toBe('agent');
+    expect(await read(() => viaRollups.groupBy('userId', f({ date: '2026-11-01' })))).toBe('user');
+    expect(await read(() => viaRollups.aggregate(f({ userId: 'u1', agentName: 'support', modelName: 'gpt-4o' })))).toBe('user');
+    expect(await read(() => viaRollups.groupBy('day', f({ userId: 'u1' })))).toBe('user');
+    expect(await read(() => viaRollups.groupBy('group', f({ userId: 'u1' })))).toBe('ledger');
+    expect(await read(() => viaRollups.groupBy('userId', f({ group: 'g1' })))).toBe('ledger');
+    expect(await read(() => viaRollups.groupBy('hour', {}))).toBe('ledger');
+    expect(await read(() => viaRollups.groupBy('chatName', {}))).toBe('ledger');
+    expect(await read(() => viaRollups.aggregate(f({ chatName: 'c1' })))).toBe('ledger');
+    expect(await read(() => viaRollups.aggregate(f({ success: true })))).toBe('ledger');
+    expect(await read(() => viaRollups.aggregate(f({ from: '2026-03-08T01:00:00Z' })))).toBe('ledger');
+    expect(await read(() => viaRollups.aggregate(f({ userId: 'u1', to: '2026-03-08T01:00:00Z' })))).toBe('ledger');
     spy.mockRestore();
   });
 
-  it('clear removes the same records and keeps the rollup exact', async () => {
+  // Every combination of the attribution filters the rollups hold (two values each, so the null
+  // attribution stored as '' must not match), with no range, a range across DST and one day.
+  const FILTER_VALUES = {
+    agentName: ['support', 'group'],
+    userId: ['u1', 'Ünïcode ✓'],
+    group: ['g1', 'select'],
+    modelName: ['gpt-4o', 'claude-sonnet-4'],
+    providerName: ['openai', 'anthropic'],
+  } as const;
+  const FIELDS = Object.keys(FILTER_VALUES) as (keyof typeof FILTER_VALUES)[];
+  const AGENT_FIELDS: readonly string[] = ['agentName', 'group', 'modelName', 'providerName'];
+  const USER_FIELDS: readonly string[] = ['userId', 'agentName', 'modelName', 'providerName'];
+  const expectedTable = (fields: readonly string[], dim?: UsageDimension) => {
+    const needed = dim === undefined || dim === 'day' ? fields : [...fields, dim];
+    if (needed.every((x) => AGENT_FIELDS.includes(x))) return 'agent';
+    if (needed.every((x) => USER_FIELDS.includes(x))) return 'user';
+    return 'ledger';
+  };
+  const subsets = Array.from({ length: 1 << FIELDS.length }, (_, m) => FIELDS.filter((_x, i) => m & (1 << i)));
+
+  it.each(subsets.map((fields) => [fields.join(' + ') || 'nothing', fields] as const))(
+    'rollups answer exactly what the ledger does, for every dimension, filtered by %s',
+    async (_label, fields) => {
+      const spy = jest.spyOn(ds, 'query');
+      try {
+        for (const range of [{}, { dateFrom: '2026-03-08', dateTo: '2026-11-01' }, { date: '2026-11-01' }]) {
+          const filters = normalizeFilters({ ...Object.fromEntries(fields.map((x) => [x, [...FILTER_VALUES[x]]])), ...range }, timeZone);
+          spy.mockClear();
+          const totals = normTotals(await viaRollups.aggregate(filters));
+          expect({ range, table: tableRead(spy) }).toEqual({ range, table: expectedTable(fields) });
+          expect(totals).toEqual(normTotals(await viaLedger.aggregate(filters)));
+          for (const dim of USAGE_DIMENSIONS) {
+            spy.mockClear();
+            const groups = normGroups(await viaRollups.groupBy(dim, filters));
+            expect({ range, dim, table: tableRead(spy) }).toEqual({ range, dim, table: expectedTable(fields, dim) });
+            expect({ range, dim, groups }).toEqual({ range, dim, groups: normGroups(await viaLedger.groupBy(dim, filters)) });
+          }
+        }
+      } finally {
+        spy.mockRestore();
+      }
+    },
+  );
+
+  it('clear removes the same records and keeps both rollups exact', async () => {
     const f = (x: UsageFilters) => normalizeFilters(x, timeZone);
     const clears: NormalizedUsageFilters[] = [
       f({ agentName: 'sales', date: '2026-03-08' }),
+      f({ userId: 'u2', dateFrom: '2026-10-31', dateTo: '2026-11-01' }),
       f({ chatName: 'c2' }),
       f({ success: false, modelName: 'gpt-4o' }),
       f({ from: '2026-11-01T03:17:00Z', to: '2026-11-01T09:00:00Z' }),
+      f({ group: 'g1', userId: ['u1', 'u3'] }),
     ];
+    // Read through the agent rollup ({}), the user rollup (userId) and both with a day range.
+    const reads = [{}, f({ userId: ['u1', 'u2', 'Ünïcode ✓'] }), f({ dateFrom: '2026-03-07', dateTo: '2026-10-31' }), f({ userId: 'u3', date: '2026-11-01' })];
+    const rollups = [names.rollupTableName, userRollupOf(names.rollupTableName)];
     for (const c of clears) {
       const n = await memory.clear(c);
       expect(await viaRollups.clear(c)).toBe(n);
       for (const [, d] of drivers()) {
-        expect(normTotals(await d.aggregate({}))).toEqual(normTotals(await memory.aggregate({})));
-        for (const dim of ['day', 'agentName', 'modelName'] as const) {
-          expect(normGroups(await d.groupBy(dim, {}))).toEqual(normGroups(await memory.groupBy(dim, {})));
+        for (const r of reads) {
+          expect(normTotals(await d.aggregate(r))).toEqual(normTotals(await memory.aggregate(r)));
+          for (const dim of ['day', 'agentName', 'userId', 'modelName'] as const) {
+            expect({ dim, r, groups: normGroups(await d.groupBy(dim, r)) }).toEqual({ dim, r, groups: normGroups(await memory.groupBy(dim, r)) });
+          }
         }
       }
+      // No rollup row is left without records.
+      for (const t of rollups) expect(await rowsOf(`SELECT * FROM "${t}" WHERE record_count <= 0`)).toEqual([]);
     }
-    // No rollup row is left without records.
-    expect(await rowsOf(`SELECT * FROM "${names.rollupTableName}" WHERE record_count <= 0`)).toEqual([]);
     const remaining = (await memory.aggregate({})).recordCount;
     expect(await viaLedger.clear({})).toBe(remaining);
-    expect(await rowsOf(`SELECT count(*)::int AS n FROM "${names.rollupTableName}"`)).toEqual([{ n: 0 }]);
+    for (const t of rollups) expect(await rowsOf(`SELECT count(*)::int AS n FROM "${t}"`)).toEqual([{ n: 0 }]);
     expect(normTotals(await viaRollups.aggregate({}))).toEqual(normTotals(await new MemoryUsageStorage().aggregate({})));
   });
 });
+
+/** The time zone recorded on each rollup (agent, user). */
+async function markers(names: { rollupTableName: string; schema?: string }): Promise<(string | null)[]> {
+  const out: (string | null)[] = [];
+  for (const t of [names.rollupTableName, userRollupOf(names.rollupTableName)]) {
+    const target = names.schema ? `"${names.schema}"."${t}_pkey"` : `"${t}_pkey"`;
+    const [c] = await rowsOf(`SELECT obj_description(to_regclass($1), 'pg_class') AS c`, [target]);
+    out.push(c.c === null ? null : String(c.c).replace('nestjs-agent-usage daily rollup; timeZone=', ''));
+  }
+  return out;
+}
 
 describe('rollup time zone', () => {
   it('rebuilds the rollup when the app switches time zone, and falls back to the ledger when it may not', async () => {
@@ -310,11 +414,11 @@ describe('rollup time zone', () => {
     expect(normGroups(await hostLike.groupBy('day', {}))).toEqual(expected);
     expect(logger.lines.join('\n')).toMatch(/time zone UTC but this app uses America\/New_York/);
 
-    // A driver allowed to migrate rebuilds it once; then rollup reads are right for New York days.
+    // A driver allowed to migrate rebuilds both once; then rollup reads are right for New York days.
     const rebuilding = await openDriver({ url: PG_URL, ...names }, 'America/New_York');
     expect(normGroups(await rebuilding.groupBy('day', {}))).toEqual(expected);
-    const [c] = await rowsOf(`SELECT obj_description('"${names.rollupTableName}_pkey"'::regclass, 'pg_class') AS c`);
-    expect(c.c).toMatch(/timeZone=America\/New_York$/);
+    expect(normGroups(await rebuilding.groupBy('day', { userId: ['u1'] }))).toEqual(normGroups(await ny.groupBy('day', { userId: ['u1'] })));
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
   });
 });
 
@@ -327,28 +431,99 @@ describe('rollup time zone on a fresh install', () => {
     await qr.release();
     const logger = new TestLogger();
     const d = await openDriver({ dataSource: ds, ...names }, 'America/New_York', logger);
-    const [c] = await rowsOf(`SELECT obj_description('"${names.rollupTableName}_pkey"'::regclass, 'pg_class') AS c`);
-    expect(c.c).toMatch(/timeZone=America\/New_York$/);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
     const spy = jest.spyOn(ds, 'query');
     await d.groupBy('day', {});
     expect(String(spy.mock.calls[0][0])).toContain(`"${names.rollupTableName}"`);
+    await d.groupBy('userId', {});
+    expect(String(spy.mock.calls[1][0])).toContain(`"${userRollupOf(names.rollupTableName)}"`);
     spy.mockRestore();
   });
 });
 
-describe('rollup recovery', () => {
+describe('rollup recovery and upgrade', () => {
+  const data = randomRecords(400, 6);
+  const expectExact = async (d: DatabaseUsageStorage, timeZone = 'UTC') => {
+    const memory = new MemoryUsageStorage();
+    memory.init(storageContext(timeZone));
+    await memory.write(data);
+    expect(normTotals(await d.aggregate({}))).toEqual(normTotals(await memory.aggregate({})));
+    for (const dim of ['day', 'agentName', 'userId', 'group'] as const) {
+      expect({ dim, groups: normGroups(await d.groupBy(dim, {})) }).toEqual({ dim, groups: normGroups(await memory.groupBy(dim, {})) });
+    }
+    expect(normGroups(await d.groupBy('modelName', { userId: ['u1'] }))).toEqual(normGroups(await memory.groupBy('modelName', { userId: ['u1'] })));
+  };
+
   it('refills a dropped rollup table from the ledger when autoMigrate recreates it', async () => {
     const names = tables('refill');
-    const data = randomRecords(400, 6);
     const first = await openDriver({ url: PG_URL, ...names });
     await first.write(data);
     await admin.query(`DROP TABLE "${names.rollupTableName}"`);
-    const second = await openDriver({ url: PG_URL, ...names });
-    const memory = new MemoryUsageStorage();
-    memory.init(storageContext());
-    await memory.write(data);
-    expect(normGroups(await second.groupBy('day', {}))).toEqual(normGroups(await memory.groupBy('day', {})));
-    expect(normTotals(await second.aggregate({}))).toEqual(normTotals(await memory.aggregate({})));
+    await expectExact(await openDriver({ url: PG_URL, ...names }));
+    await admin.query(`DROP TABLE "${userRollupOf(names.rollupTableName)}"`);
+    await expectExact(await openDriver({ url: PG_URL, ...names }));
+  });
+
+  it('adds the user rollup next to an existing ledger and rollup, filled in the rollup’s time zone', async () => {
+    const names = tables('adduser');
+    const first = await openDriver({ url: PG_URL, ...names }, 'America/New_York');
+    await first.write(data);
+    await admin.query(`DROP TABLE "${userRollupOf(names.rollupTableName)}"`);
+    // The migration (UTC by default) keeps the existing rollup's zone for the new one, so both agree.
+    const ds = await openDataSource();
+    const qr = ds.createQueryRunner();
+    await new (createAgentUsageMigration(names))().up(qr);
+    await qr.release();
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
+    await expectExact(await openDriver({ dataSource: ds, ...names }, 'America/New_York'), 'America/New_York');
+  });
+
+  it("replaces an earlier version's single wide rollup by the two narrow ones", async () => {
+    const names = tables('wide');
+    const first = await openDriver({ url: PG_URL, ...names });
+    await first.write(data);
+    await first.close();
+    // The layout of earlier versions: one rollup keyed by user too, no user rollup.
+    const r = `"${names.rollupTableName}"`;
+    await admin.query(`DROP TABLE ${r}, "${userRollupOf(names.rollupTableName)}"`);
+    await admin.query(`CREATE TABLE ${r} (day date NOT NULL, agent_name varchar(255) NOT NULL DEFAULT '', user_id varchar(255) NOT NULL DEFAULT '',
+      group_name varchar(255) NOT NULL DEFAULT '', model_name varchar(255) NOT NULL DEFAULT '', provider_name varchar(255) NOT NULL DEFAULT '',
+      record_count bigint NOT NULL DEFAULT 0, CONSTRAINT "${names.rollupTableName}_pkey" PRIMARY KEY (day, agent_name, user_id, group_name, model_name, provider_name))`);
+    await admin.query(`INSERT INTO ${r} SELECT recorded_at::date, COALESCE(agent_name, ''), COALESCE(user_id, ''), COALESCE(group_name, ''),
+      COALESCE(model_name, ''), COALESCE(provider_name, ''), count(*) FROM "${names.tableName}" GROUP BY 1, 2, 3, 4, 5, 6`);
+    await admin.query(`COMMENT ON INDEX "${names.rollupTableName}_pkey" IS 'nestjs-agent-usage daily rollup; timeZone=America/New_York'`);
+
+    // Not allowed to migrate: a clear error, nothing touched.
+    const ds = await openDataSource();
+    await expect(new DatabaseUsageStorage({ dataSource: ds, ...names }).init(storageContext('America/New_York'))).rejects.toThrow(
+      /is the daily rollup of an earlier version \(keyed by user too\)\. Run createAgentUsageMigration\(.*\) again .* or set database\.autoMigrate: true/,
+    );
+    // The migration run again (default time zone UTC) replaces it, filled from the ledger in the zone the
+    // old rollup was kept in, which the app uses.
+    const qr = ds.createQueryRunner();
+    await new (createAgentUsageMigration({ ...names, name: 'UpgradeAgentUsageRollups1795900000000' }))().up(qr);
+    await qr.release();
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
+    const [wide] = await rowsOf(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = $1 AND column_name = 'user_id'`, [names.rollupTableName]);
+    expect(wide.n).toBe(0);
+    const logger = new TestLogger();
+    await expectExact(await openDriver({ dataSource: ds, ...names }, 'America/New_York', logger), 'America/New_York');
+    expect(logger.lines).toEqual([]); // read from the rollups, no rebuild needed
+  });
+
+  it('rebuildAgentUsageRollups recomputes both rollups after the ledger was loaded by other means', async () => {
+    const names = tables('rebuild');
+    const d = await openDriver({ url: PG_URL, ...names }, 'America/New_York');
+    await d.write(data.slice(0, 100));
+    // Rows copied straight into the ledger (as COPY or a restore would): the rollups do not know them.
+    const rest = data.slice(100);
+    const scratch = { tableName: names.tableName, rollupTableName: uniqueName('scratch_r') };
+    created.push(...allTables(scratch));
+    await (await openDriver({ url: PG_URL, ...scratch }, 'America/New_York')).write(rest);
+    const ds = await openDataSource();
+    await ds.transaction((m) => rebuildAgentUsageRollups(m, names, 'America/New_York'));
+    await expectExact(d, 'America/New_York');
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
   });
 });
 
@@ -384,15 +559,46 @@ describe('SQL injection', () => {
   it('rejects table names that are not plain identifiers', async () => {
     for (const bad of [`x"; DROP TABLE y; --`, 'Upper', 'a b', '1abc', 'x'.repeat(64)]) {
       await expect(new DatabaseUsageStorage({ url: PG_URL, tableName: bad }).init(storageContext())).rejects.toThrow(InvalidUsageOptionsError);
+      await expect(new DatabaseUsageStorage({ url: PG_URL, userRollupTableName: bad }).init(storageContext())).rejects.toThrow(
+        /userRollupTableName must be a lower-case SQL identifier/,
+      );
       expect(() => createAgentUsageMigration({ rollupTableName: bad })).toThrow(InvalidUsageOptionsError);
+      expect(() => createAgentUsageMigration({ userRollupTableName: bad })).toThrow(InvalidUsageOptionsError);
       expect(() => UsageQuery.on({ query: async () => [] }, { tableName: bad })).toThrow(InvalidUsageOptionsError);
     }
     const validate = dtoSectionValidator(DatabaseStorageOptionsDto);
-    expect(validate({ tableName: 'ok_name', rollupTableName: 'ok_daily', url: PG_URL, autoMigrate: true })).toEqual([]);
-    const problems = validate({ tableName: 'DROP TABLE', useRollups: 'yes', url: 'mysql://x', nope: 1 }).join('\n');
-    for (const p of [/tableName must be a lower-case SQL identifier/, /useRollups must be a boolean/, /url must be a postgres/, /nope is not an option/]) {
+    expect(validate({ tableName: 'ok_name', rollupTableName: 'ok_daily', userRollupTableName: 'ok_users', url: PG_URL, autoMigrate: true })).toEqual([]);
+    const problems = validate({ tableName: 'DROP TABLE', userRollupTableName: 'A;', useRollups: 'yes', url: 'mysql://x', nope: 1 }).join('\n');
+    for (const p of [
+      /tableName must be a lower-case SQL identifier/,
+      /userRollupTableName must be a lower-case SQL identifier/,
+      /useRollups must be a boolean/,
+      /url must be a postgres/,
+      /nope is not an option/,
+    ]) {
       expect(problems).toMatch(p);
     }
+    // The three tables must be distinct, the derived default included.
+    for (const clash of [{ userRollupTableName: 'agent_usage_records' }, { userRollupTableName: 'agent_usage_daily' }, { tableName: 'agent_usage_daily_users' }]) {
+      await expect(new DatabaseUsageStorage({ url: PG_URL, ...clash }).init(storageContext())).rejects.toThrow(/userRollupTableName must differ/);
+    }
+  });
+
+  it('derives the user rollup name from the rollup name, within the 63-byte identifier limit', async () => {
+    const Long = createAgentUsageMigration({ rollupTableName: 'r'.repeat(63) });
+    expect(new Long().name).toMatch(/^CreateAgentUsageTables_agent_usage_records_r{63}_1795377442016$/);
+    const entity = createUsageDailyUserEntity({ rollupTableName: 'r'.repeat(63) });
+    expect(entity.options.tableName).toMatch(/^r{48}_[0-9a-f]{8}_users$/);
+    expect(createUsageDailyUserEntity({ rollupTableName: 'daily' }).options.tableName).toBe('daily_users');
+    expect(createUsageDailyUserEntity({ userRollupTableName: 'per_user' }).options.tableName).toBe('per_user');
+
+    // A custom name is used as given.
+    const names = { ...tables('custom'), userRollupTableName: uniqueName('custom_u') };
+    created.push(names.userRollupTableName);
+    const d = await openDriver({ url: PG_URL, ...names });
+    await d.write([record('cu-1')]);
+    expect(await rowsOf(`SELECT user_id, record_count::int AS n FROM "${names.userRollupTableName}"`)).toEqual([{ user_id: 'u1', n: 1 }]);
+    expect(await rowsOf(`SELECT to_regclass($1) AS t`, [`"${userRollupOf(names.rollupTableName)}"`])).toEqual([{ t: null }]);
   });
 });
 
@@ -474,7 +680,7 @@ describe('migration', () => {
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   });
 
-  it('creates both tables and their indexes on an empty schema, idempotently; down() drops them', async () => {
+  it('creates the three tables and their indexes on an empty schema, idempotently; down() drops them', async () => {
     const ds = await openDataSource();
     const names = { tableName: 'ledger', rollupTableName: 'daily', schema };
     const Migration = createAgentUsageMigration({ ...names, timeZone: 'Europe/Paris' });
@@ -491,23 +697,35 @@ describe('migration', () => {
     const indexes = await rowsOf(`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY 1, 2`, [schema]);
     expect(indexes).toEqual([
       { tablename: 'daily', indexname: 'daily_agent_day_idx' },
-      { tablename: 'daily', indexname: 'daily_model_day_idx' },
       { tablename: 'daily', indexname: 'daily_pkey' },
-      { tablename: 'daily', indexname: 'daily_user_day_idx' },
+      { tablename: 'daily_users', indexname: 'daily_users_pkey' },
+      { tablename: 'daily_users', indexname: 'daily_users_user_day_idx' },
       { tablename: 'ledger', indexname: 'ledger_agent_recorded_idx' },
       { tablename: 'ledger', indexname: 'ledger_model_recorded_idx' },
       { tablename: 'ledger', indexname: 'ledger_pkey' },
       { tablename: 'ledger', indexname: 'ledger_recorded_idx' },
       { tablename: 'ledger', indexname: 'ledger_user_recorded_idx' },
     ]);
-    const [c] = await rowsOf(`SELECT obj_description(to_regclass($1), 'pg_class') AS c`, [`"${schema}"."daily_pkey"`]);
-    expect(c.c).toBe('nestjs-agent-usage daily rollup; timeZone=Europe/Paris');
+    const defs = await rowsOf(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY 1`, [schema]);
+    const def = (name: string) => defs.find((d) => d.indexname === name)?.indexdef.replace(/^.* USING btree /, '');
+    expect(def('daily_pkey')).toBe('(day, agent_name, group_name, model_name, provider_name)');
+    expect(def('daily_agent_day_idx')).toBe('(agent_name, day)');
+    expect(def('daily_users_pkey')).toBe('(day, user_id, agent_name, model_name, provider_name)');
+    expect(def('daily_users_user_day_idx')).toBe('(user_id, day)');
+    expect(def('ledger_recorded_idx')).toBe('(recorded_at)');
+    expect(await markers(names)).toEqual(['Europe/Paris', 'Europe/Paris']);
+    const options = await rowsOf(`SELECT relname, reloptions FROM pg_class WHERE relnamespace = to_regnamespace($1) AND relkind = 'r' ORDER BY 1`, [`"${schema}"`]);
+    expect(options).toEqual([
+      { relname: 'daily', reloptions: ['fillfactor=70'] },
+      { relname: 'daily_users', reloptions: ['fillfactor=70'] },
+      { relname: 'ledger', reloptions: null },
+    ]);
 
     // The entities describe exactly these tables: TypeORM's schema builder wants no change.
     const withEntities = new DataSource({
       type: 'postgres',
       url: PG_URL,
-      entities: [createUsageRecordEntity(names), createUsageDailyEntity(names)],
+      entities: [createUsageRecordEntity(names), createUsageDailyEntity(names), createUsageDailyUserEntity(names)],
     });
     await withEntities.initialize();
     try {

@@ -1,14 +1,15 @@
 /**
  * Four processes write 5,000 records each (plus 1,000 shared ids) at the same time into the same tables,
- * creating them concurrently too. Afterwards the ledger holds each id once and the rollup equals the ledger.
+ * creating them concurrently too. Afterwards the ledger holds each id once and both rollups equal the ledger.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Pool } from 'pg';
+import { USAGE_DIMENSIONS, type NormalizedUsageFilters } from '../../libs/agent-usage/src/interfaces/usage-query.interface';
 import { MemoryUsageStorage } from '../../libs/agent-usage/src/storage/memory/memory.storage';
 import { DatabaseUsageStorage } from '../../libs/agent-usage/src/storage/database/database.storage';
-import { PG_URL, normGroups, normTotals, storageContext, uniqueName } from './fixtures/database-test.fixture';
-import { ConcurrentWriterArgs, ownRecords, sharedRecords } from './fixtures/concurrent-writer.fixture';
+import { PG_URL, allTables, normGroups, normTotals, storageContext, uniqueName, userRollupOf } from './fixtures/database-test.fixture';
+import { CONTENDED, ConcurrentWriterArgs, ownRecords, sharedRecords } from './fixtures/concurrent-writer.fixture';
 
 jest.setTimeout(60_000);
 
@@ -38,7 +39,7 @@ const tableName = uniqueName('mp_l');
 const rollupTableName = uniqueName('mp_r');
 
 afterAll(async () => {
-  await admin.query(`DROP TABLE IF EXISTS "${tableName}", "${rollupTableName}"`);
+  await admin.query(`DROP TABLE IF EXISTS ${allTables({ tableName, rollupTableName }).map((t) => `"${t}"`).join(', ')}`);
   await admin.end();
 });
 
@@ -62,22 +63,29 @@ it(`${PROCESSES} processes x ${PER_PROCESS} records with overlapping rollup keys
 
   const [ledger] = (await admin.query(`SELECT count(*)::int AS n, count(DISTINCT record_id)::int AS ids FROM "${tableName}"`)).rows;
   expect(ledger).toEqual({ n: total, ids: total });
-  const [rollup] = (await admin.query(`SELECT sum(record_count)::int AS n FROM "${rollupTableName}"`)).rows;
-  expect(rollup.n).toBe(total);
+  for (const table of [rollupTableName, userRollupOf(rollupTableName)]) {
+    const [rollup] = (await admin.query(`SELECT sum(record_count)::int AS n, count(*) FILTER (WHERE record_count <= 0)::int AS empty FROM "${table}"`)).rows;
+    expect({ table, ...rollup }).toEqual({ table, n: total, empty: 0 });
+  }
 
+  // Unfiltered (agent rollup), by user (user rollup), by user and group (ledger only): all exact.
+  const filterSets: NormalizedUsageFilters[] = [{}, { userId: [CONTENDED.users[0]] }, { userId: [CONTENDED.users[1]], agentName: [CONTENDED.agents[0]] }];
   for (const useRollups of [true, false]) {
     const d = new DatabaseUsageStorage({ url: PG_URL, tableName, rollupTableName, useRollups });
     await d.init(storageContext());
     try {
-      expect(normTotals(await d.aggregate({}))).toEqual(normTotals(await expected.aggregate({})));
-      for (const dim of ['day', 'agentName', 'userId', 'modelName', 'providerName', 'group'] as const) {
-        expect(normGroups(await d.groupBy(dim, {}))).toEqual(normGroups(await expected.groupBy(dim, {})));
+      for (const f of filterSets) {
+        expect(normTotals(await d.aggregate(f))).toEqual(normTotals(await expected.aggregate(f)));
+        for (const dim of USAGE_DIMENSIONS) {
+          expect({ dim, f, groups: normGroups(await d.groupBy(dim, f)) }).toEqual({ dim, f, groups: normGroups(await expected.groupBy(dim, f)) });
+        }
       }
     } finally {
       await d.close();
     }
   }
-  // Batches lock ids and rollup keys in one global order, so PostgreSQL never has to break a deadlock
-  // (with unordered upserts this same run hits dozens, each costing deadlock_timeout).
+  // Batches lock ids, then the agent rollup's keys, then the user rollup's, each in one global order, so
+  // PostgreSQL never has to break a deadlock (with unordered upserts this same run hits dozens, each
+  // costing deadlock_timeout).
   expect(results.map((r) => r.conflictRetries)).toEqual(args.map(() => 0));
 });

@@ -13,7 +13,7 @@ import type { UsageRecord } from '../../libs/agent-usage/src/interfaces/usage-re
 import { DatabaseUsageStorage } from '../../libs/agent-usage/src/storage/database/database.storage';
 import { MemoryUsageStorage } from '../../libs/agent-usage/src/storage/memory/memory.storage';
 import { DEFAULT_WRITER_OPTIONS, UsageStorageWriter } from '../../libs/agent-usage/src/storage/usage-storage.writer';
-import { PG_URL, TestLogger, normTotals, randomRecords, storageContext, uniqueName } from './fixtures/database-test.fixture';
+import { PG_URL, TestLogger, allTables, normTotals, randomRecords, storageContext, uniqueName, userRollupOf } from './fixtures/database-test.fixture';
 
 jest.setTimeout(60_000);
 
@@ -85,7 +85,7 @@ afterAll(async () => {
 
 function setup(url: string, extra: Record<string, unknown> = {}) {
   const names = { tableName: uniqueName('out_l'), rollupTableName: uniqueName('out_r') };
-  created.push(names.tableName, names.rollupTableName);
+  created.push(...allTables(names));
   const spoolDirectory = mkdtempSync(join(tmpdir(), 'usage-outage-'));
   spoolDirs.push(spoolDirectory);
   const driver = new DatabaseUsageStorage({ url, ...names, ...extra });
@@ -101,12 +101,14 @@ function setup(url: string, extra: Record<string, unknown> = {}) {
   return { names, driver, writer, logger };
 }
 
-/** Every record is in the ledger exactly once, the rollup agrees, and the sums are those of the input. */
+/** Every record is in the ledger exactly once, both rollups agree, and the sums are those of the input. */
 async function expectStoredOnce(names: { tableName: string; rollupTableName: string }, records: UsageRecord[]) {
   const [ledger] = (await admin.query(`SELECT count(*)::int AS n, count(DISTINCT record_id)::int AS ids FROM "${names.tableName}"`)).rows;
   expect(ledger).toEqual({ n: records.length, ids: records.length });
   const [rollup] = (await admin.query(`SELECT sum(record_count)::int AS n FROM "${names.rollupTableName}"`)).rows;
   expect(rollup.n).toBe(records.length);
+  const [users] = (await admin.query(`SELECT sum(record_count)::int AS n FROM "${userRollupOf(names.rollupTableName)}"`)).rows;
+  expect(users.n).toBe(records.length);
   const memory = new MemoryUsageStorage();
   memory.init(storageContext());
   await memory.write(records);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { IsBoolean, IsNotEmpty, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import type { DataSource } from 'typeorm';
 import { InvalidUsageOptionsError, describe } from '../../usage.errors';
@@ -6,6 +7,8 @@ import { InvalidUsageOptionsError, describe } from '../../usage.errors';
 export const SQL_IDENTIFIER_RE = /^[a-z_][a-z0-9_]{0,62}$/;
 export const DEFAULT_USAGE_TABLE = 'agent_usage_records';
 export const DEFAULT_ROLLUP_TABLE = 'agent_usage_daily';
+/** The per-user rollup defaults to the daily rollup's name plus this suffix (`agent_usage_daily_users`). */
+export const USER_ROLLUP_SUFFIX = '_users';
 
 /**
  * `database` section of the module options (or the argument of `new DatabaseUsageStorage(...)`).
@@ -25,9 +28,17 @@ export interface DatabaseStorageOptions {
   url?: string;
   /** Ledger table, one row per record. Default `agent_usage_records`. */
   tableName?: string;
-  /** Daily rollup table. Default `agent_usage_daily`. */
+  /**
+   * Daily rollup per (day, agent, group, model, provider): answers whole-day queries without a user filter.
+   * Default `agent_usage_daily`.
+   */
   rollupTableName?: string;
-  /** PostgreSQL schema of both tables. Default: the connection's search_path (usually `public`). */
+  /**
+   * Daily rollup per (day, user, agent, model, provider): answers whole-day queries by user.
+   * Default `<rollupTableName>_users` (`agent_usage_daily_users`).
+   */
+  userRollupTableName?: string;
+  /** PostgreSQL schema of the three tables. Default: the connection's search_path (usually `public`). */
   schema?: string;
   /**
    * Create the tables and indexes at startup when missing (idempotent `IF NOT EXISTS` DDL, serialized
@@ -36,7 +47,7 @@ export interface DatabaseStorageOptions {
    */
   autoMigrate?: boolean;
   /**
-   * Answer whole-day queries from the daily rollup table instead of the ledger. Default true.
+   * Answer whole-day queries from the daily rollup tables instead of the ledger. Default true.
    * Turning it off never changes results, only speed.
    */
   useRollups?: boolean;
@@ -59,6 +70,10 @@ export class DatabaseStorageOptionsDto {
   url?: string;
   @IsOptional() @IsString() @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('tableName') }) tableName?: string;
   @IsOptional() @IsString() @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('rollupTableName') }) rollupTableName?: string;
+  @IsOptional()
+  @IsString()
+  @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('userRollupTableName') })
+  userRollupTableName?: string;
   @IsOptional() @IsString() @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('schema') }) schema?: string;
   @IsOptional() @IsBoolean() autoMigrate?: boolean;
   @IsOptional() @IsBoolean() useRollups?: boolean;
@@ -66,24 +81,50 @@ export class DatabaseStorageOptionsDto {
   @IsOptional() @IsObject() connectionOptions?: Record<string, unknown>;
 }
 
-/** Names both tables resolve to. */
+/** Table names as given (the user rollup's name is derived from the daily rollup's when absent). */
 export interface UsageTableNames {
   tableName: string;
   rollupTableName: string;
+  userRollupTableName?: string;
   schema?: string;
+}
+
+/** Table names with every default applied. */
+export interface ResolvedUsageTableNames extends UsageTableNames {
+  userRollupTableName: string;
+}
+
+/**
+ * `<rollupTableName>_users`, shortened with a hash when that would pass PostgreSQL's 63-byte limit (which
+ * would otherwise truncate it silently).
+ */
+export function defaultUserRollupTableName(rollupTableName: string): string {
+  const full = `${rollupTableName}${USER_ROLLUP_SUFFIX}`;
+  if (full.length <= 63) return full;
+  const hash = createHash('sha1').update(rollupTableName).digest('hex').slice(0, 8);
+  return `${rollupTableName.slice(0, 63 - USER_ROLLUP_SUFFIX.length - 9)}_${hash}${USER_ROLLUP_SUFFIX}`;
 }
 
 /** Problems with the names that reach SQL text (empty when fine), e.g. `tableName must be ...; got "x y"`. */
 export function tableNameProblems(options: Partial<UsageTableNames>): string[] {
   const problems: string[] = [];
-  for (const key of ['tableName', 'rollupTableName', 'schema'] as const) {
+  for (const key of ['tableName', 'rollupTableName', 'userRollupTableName', 'schema'] as const) {
     const v = options[key];
     if (v !== undefined && (typeof v !== 'string' || !SQL_IDENTIFIER_RE.test(v))) {
       problems.push(`${IDENTIFIER_MESSAGE(key)}; got ${describe(v)}`);
     }
   }
-  if ((options.tableName ?? DEFAULT_USAGE_TABLE) === (options.rollupTableName ?? DEFAULT_ROLLUP_TABLE)) {
-    problems.push(`tableName and rollupTableName must differ; both are "${options.tableName ?? DEFAULT_USAGE_TABLE}"`);
+  if (problems.length) return problems;
+  const tableName = options.tableName ?? DEFAULT_USAGE_TABLE;
+  const rollupTableName = options.rollupTableName ?? DEFAULT_ROLLUP_TABLE;
+  const userRollupTableName = options.userRollupTableName ?? defaultUserRollupTableName(rollupTableName);
+  if (tableName === rollupTableName) problems.push(`tableName and rollupTableName must differ; both are "${tableName}"`);
+  if (userRollupTableName === tableName || userRollupTableName === rollupTableName) {
+    problems.push(
+      `userRollupTableName must differ from tableName and rollupTableName; it is "${userRollupTableName}"${
+        options.userRollupTableName === undefined ? ` (the default, ${JSON.stringify(rollupTableName)} + "${USER_ROLLUP_SUFFIX}")` : ''
+      }`,
+    );
   }
   return problems;
 }
@@ -92,12 +133,14 @@ export function tableNameProblems(options: Partial<UsageTableNames>): string[] {
  * Defaults and checks the table names. Checked here too (not only by the DTO) because the driver, the
  * migration and the query helpers can be used without the module's option validation.
  */
-export function resolveTableNames(options: Partial<UsageTableNames> = {}): UsageTableNames {
+export function resolveTableNames(options: Partial<UsageTableNames> = {}): ResolvedUsageTableNames {
   const problems = tableNameProblems(options);
   if (problems.length) throw new InvalidUsageOptionsError(problems);
+  const rollupTableName = options.rollupTableName ?? DEFAULT_ROLLUP_TABLE;
   return {
     tableName: options.tableName ?? DEFAULT_USAGE_TABLE,
-    rollupTableName: options.rollupTableName ?? DEFAULT_ROLLUP_TABLE,
+    rollupTableName,
+    userRollupTableName: options.userRollupTableName ?? defaultUserRollupTableName(rollupTableName),
     ...(options.schema !== undefined ? { schema: options.schema } : {}),
   };
 }

@@ -12,15 +12,24 @@ import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
 import { dayKey, isStartOfDay, isUtc } from '../../query/time-zone';
 import { InvalidUsageInputError, InvalidUsageOptionsError } from '../../usage.errors';
-import { tableNameProblems, resolveTableNames, type DatabaseStorageOptions, type UsageTableNames } from './database-storage.options';
-import { createAgentUsageTables, readRollupTimeZone, writeRollupTimeZone } from './migrations/1795377442016-CreateAgentUsageTables';
+import {
+  tableNameProblems,
+  resolveTableNames,
+  type DatabaseStorageOptions,
+  type ResolvedUsageTableNames,
+} from './database-storage.options';
+import {
+  createAgentUsageTables,
+  fillRollups,
+  readRollupTimeZone,
+  rollupTables,
+  writeRollupTimeZone,
+} from './migrations/1795377442016-CreateAgentUsageTables';
 import {
   LEDGER_COLUMNS,
   LEDGER_SELECT_SQL,
   LEDGER_TOTALS_SQL,
-  ROLLUP_KEY_COLUMNS,
   ROLLUP_SOURCE_COLUMNS,
-  ROLLUP_SUM_COLUMNS,
   ROLLUP_TOTALS_SQL,
   SqlParams,
   isUsageDimension,
@@ -29,10 +38,13 @@ import {
   qualifiedName,
   rollupAggregateSql,
   rollupDimensionSql,
+  rollupFor,
+  rollupUpsertSql,
   rollupWhere,
   rowToRawTotals,
   rowToRecord,
   rowsOf,
+  type RollupLayout,
 } from './usage-sql.builder';
 
 /** Attempts of one write or clear when PostgreSQL aborts it as a deadlock victim or serialization failure. */
@@ -60,22 +72,55 @@ function metadataJson(metadata: Record<string, unknown> | null): string | null {
   return JSON.stringify(metadata, (_k, v) => (typeof v === 'string' && v.includes('\u0000') ? v.split('\u0000').join('\uFFFD') : v));
 }
 
+const NEEDS_ESCAPE = /["\\]/;
+const ESCAPE = /["\\]/g;
+
+/**
+ * A PostgreSQL array literal of one ledger column (`{"a","b",NULL}`, `{1,NULL}`, `{t,f}`), sent as one
+ * text parameter: much cheaper than pg's generic array serialization (a regex escape per element).
+ * Strings are always quoted (so 'NULL' stays a string); a value of an unexpected type is quoted too, so
+ * a bad record fails the cast instead of shifting the elements of a column.
+ */
+function arrayLiteral(batch: readonly UsageRecord[], column: (typeof LEDGER_COLUMNS)[number]): string {
+  const scalar = column.type === 'int8' || column.type === 'bool';
+  const parts = new Array<string>(batch.length);
+  for (let i = 0; i < batch.length; i++) {
+    const r = batch[i];
+    let v: unknown = r[column.field];
+    if (column.field === 'recordedAt') v = (v instanceof Date ? v : new Date(v as string)).toISOString();
+    else if (column.field === 'metadata') v = metadataJson(r.metadata);
+    if (v === null || v === undefined) parts[i] = 'NULL';
+    else if (scalar && typeof v === 'number' && Number.isFinite(v)) parts[i] = String(v);
+    else if (scalar && typeof v === 'boolean') parts[i] = v ? 't' : 'f';
+    else {
+      const text = String(v);
+      parts[i] = NEEDS_ESCAPE.test(text) ? `"${text.replace(ESCAPE, '\\$&')}"` : `"${text}"`;
+    }
+  }
+  return `{${parts.join(',')}}`;
+}
+
 type Connection = 'dataSource' | 'url' | 'host';
 
 /**
- * PostgreSQL driver (TypeORM 0.3 or 1.x, pg 8). Two tables:
+ * PostgreSQL driver (TypeORM 0.3 or 1.x, pg 8). Three tables:
  * - the ledger, one row per record, unique on `record_id`;
- * - a daily rollup keyed by (day, agent, user, group, model, provider), maintained in the same statement
- *   as the ledger insert, only for rows that insert actually added (a retried batch never counts twice).
+ * - two daily rollups, narrow enough to be much smaller than the ledger: (day, agent, group, model,
+ *   provider) and (day, user, agent, model, provider). Both are maintained in the same statement as the
+ *   ledger insert, only for rows that insert actually added (a retried batch never counts twice).
  *
- * Reads are single SQL statements; whole-day queries that the rollup can answer read it instead of the
- * ledger. Sums come back as exact integer strings. See `DatabaseStorageOptions` for the connection.
+ * Reads are single SQL statements; a whole-day query reads the first rollup that holds every attribution
+ * it filters or groups on, else the ledger. Sums come back as exact integer strings. See
+ * `DatabaseStorageOptions` for the connection.
  */
 export class DatabaseUsageStorage implements UsageStorage {
+  /** One statement per batch: 2,000 rows amortize its fixed cost better than the writer's default 500. */
+  readonly writeBatchSize = 2000;
   private options: DatabaseStorageOptions = {};
-  private names: UsageTableNames = resolveTableNames();
+  private names: ResolvedUsageTableNames = resolveTableNames();
   private ledger = qualifiedName(this.names.tableName);
-  private rollup = qualifiedName(this.names.rollupTableName);
+  /** Qualified table name of each rollup layout. */
+  private rollupTable = new Map<RollupLayout, string>();
   private insertSql = '';
   private timeZone = 'UTC';
   private logger: LoggerService = new Logger('DatabaseUsageStorage');
@@ -86,7 +131,7 @@ export class DatabaseUsageStorage implements UsageStorage {
   private connecting: Promise<DataSource> | null = null;
   private initialized = false;
   private closed = false;
-  /** False while the rollup's days are in another time zone than ours (then every read uses the ledger). */
+  /** False while the rollups' days are in another time zone than ours (then every read uses the ledger). */
   private rollupsReadable = false;
   /** Writes or clears PostgreSQL aborted as deadlock victims / serialization failures and that were retried. */
   conflictRetries = 0;
@@ -108,7 +153,7 @@ export class DatabaseUsageStorage implements UsageStorage {
     this.options = o;
     this.names = resolveTableNames(o);
     this.ledger = qualifiedName(this.names.tableName, this.names.schema);
-    this.rollup = qualifiedName(this.names.rollupTableName, this.names.schema);
+    this.rollupTable = new Map(rollupTables(this.names).map(({ layout, table }) => [layout, qualifiedName(table, this.names.schema)]));
     this.insertSql = this.buildInsertSql();
     this.mode = o.dataSource ? 'dataSource' : o.url ? 'url' : 'host';
     this.initialized = true;
@@ -219,19 +264,31 @@ export class DatabaseUsageStorage implements UsageStorage {
     if (this.autoMigrate) {
       await this.transaction(ds, (q) => createAgentUsageTables(q, this.names, this.timeZone));
     } else {
+      const [rollup, userRollup] = [...this.rollupTable.values()];
       const [row] = rowsOf(
-        await ds.query(`SELECT to_regclass($1::text) IS NOT NULL AS ledger, to_regclass($2::text) IS NOT NULL AS rollup`, [
-          this.ledger,
-          this.rollup,
-        ]),
+        await ds.query(
+          `SELECT to_regclass($1::text) IS NOT NULL AS ledger, to_regclass($2::text) IS NOT NULL AS rollup,
+             to_regclass($3::text) IS NOT NULL AS user_rollup,
+             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2::text) AND attname = 'user_id' AND NOT attisdropped) AS wide`,
+          [this.ledger, rollup, userRollup],
+        ),
       );
-      if (!row?.ledger || !row?.rollup) {
+      // An earlier version's wide rollup comes with no user rollup: say "upgrade", not "missing".
+      const wide = row?.ledger && row?.wide;
+      const missing = !row?.ledger ? this.ledger : wide ? null : !row?.rollup ? rollup : !row?.user_rollup ? userRollup : null;
+      if (missing || wide) {
+        const migration = `createAgentUsageMigration(${JSON.stringify({
+          tableName: this.names.tableName,
+          rollupTableName: this.names.rollupTableName,
+          ...(this.options.userRollupTableName ? { userRollupTableName: this.names.userRollupTableName } : {}),
+          ...(this.names.schema ? { schema: this.names.schema } : {}),
+        })})`;
         throw new InvalidUsageOptionsError([
-          `database: table ${!row?.ledger ? this.ledger : this.rollup} does not exist. Add createAgentUsageMigration(${JSON.stringify({
-            tableName: this.names.tableName,
-            rollupTableName: this.names.rollupTableName,
-            ...(this.names.schema ? { schema: this.names.schema } : {}),
-          })}) to your TypeORM migrations, or set database.autoMigrate: true`,
+          missing
+            ? `database: table ${missing} does not exist. Add ${migration} to your TypeORM migrations, or set database.autoMigrate: true`
+            : `database: ${rollup} is the daily rollup of an earlier version (keyed by user too). Run ${migration} again ` +
+              `(under a new name: { name: 'UpgradeAgentUsageRollups<13-digit timestamp>' }), or set database.autoMigrate: true: ` +
+              `either replaces it by the two narrower rollups, filled from the ledger`,
         ]);
       }
     }
@@ -242,13 +299,14 @@ export class DatabaseUsageStorage implements UsageStorage {
       // Nothing to recount on an empty ledger (a fresh install whose migration used another zone): cheap.
       await this.rebuildRollups(ds).catch((err: Error) => {
         if (this.autoMigrate) throw err;
-        this.logger.warn(`could not set the daily rollup's time zone (${err.message}); reads use the ledger only`);
+        this.logger.warn(`could not set the daily rollups' time zone (${err.message}); reads use the ledger only`);
       });
     } else {
       this.rollupsReadable = false;
       this.logger.warn(
-        `daily rollup ${this.rollup} is kept in time zone ${rollupZone ?? '(unknown)'} but this app uses ${this.timeZone}: ` +
-          `reads use the ledger only. Call rebuildRollups() once (or set database.autoMigrate: true) to switch it.`,
+        `daily rollups ${[...this.rollupTable.values()].join(', ')} are kept in time zone ${rollupZone ?? '(unknown)'} ` +
+          `but this app uses ${this.timeZone}: ` +
+          `reads use the ledger only. Call rebuildRollups() once (or set database.autoMigrate: true) to switch them.`,
       );
     }
   }
@@ -258,7 +316,7 @@ export class DatabaseUsageStorage implements UsageStorage {
   }
 
   /**
-   * Recomputes the daily rollup from the ledger in this app's time zone (needed after changing
+   * Recomputes both daily rollups from the ledger in this app's time zone (needed after changing
    * `timeZone`, or to repair a rollup edited by hand). Writers wait meanwhile; readers do not.
    */
   async rebuildRollups(dataSource?: DataSource): Promise<void> {
@@ -268,13 +326,12 @@ export class DatabaseUsageStorage implements UsageStorage {
       await q.query(`LOCK TABLE ${this.ledger} IN SHARE MODE`);
       const zone = await readRollupTimeZone(q, this.names);
       if (zone !== null && sameZone(zone, this.timeZone)) return; // another process just did it
-      await q.query(`DELETE FROM ${this.rollup}`);
-      await q.query(
-        `INSERT INTO ${this.rollup} (${[...ROLLUP_KEY_COLUMNS, ...ROLLUP_SUM_COLUMNS].join(', ')}) ${rollupAggregateSql(this.ledger, '$1::text')}`,
-        [this.timeZone],
-      );
+      for (const table of this.rollupTable.values()) await q.query(`DELETE FROM ${table}`);
+      await fillRollups(q, this.names, this.timeZone);
       await writeRollupTimeZone(q, this.names, this.timeZone);
-      this.logger.warn(`rebuilt daily rollup ${this.rollup} from ${this.ledger} for time zone ${this.timeZone} (was ${zone ?? 'unknown'})`);
+      this.logger.warn(
+        `rebuilt daily rollups ${[...this.rollupTable.values()].join(', ')} from ${this.ledger} for time zone ${this.timeZone} (was ${zone ?? 'unknown'})`,
+      );
     });
     this.rollupsReadable = true;
   }
@@ -320,32 +377,33 @@ export class DatabaseUsageStorage implements UsageStorage {
   }
 
   /**
-   * Ledger insert and rollup upsert in ONE statement (so one transaction, one round trip):
+   * Ledger insert and both rollup upserts in ONE statement (so one transaction, one round trip):
    * rows arrive as one array per column (`unnest`), `ON CONFLICT DO NOTHING RETURNING` yields only the
-   * rows really added, and only those are summed per rollup key and upserted, in key order so that
-   * concurrent writers lock rollup rows in the same order (no deadlock cycles).
+   * rows really added, and only those are summed per rollup key and upserted. Locks are taken in one
+   * global order by every writer: ledger ids (the batch is sorted by id), then the agent rollup's keys in
+   * key order, then the user rollup's (the final SELECT reads the CTEs in that order), so concurrent
+   * writers wait on each other instead of deadlocking.
    */
   private buildInsertSql(): string {
     const cols = LEDGER_COLUMNS.map((c) => c.column);
     const tz = `$${LEDGER_COLUMNS.length + 1}::text`;
-    const rollupCols = [...ROLLUP_KEY_COLUMNS, ...ROLLUP_SUM_COLUMNS];
-    return `WITH input AS (
+    const ctes = [
+      `input AS (
         SELECT * FROM unnest(${LEDGER_COLUMNS.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')}) AS u(${cols.join(', ')})
-      ), ins AS (
+      )`,
+      `ins AS (
         INSERT INTO ${this.ledger} (${cols.join(', ')})
         SELECT ${cols.map((c) => (c === 'metadata' ? 'metadata::jsonb' : c)).join(', ')} FROM input
         ON CONFLICT (record_id) DO NOTHING
         RETURNING ${ROLLUP_SOURCE_COLUMNS}
-      ), agg AS (
-        ${rollupAggregateSql('ins', tz)}
-      ), up AS (
-        INSERT INTO ${this.rollup} AS r (${rollupCols.join(', ')})
-        SELECT ${rollupCols.join(', ')} FROM agg ORDER BY ${ROLLUP_KEY_COLUMNS.join(', ')}
-        ON CONFLICT (${ROLLUP_KEY_COLUMNS.join(', ')}) DO UPDATE SET
-          ${ROLLUP_SUM_COLUMNS.map((c) => `${c} = r.${c} + EXCLUDED.${c}`).join(', ')}
-        RETURNING 1
-      )
-      SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM up)::int AS rollup_rows`;
+      )`,
+    ];
+    const counts = [`(SELECT count(*) FROM ins)::int AS inserted`];
+    [...this.rollupTable].forEach(([layout, table], i) => {
+      ctes.push(`agg${i} AS (${rollupAggregateSql('ins', tz, layout)})`, `up${i} AS (${rollupUpsertSql(table, layout, `agg${i}`)})`);
+      counts.push(`(SELECT count(*) FROM up${i})::int AS ${layout.kind}_rows`);
+    });
+    return `WITH ${ctes.join(',\n      ')}\n      SELECT ${counts.join(', ')}`;
   }
 
   async write(records: readonly UsageRecord[]): Promise<void> {
@@ -356,26 +414,22 @@ export class DatabaseUsageStorage implements UsageStorage {
     const byId = new Map<string, UsageRecord>();
     for (const r of records) if (!byId.has(r.id)) byId.set(r.id, r);
     const batch = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const columns: unknown[][] = LEDGER_COLUMNS.map(() => new Array(batch.length));
-    batch.forEach((r, i) => {
-      LEDGER_COLUMNS.forEach((c, j) => {
-        let v: unknown = r[c.field];
-        if (c.field === 'recordedAt') v = (v instanceof Date ? v : new Date(v as string)).toISOString();
-        else if (c.field === 'metadata') v = metadataJson(r.metadata);
-        columns[j][i] = v === undefined ? null : v;
-      });
-    });
-    await this.statement(ds, this.insertSql, [...columns, this.timeZone]);
+    await this.statement(ds, this.insertSql, [...LEDGER_COLUMNS.map((c) => arrayLiteral(batch, c)), this.timeZone]);
   }
 
-  /** Day bounds when the rollup can answer these filters exactly, else null (read the ledger). */
-  private rollupRange(f: NormalizedUsageFilters, dimension?: UsageDimension): { fromDay?: string; toDay?: string } | null {
+  /** The rollup that can answer these filters exactly, with its day bounds; null: read the ledger. */
+  private rollupRange(
+    f: NormalizedUsageFilters,
+    dimension?: UsageDimension,
+  ): { table: string; layout: RollupLayout; fromDay?: string; toDay?: string } | null {
     if (this.options.useRollups === false || !this.rollupsReadable) return null;
-    if (f.chatName !== undefined || f.success !== undefined) return null;
-    if (dimension !== undefined && rollupDimensionSql(dimension) === undefined) return null;
+    const layout = rollupFor(f, dimension);
+    if (!layout) return null;
     if (f.from && !isStartOfDay(f.from, this.timeZone)) return null;
     if (f.to && !isStartOfDay(f.to, this.timeZone)) return null;
     return {
+      table: this.rollupTable.get(layout) as string,
+      layout,
       fromDay: f.from ? dayKey(f.from, this.timeZone) : undefined,
       toDay: f.to ? dayKey(f.to, this.timeZone) : undefined,
     };
@@ -384,9 +438,9 @@ export class DatabaseUsageStorage implements UsageStorage {
   async aggregate(filters: NormalizedUsageFilters): Promise<RawUsageTotals> {
     const ds = await this.db();
     const p = new SqlParams();
-    const range = this.rollupRange(filters);
-    const sql = range
-      ? `SELECT ${ROLLUP_TOTALS_SQL} FROM ${this.rollup} ${rollupWhere(filters, range.fromDay, range.toDay, p)}`
+    const r = this.rollupRange(filters);
+    const sql = r
+      ? `SELECT ${ROLLUP_TOTALS_SQL} FROM ${r.table} ${rollupWhere(r.layout, filters, r.fromDay, r.toDay, p)}`
       : `SELECT ${LEDGER_TOTALS_SQL} FROM ${this.ledger} ${ledgerWhere(filters, p)}`;
     return rowToRawTotals((await this.statement(ds, sql, p.values))[0]);
   }
@@ -396,14 +450,15 @@ export class DatabaseUsageStorage implements UsageStorage {
     if (!isUsageDimension(dimension)) throw new InvalidUsageInputError('dimension', `one of ${USAGE_DIMENSIONS.join(', ')}`, dimension);
     const ds = await this.db();
     const p = new SqlParams();
-    const range = this.rollupRange(filters, dimension);
+    const r = this.rollupRange(filters, dimension);
+    const dim = r ? rollupDimensionSql(dimension, r.layout) : undefined;
     let sql: string;
-    if (range) {
-      const key = rollupDimensionSql(dimension) as string;
-      sql = `SELECT ${key} AS key, ${ROLLUP_TOTALS_SQL} FROM ${this.rollup} ${rollupWhere(filters, range.fromDay, range.toDay, p)} GROUP BY 1 ORDER BY 1`;
+    if (r && dim) {
+      sql = `SELECT ${dim.key} AS key, ${ROLLUP_TOTALS_SQL} FROM ${r.table} ${rollupWhere(r.layout, filters, r.fromDay, r.toDay, p)}
+        GROUP BY ${dim.group} ORDER BY ${dim.group}`;
     } else {
-      const key = ledgerDimensionSql(dimension, () => p.add(this.timeZone, 'text'));
-      sql = `SELECT ${key} AS key, ${LEDGER_TOTALS_SQL} FROM ${this.ledger} ${ledgerWhere(filters, p)} GROUP BY 1 ORDER BY 1`;
+      const ledgerKey = ledgerDimensionSql(dimension, () => p.add(this.timeZone, 'text'));
+      sql = `SELECT ${ledgerKey} AS key, ${LEDGER_TOTALS_SQL} FROM ${this.ledger} ${ledgerWhere(filters, p)} GROUP BY 1 ORDER BY 1`;
     }
     return (await this.statement(ds, sql, p.values)).map((row) => ({ key: row.key ?? null, ...rowToRawTotals(row) }));
   }
@@ -433,8 +488,9 @@ export class DatabaseUsageStorage implements UsageStorage {
   }
 
   /**
-   * Deletes matching ledger rows and subtracts exactly what they contributed from the rollup, in one
-   * transaction; rollup rows left with no record are removed.
+   * Deletes matching ledger rows and subtracts exactly what they contributed from both rollups, in one
+   * transaction (rollup keys locked in the same order as writes do); rollup rows left with no record are
+   * removed.
    */
   async clear(filters: NormalizedUsageFilters): Promise<number> {
     const ds = await this.db();
@@ -442,27 +498,22 @@ export class DatabaseUsageStorage implements UsageStorage {
       const p = new SqlParams();
       const where = ledgerWhere(filters, p);
       const tz = p.add(this.timeZone, 'text');
-      const [row] = rowsOf(
-        await q.query(
-          `WITH del AS (
-             DELETE FROM ${this.ledger} ${where} RETURNING ${ROLLUP_SOURCE_COLUMNS}
-           ), agg AS (
-             ${rollupAggregateSql('del', tz)}
-           ), upd AS (
-             UPDATE ${this.rollup} AS r SET ${ROLLUP_SUM_COLUMNS.map((c) => `${c} = r.${c} - a.${c}`).join(', ')}
-             FROM agg a WHERE ${ROLLUP_KEY_COLUMNS.map((c) => `r.${c} = a.${c}`).join(' AND ')}
-             RETURNING 1
-           )
-           SELECT (SELECT count(*) FROM del)::text AS deleted, (SELECT count(*) FROM upd)::int AS updated,
-             (SELECT to_char(min(day), 'YYYY-MM-DD') FROM agg) AS min_day, (SELECT to_char(max(day), 'YYYY-MM-DD') FROM agg) AS max_day`,
-          p.values,
-        ),
-      );
+      const ctes = [`del AS (DELETE FROM ${this.ledger} ${where} RETURNING ${ROLLUP_SOURCE_COLUMNS})`];
+      const counts = [`(SELECT count(*) FROM del)::text AS deleted`];
+      [...this.rollupTable].forEach(([layout, table], i) => {
+        ctes.push(`agg${i} AS (${rollupAggregateSql('del', tz, layout)})`, `up${i} AS (${rollupUpsertSql(table, layout, `agg${i}`, -1)})`);
+        counts.push(`(SELECT count(*) FROM up${i})::int AS ${layout.kind}_rows`);
+      });
+      counts.push(`(SELECT to_char(min(day), 'YYYY-MM-DD') FROM agg0) AS min_day`, `(SELECT to_char(max(day), 'YYYY-MM-DD') FROM agg0) AS max_day`);
+      const [row] = rowsOf(await q.query(`WITH ${ctes.join(',\n')}\nSELECT ${counts.join(', ')}`, p.values));
       if (row?.min_day) {
-        await q.query(
-          `WITH d AS (DELETE FROM ${this.rollup} WHERE day >= $1::date AND day <= $2::date AND record_count <= 0 RETURNING 1) SELECT count(*)::int AS n FROM d`,
-          [row.min_day, row.max_day],
-        );
+        for (const table of this.rollupTable.values()) {
+          await q.query(
+            `WITH d AS (DELETE FROM ${table} WHERE day >= $1::date AND day <= $2::date AND record_count <= 0 RETURNING 1)
+             SELECT count(*)::int AS n FROM d`,
+            [row.min_day, row.max_day],
+          );
+        }
       }
       return Number(row?.deleted ?? 0);
     });

@@ -11,10 +11,19 @@ export {
   type UsageTableNames,
 } from './database-storage.options';
 export { UsageRecordEntity, createUsageRecordEntity, type UsageRecordRow } from './usage-record.entity';
-export { UsageDailyEntity, createUsageDailyEntity, type UsageDailyRow } from './usage-daily.entity';
+export {
+  UsageDailyEntity,
+  UsageDailyUserEntity,
+  createUsageDailyEntity,
+  createUsageDailyUserEntity,
+  type UsageDailyRow,
+  type UsageDailySums,
+  type UsageDailyUserRow,
+} from './usage-daily.entity';
 export {
   CreateAgentUsageTables1795377442016,
   createAgentUsageMigration,
+  rebuildAgentUsageRollups,
   type AgentUsageMigrationOptions,
 } from './migrations/1795377442016-CreateAgentUsageTables';
 export { UsageQuery, usageQuery, type UsageQueryOptions } from './usage-query.helpers';

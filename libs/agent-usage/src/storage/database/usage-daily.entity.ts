@@ -2,17 +2,8 @@ import { EntitySchema, type EntitySchemaColumnOptions } from 'typeorm';
 import { resolveTableNames, type UsageTableNames } from './database-storage.options';
 import { indexName } from './usage-sql.builder';
 
-/**
- * A daily rollup row: sums of the ledger per day (in the module's time zone) and attribution key.
- * Key columns hold '' where the records' attribution is null (a primary key cannot hold NULL).
- */
-export interface UsageDailyRow {
-  day: string;
-  agentName: string;
-  userId: string;
-  groupName: string;
-  modelName: string;
-  providerName: string;
+/** The sums every daily rollup row holds (bigint columns come back as strings: exact). */
+export interface UsageDailySums {
   recordCount: string;
   requests: string;
   inputTokens: string;
@@ -27,8 +18,52 @@ export interface UsageDailyRow {
   unpricedCount: string;
 }
 
-const key = (name: string): EntitySchemaColumnOptions => ({ name, type: 'varchar', length: 255, primary: true, default: '' });
+/**
+ * A row of the daily rollup (`rollupTableName`): sums of the ledger per day (in the module's time zone),
+ * agent, group, model and provider. Key columns hold '' where the records' attribution is null (a primary
+ * key cannot hold NULL).
+ */
+export interface UsageDailyRow extends UsageDailySums {
+  day: string;
+  agentName: string;
+  groupName: string;
+  modelName: string;
+  providerName: string;
+}
+
+/** A row of the per-user daily rollup (`userRollupTableName`): sums per day, user, agent, model and provider. */
+export interface UsageDailyUserRow extends UsageDailySums {
+  day: string;
+  userId: string;
+  agentName: string;
+  modelName: string;
+  providerName: string;
+}
+
+const key = (name: string, pk: string): EntitySchemaColumnOptions => ({
+  name,
+  type: 'varchar',
+  length: 255,
+  collation: 'C',
+  primary: true,
+  default: '',
+  primaryKeyConstraintName: pk,
+});
 const sum = (name: string): EntitySchemaColumnOptions => ({ name, type: 'bigint', default: 0 });
+const SUMS = {
+  recordCount: sum('record_count'),
+  requests: sum('requests'),
+  inputTokens: sum('input_tokens'),
+  cachedInputTokens: sum('cached_input_tokens'),
+  cacheWriteTokens: sum('cache_write_tokens'),
+  outputTokens: sum('output_tokens'),
+  reasoningTokens: sum('reasoning_tokens'),
+  totalTokens: sum('total_tokens'),
+  failedCount: sum('failed_count'),
+  usageMissingCount: sum('usage_missing_count'),
+  costNanoUsd: sum('cost_nano_usd'),
+  unpricedCount: sum('unpriced_count'),
+} satisfies Record<keyof UsageDailySums, EntitySchemaColumnOptions>;
 
 /** The daily rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
 export function createUsageDailyEntity(
@@ -42,31 +77,41 @@ export function createUsageDailyEntity(
     schema,
     columns: {
       day: { name: 'day', type: 'date', primary: true, primaryKeyConstraintName: pk },
-      agentName: { ...key('agent_name'), primaryKeyConstraintName: pk },
-      userId: { ...key('user_id'), primaryKeyConstraintName: pk },
-      groupName: { ...key('group_name'), primaryKeyConstraintName: pk },
-      modelName: { ...key('model_name'), primaryKeyConstraintName: pk },
-      providerName: { ...key('provider_name'), primaryKeyConstraintName: pk },
-      recordCount: sum('record_count'),
-      requests: sum('requests'),
-      inputTokens: sum('input_tokens'),
-      cachedInputTokens: sum('cached_input_tokens'),
-      cacheWriteTokens: sum('cache_write_tokens'),
-      outputTokens: sum('output_tokens'),
-      reasoningTokens: sum('reasoning_tokens'),
-      totalTokens: sum('total_tokens'),
-      failedCount: sum('failed_count'),
-      usageMissingCount: sum('usage_missing_count'),
-      costNanoUsd: sum('cost_nano_usd'),
-      unpricedCount: sum('unpriced_count'),
+      agentName: key('agent_name', pk),
+      groupName: key('group_name', pk),
+      modelName: key('model_name', pk),
+      providerName: key('provider_name', pk),
+      ...SUMS,
     },
-    indices: [
-      { name: indexName(rollupTableName, 'agent_day_idx'), columns: ['agentName', 'day'] },
-      { name: indexName(rollupTableName, 'user_day_idx'), columns: ['userId', 'day'] },
-      { name: indexName(rollupTableName, 'model_day_idx'), columns: ['modelName', 'day'] },
-    ],
+    indices: [{ name: indexName(rollupTableName, 'agent_day_idx'), columns: ['agentName', 'day'] }],
+  });
+}
+
+/** The per-user daily rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
+export function createUsageDailyUserEntity(
+  options: Partial<UsageTableNames> & { entityName?: string } = {},
+): EntitySchema<UsageDailyUserRow> {
+  const { userRollupTableName, schema } = resolveTableNames(options);
+  const pk = indexName(userRollupTableName, 'pkey');
+  return new EntitySchema<UsageDailyUserRow>({
+    name:
+      options.entityName ??
+      (userRollupTableName === 'agent_usage_daily_users' ? 'AgentUsageDailyUser' : `AgentUsageDailyUser_${userRollupTableName}`),
+    tableName: userRollupTableName,
+    schema,
+    columns: {
+      day: { name: 'day', type: 'date', primary: true, primaryKeyConstraintName: pk },
+      userId: key('user_id', pk),
+      agentName: key('agent_name', pk),
+      modelName: key('model_name', pk),
+      providerName: key('provider_name', pk),
+      ...SUMS,
+    },
+    indices: [{ name: indexName(userRollupTableName, 'user_day_idx'), columns: ['userId', 'day'] }],
   });
 }
 
 /** The rollup entity with the default table name `agent_usage_daily`. */
 export const UsageDailyEntity = createUsageDailyEntity();
+/** The per-user rollup entity with the default table name `agent_usage_daily_users`. */
+export const UsageDailyUserEntity = createUsageDailyUserEntity();

@@ -142,9 +142,9 @@ export class UsageQuery {
   }
 
   /**
-   * Sums per value of one column, in one SQL statement. `dimension` must be one of the usage dimensions
-   * (agentName, userId, group, chatName, modelName, providerName, day, hour) or a ledger column name
-   * such as `model_name`; anything else throws before any SQL is built.
+   * Sums per value of one column, in one SQL statement, ordered by key (null last). `dimension` must be
+   * one of the usage dimensions (agentName, userId, group, chatName, modelName, providerName, day, hour)
+   * or a ledger column name such as `model_name`; anything else throws before any SQL is built.
    */
   async groupByColumn(dimension: string): Promise<UsageGroup[]> {
     const dim = typeof dimension === 'string' && Object.hasOwn(GROUP_COLUMNS, dimension) ? GROUP_COLUMNS[dimension] : undefined;
@@ -159,11 +159,14 @@ export class UsageQuery {
     const key = ledgerDimensionSql(dim, () => p.add(this.timeZone, 'text'));
     const rows = rowsOf(
       await this.db.query(
-        `SELECT ${key} AS key, ${LEDGER_TOTALS_SQL} FROM ${this.table} ${ledgerWhere(this.filters, p)} GROUP BY 1 ORDER BY 1`,
+        `SELECT ${key} AS key, ${LEDGER_TOTALS_SQL} FROM ${this.table} ${ledgerWhere(this.filters, p)} GROUP BY 1`,
         p.values,
       ),
     );
-    return rows.map((row) => ({ key: row.key ?? null, ...rawToTotals(rowToRawTotals(row)) }));
+    // Ordered here (by key, null last, as UsageService does), not by the column's collation.
+    return rows
+      .map((row) => ({ key: (row.key ?? null) as string | null, ...rawToTotals(rowToRawTotals(row)) }))
+      .sort(byKeyNullLast);
   }
 
   /** Matching records, newest first (then id descending). */
@@ -180,6 +183,13 @@ export class UsageQuery {
     );
     return rows.map(rowToRecord);
   }
+}
+
+function byKeyNullLast(a: { key: string | null }, b: { key: string | null }): number {
+  if (a.key === b.key) return 0;
+  if (a.key === null) return 1;
+  if (b.key === null) return -1;
+  return a.key < b.key ? -1 : 1;
 }
 
 /** Same as `UsageQuery.on(db, options)`. */

@@ -29,7 +29,7 @@ export interface UsageRecordRow {
   metadata: Record<string, unknown> | null;
 }
 
-const attribution = (name: string): EntitySchemaColumnOptions => ({ name, type: 'varchar', length: 255, nullable: true });
+const attribution = (name: string): EntitySchemaColumnOptions => ({ name, type: 'varchar', length: 255, nullable: true, collation: 'C' });
 const count = (name: string): EntitySchemaColumnOptions => ({ name, type: 'bigint', nullable: true });
 
 /**
@@ -70,7 +70,7 @@ export function createUsageRecordEntity(
       success: { name: 'success', type: 'boolean', default: true },
       usageMissing: { name: 'usage_missing', type: 'boolean', default: false },
       costNanoUsd: count('cost_nano_usd'),
-      priceSource: attribution('price_source'),
+      priceSource: { name: 'price_source', type: 'varchar', length: 255, nullable: true },
       recordedAt: { name: 'recorded_at', type: 'timestamptz' },
       metadata: { name: 'metadata', type: 'jsonb', nullable: true },
     },
@@ -78,7 +78,7 @@ export function createUsageRecordEntity(
       { name: indexName(tableName, 'agent_recorded_idx'), columns: ['agentName', 'recordedAt'] },
       { name: indexName(tableName, 'user_recorded_idx'), columns: ['userId', 'recordedAt'] },
       { name: indexName(tableName, 'model_recorded_idx'), columns: ['modelName', 'recordedAt'] },
-      { name: indexName(tableName, 'recorded_idx'), columns: ['recordedAt', 'recordId'] },
+      { name: indexName(tableName, 'recorded_idx'), columns: ['recordedAt'] },
     ],
   });
 }

@@ -11,7 +11,7 @@ import type {
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import { nanoUsdToString } from '../../query/money';
-import type { UsageTableNames } from './database-storage.options';
+import { resolveTableNames, type UsageTableNames } from './database-storage.options';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
@@ -74,17 +74,21 @@ export const TOKEN_COLUMNS = [
   ['totalTokens', 'total_tokens'],
 ] as const;
 
+type AttributionField = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName';
+
 /** Attribution filters and the ledger column each one matches. */
-const FILTER_COLUMNS = [
+const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> = [
   ['agentName', 'agent_name'],
   ['userId', 'user_id'],
   ['group', 'group_name'],
   ['chatName', 'chat_name'],
   ['modelName', 'model_name'],
   ['providerName', 'provider_name'],
-] as const;
+];
+const COLUMN_OF: Readonly<Record<AttributionField, string>> = Object.freeze(
+  Object.fromEntries(FILTER_COLUMNS) as Record<AttributionField, string>,
+);
 
-export const ROLLUP_KEY_COLUMNS = ['day', 'agent_name', 'user_id', 'group_name', 'model_name', 'provider_name'] as const;
 export const ROLLUP_SUM_COLUMNS = [
   'record_count',
   'requests',
@@ -94,6 +98,57 @@ export const ROLLUP_SUM_COLUMNS = [
   'cost_nano_usd',
   'unpriced_count',
 ] as const;
+
+/**
+ * One daily rollup: `day` plus some attribution columns as its key (NOT NULL, '' for a null attribution),
+ * the sums of `ROLLUP_SUM_COLUMNS` per key. A rollup answers a whole-day query when every attribution the
+ * query filters or groups on is one of its `fields` (then summing its rows over the days is exact).
+ */
+export interface RollupLayout {
+  readonly kind: 'agent' | 'user';
+  /** Attribution fields in key order (after `day`). */
+  readonly fields: readonly AttributionField[];
+  /** `day` then the attribution columns: the primary key, in this order. */
+  readonly keyColumns: readonly string[];
+}
+
+function layout(kind: RollupLayout['kind'], fields: AttributionField[]): RollupLayout {
+  return Object.freeze({ kind, fields: Object.freeze(fields), keyColumns: Object.freeze(['day', ...fields.map((f) => COLUMN_OF[f])]) });
+}
+
+/**
+ * (day, agent, group, model, provider): no user, so one row per day and agent/model pair rather than per
+ * record. Serves queries with no attribution filter or filters on agent/group/model/provider only.
+ */
+export const AGENT_ROLLUP: RollupLayout = layout('agent', ['agentName', 'group', 'modelName', 'providerName']);
+/** (day, user, agent, model, provider): serves queries that filter or group by user. */
+export const USER_ROLLUP: RollupLayout = layout('user', ['userId', 'agentName', 'modelName', 'providerName']);
+/** Both rollups, smallest first: a query uses the first one that can answer it. */
+export const ROLLUPS: readonly RollupLayout[] = Object.freeze([AGENT_ROLLUP, USER_ROLLUP]);
+
+/** Key columns of the (agent) daily rollup, `rollupTableName`. */
+export const ROLLUP_KEY_COLUMNS = AGENT_ROLLUP.keyColumns;
+
+/**
+ * The rollup that can answer a whole-day query on `filters` (grouped by `dimension`), or undefined when
+ * only the ledger can (chatName, success, hour, or a mix no rollup holds, such as group with user).
+ */
+export function rollupFor(f: NormalizedUsageFilters, dimension?: UsageDimension): RollupLayout | undefined {
+  if (f.success !== undefined) return undefined;
+  const needed: AttributionField[] = [];
+  for (const [field] of FILTER_COLUMNS) {
+    const values = f[field];
+    if (values === undefined) continue;
+    // '' is how the rollups store a null attribution; the ledger never matches it (no filter can hold it).
+    if (values.some((v) => v === '')) return undefined;
+    needed.push(field);
+  }
+  if (dimension !== undefined && dimension !== 'day') {
+    if (!Object.hasOwn(COLUMN_OF, dimension)) return undefined; // hour
+    needed.push(dimension as AttributionField);
+  }
+  return ROLLUPS.find((r) => needed.every((field) => r.fields.includes(field)));
+}
 
 /**
  * WHERE clause over the ledger. Attribution lists use `= ANY(array)` (a NULL column never matches,
@@ -112,15 +167,23 @@ export function ledgerWhere(f: NormalizedUsageFilters, p: SqlParams): string {
 }
 
 /**
- * WHERE clause over the daily rollup for whole-day filters: `fromDay`/`toDay` are the days (in the
- * rollup's time zone) where `from` and `to` start; no chatName or success filter can be answered here.
+ * WHERE clause over a daily rollup for whole-day filters: `fromDay`/`toDay` are the days (in the rollup's
+ * time zone) where `from` and `to` start. Only filters on the rollup's own columns can be answered here.
  */
-export function rollupWhere(f: NormalizedUsageFilters, fromDay: string | undefined, toDay: string | undefined, p: SqlParams): string {
+export function rollupWhere(
+  rollup: RollupLayout,
+  f: NormalizedUsageFilters,
+  fromDay: string | undefined,
+  toDay: string | undefined,
+  p: SqlParams,
+): string {
   const clauses: string[] = [];
+  if (f.success !== undefined) throw new Error('the daily rollups have no success column; query the ledger');
   for (const [field, column] of FILTER_COLUMNS) {
     const values = f[field];
-    if (field === 'chatName' && values !== undefined) throw new Error('the daily rollup has no chat_name; query the ledger');
-    if (values !== undefined) clauses.push(`${column} = ANY(${p.add([...values], 'varchar[]')})`);
+    if (values === undefined) continue;
+    if (!rollup.fields.includes(field)) throw new Error(`the ${rollup.kind} daily rollup has no ${column}; query the ledger`);
+    clauses.push(`${column} = ANY(${p.add([...values], 'varchar[]')})`);
   }
   if (fromDay !== undefined) clauses.push(`day >= ${p.add(fromDay, 'date')}`);
   if (toDay !== undefined) clauses.push(`day < ${p.add(toDay, 'date')}`);
@@ -150,18 +213,35 @@ export const ROLLUP_TOTALS_SQL = [
 ].join(', ');
 
 /**
- * Rollup rows (key columns then `ROLLUP_SUM_COLUMNS`) computed from ledger-shaped rows of `source`
- * (a table or a CTE), with `day` in the time zone `tzParam`. Null attribution becomes '' in the key.
+ * Rows of `rollup` (its key columns then `ROLLUP_SUM_COLUMNS`) computed from ledger-shaped rows of
+ * `source` (a table or a CTE), with `day` in the time zone `tzParam`. Null attribution becomes '' in the key.
+ * Without `rollup`: the (agent) daily rollup.
  */
-export function rollupAggregateSql(source: string, tzParam: string): string {
-  return `SELECT (recorded_at AT TIME ZONE ${tzParam})::date AS day,
-      COALESCE(agent_name, '') AS agent_name, COALESCE(user_id, '') AS user_id, COALESCE(group_name, '') AS group_name,
-      COALESCE(model_name, '') AS model_name, COALESCE(provider_name, '') AS provider_name,
+export function rollupAggregateSql(source: string, tzParam: string, rollup: RollupLayout = AGENT_ROLLUP): string {
+  // COLLATE "C": grouping and the upsert's key order compare bytes (cheap) instead of going through the
+  // database's locale; equality is the same either way.
+  const keys = rollup.fields.map((f) => `COALESCE(${COLUMN_OF[f]}, '') COLLATE "C" AS ${COLUMN_OF[f]}`);
+  return `SELECT (recorded_at AT TIME ZONE ${tzParam})::date AS day, ${keys.join(', ')},
       count(*) AS record_count, COALESCE(sum(requests), 0) AS requests,
       ${TOKEN_COLUMNS.map(([, c]) => `COALESCE(sum(${c}), 0) AS ${c}`).join(', ')},
       count(*) FILTER (WHERE NOT success) AS failed_count, count(*) FILTER (WHERE usage_missing) AS usage_missing_count,
       COALESCE(sum(cost_nano_usd), 0) AS cost_nano_usd, count(*) FILTER (WHERE cost_nano_usd IS NULL) AS unpriced_count
-    FROM ${source} GROUP BY 1, 2, 3, 4, 5, 6`;
+    FROM ${source} GROUP BY ${rollup.keyColumns.map((_, i) => i + 1).join(', ')}`;
+}
+
+/**
+ * Adds the rows of `agg` (shaped like `rollupAggregateSql`) to `table` (a rollup of layout `rollup`), or
+ * subtracts them with `sign` -1. Rows go in key order, so concurrent writers lock rollup rows in one
+ * global order (no deadlock cycles). `RETURNING 1`: one row per key touched.
+ */
+export function rollupUpsertSql(table: string, rollup: RollupLayout, agg: string, sign: 1 | -1 = 1): string {
+  const cols = [...rollup.keyColumns, ...ROLLUP_SUM_COLUMNS];
+  const select = sign === 1 ? cols.join(', ') : [...rollup.keyColumns, ...ROLLUP_SUM_COLUMNS.map((c) => `-${c}`)].join(', ');
+  return `INSERT INTO ${table} AS r (${cols.join(', ')})
+        SELECT ${select} FROM ${agg} ORDER BY ${rollup.keyColumns.join(', ')}
+        ON CONFLICT (${rollup.keyColumns.join(', ')}) DO UPDATE SET
+          ${ROLLUP_SUM_COLUMNS.map((c) => `${c} = r.${c} + EXCLUDED.${c}`).join(', ')}
+        RETURNING 1`;
 }
 
 /** Ledger columns a rollup aggregate needs (for `RETURNING`). */
@@ -194,13 +274,13 @@ const LEDGER_DIMENSIONS: Readonly<Record<UsageDimension, (tz: string) => string>
   hour: (tz: string) => `to_char(recorded_at AT TIME ZONE ${tz}, 'YYYY-MM-DD"T"HH24')`,
 });
 
-const ROLLUP_DIMENSIONS: Readonly<Partial<Record<UsageDimension, string>>> = Object.freeze({
-  agentName: `NULLIF(agent_name, '')`,
-  userId: `NULLIF(user_id, '')`,
-  group: `NULLIF(group_name, '')`,
-  modelName: `NULLIF(model_name, '')`,
-  providerName: `NULLIF(provider_name, '')`,
-  day: `to_char(day, 'YYYY-MM-DD')`,
+/**
+ * Group keys over a rollup: rows are grouped on the stored column (`group`, cheap to hash) and only the
+ * groups are turned into keys ('' back to null, days as text).
+ */
+const ROLLUP_DIMENSIONS: Readonly<Partial<Record<UsageDimension, { key: string; group: string }>>> = Object.freeze({
+  ...Object.fromEntries(FILTER_COLUMNS.map(([field, column]) => [field, { key: `NULLIF(${column}, '')`, group: column }])),
+  day: { key: `to_char(day, 'YYYY-MM-DD')`, group: 'day' },
 });
 
 export function isUsageDimension(dimension: unknown): dimension is UsageDimension {
@@ -213,9 +293,17 @@ export function ledgerDimensionSql(dimension: UsageDimension, tzPlaceholder: () 
   return build.length ? build(tzPlaceholder()) : build('');
 }
 
-/** The rollup expression for `dimension`, or undefined when the rollup cannot answer it (chatName, hour). */
-export function rollupDimensionSql(dimension: UsageDimension): string | undefined {
-  return Object.hasOwn(ROLLUP_DIMENSIONS, dimension) ? ROLLUP_DIMENSIONS[dimension] : undefined;
+/**
+ * The group-by of `dimension` over `rollup` (`SELECT <key> ... GROUP BY <group>`), or undefined when it
+ * cannot answer it (chatName, hour, a column it lacks).
+ */
+export function rollupDimensionSql(
+  dimension: UsageDimension,
+  rollup: RollupLayout = AGENT_ROLLUP,
+): { key: string; group: string } | undefined {
+  if (!Object.hasOwn(ROLLUP_DIMENSIONS, dimension)) return undefined;
+  if (dimension !== 'day' && !rollup.fields.includes(dimension as AttributionField)) return undefined;
+  return ROLLUP_DIMENSIONS[dimension];
 }
 
 /** SELECT list that `rowToRecord` reads. */
@@ -309,6 +397,11 @@ export interface SqlQueryable {
   query(sql: string, parameters?: unknown[]): Promise<unknown>;
 }
 
-export function tableNamesSql(names: UsageTableNames): { ledger: string; rollup: string } {
-  return { ledger: qualifiedName(names.tableName, names.schema), rollup: qualifiedName(names.rollupTableName, names.schema) };
+export function tableNamesSql(names: UsageTableNames): { ledger: string; rollup: string; userRollup: string } {
+  const n = resolveTableNames(names);
+  return {
+    ledger: qualifiedName(n.tableName, n.schema),
+    rollup: qualifiedName(n.rollupTableName, n.schema),
+    userRollup: qualifiedName(n.userRollupTableName, n.schema),
+  };
 }
