@@ -88,6 +88,8 @@ async function runMemoryPart(cfg: BenchConfig): Promise<PartResult> {
   } catch (e) {
     const p = (e as PartCrash).progress;
     if (!p) throw e;
+    await fs.rm(p.dir, { recursive: true, force: true }); // its spool files; the dead child could not
+    if (p.recorded === 0) throw e; // died before measuring anything: a failure of the part, not a result
     log(`memory: died under the ${HEAP_CAP_MB} MB heap cap after ${p.recorded.toLocaleString('en-US')} records; measuring again with room`);
     const again = await forkPart('memory', cfg, 4096);
     return { rows: [memoryCrashRow(p, HEAP_CAP_MB), ...again.rows], findings: again.findings };

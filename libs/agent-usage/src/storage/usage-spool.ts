@@ -9,8 +9,6 @@ import { recordFromJson, recordToJson } from '../record/usage-record.factory';
  * in-memory buffer full). Appends are batched and ordered; replay claims a file by renaming it, so
  * two processes sharing the folder never replay the same file, and drivers are idempotent on id anyway.
  */
-/** Records waiting for the async append before `add` writes them synchronously (memory stays bounded). */
-const MAX_BACKLOG = 20_000;
 /** Records per asynchronous append (bounds the size of one JSON string). */
 const APPEND_CHUNK = 5_000;
 
@@ -32,6 +30,8 @@ export class UsageSpool {
     private readonly directory: string,
     private readonly logger: LoggerService,
     private readonly driverName: string,
+    /** Records waiting for the async append before `add` writes them synchronously (memory stays bounded). */
+    private readonly maxBacklog = 20_000,
   ) {
     this.file = this.nextFileName();
   }
@@ -55,7 +55,7 @@ export class UsageSpool {
     this.count += records.length;
     // The disk is slower than the callers and the store is down: write on the caller's path rather
     // than let memory grow without bound (a degraded mode, logged).
-    if (this.pendingRecords.length > MAX_BACKLOG) this.writeBacklogSync();
+    if (this.pendingRecords.length > this.maxBacklog) this.writeBacklogSync();
     else if (!this.appending) this.appending = this.appendLoop();
   }
 

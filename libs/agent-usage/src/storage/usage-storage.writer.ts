@@ -26,6 +26,7 @@ export class UsageStorageWriter {
   private queue: UsageRecord[] = [];
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay: number;
   private healthy = true;
@@ -46,7 +47,9 @@ export class UsageStorageWriter {
     this.ready = new Promise((r) => (this.markReady = r));
     this.retryDelay = options.retryDelayMs;
     const safe = name.replace(/[^A-Za-z0-9_.-]/g, '_');
-    this.spool = new UsageSpool(join(options.spoolDirectory, safe), logger, name);
+    // The spool's own in-memory allowance scales with the buffer bound, so the total stays near it.
+    const backlog = Math.min(20_000, Math.ceil(options.maxBufferedRecords / 4));
+    this.spool = new UsageSpool(join(options.spoolDirectory, safe), logger, name, backlog);
     this.stats = { name, pending: 0, spooled: 0, written: 0, failedWrites: 0, lost: 0, lastError: null };
   }
 
@@ -71,7 +74,13 @@ export class UsageStorageWriter {
     }
     if (this.retryTimer) return; // a retry is scheduled; it will take these too
     if (q.length >= this.options.batchSize) {
-      if (!this.running) void this.kick();
+      // A macrotask, not a microtask: the store's work must not run inside the caller's await.
+      if (!this.running && !this.immediate) {
+        this.immediate = setImmediate(() => {
+          this.immediate = null;
+          void this.kick();
+        });
+      }
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = null;
@@ -188,6 +197,8 @@ export class UsageStorageWriter {
    */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = null;
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.timer = this.retryTimer = null;

@@ -114,8 +114,8 @@ type Connection = 'dataSource' | 'url' | 'host';
  * `DatabaseStorageOptions` for the connection.
  */
 export class DatabaseUsageStorage implements UsageStorage {
-  /** One statement per batch: 2,000 rows amortize its fixed cost better than the writer's default 500. */
-  readonly writeBatchSize = 2000;
+  /** One statement per batch: 5,000 rows amortize its fixed cost (measured: ~50-84% of COPY vs 26-42% at 500). */
+  readonly writeBatchSize = 5000;
   private options: DatabaseStorageOptions = {};
   private names: ResolvedUsageTableNames = resolveTableNames();
   private ledger = qualifiedName(this.names.tableName);
