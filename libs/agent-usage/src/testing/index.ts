@@ -1,2 +1,3 @@
 export { runStorageConformance, conformanceRecords } from './storage-conformance';
 export type { ConformanceFactory, ConformanceFixture } from './storage-conformance';
+export { prng } from './prng';

@@ -14,6 +14,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { UsageStorage } from '../interfaces/usage-storage.interface';
+import { prng } from './prng';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type {
   NormalizedUsageFilters,
@@ -28,18 +29,6 @@ export interface ConformanceFixture {
   teardown?: () => Promise<void> | void;
 }
 export type ConformanceFactory = (context: { timeZone: string }) => Promise<ConformanceFixture>;
-
-/** Small deterministic PRNG so every run and every driver sees the same data. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values chosen to break naive key encodings and SQL: quotes, separators, the word `group`, unicode. */
 const AGENTS = ['support', 'research', "o'brien; DROP TABLE x;--", 'a:b|c*d', null];
