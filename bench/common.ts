@@ -12,6 +12,8 @@ import { Injectable, Module, type INestApplicationContext } from '@nestjs/common
 import { NestFactory } from '@nestjs/core';
 import { TrackUsage, UsageService, UsageTrackingModule } from 'nestjs-agent-usage';
 import type { UsageRecordInput, UsageTrackingModuleOptions } from 'nestjs-agent-usage';
+// The same generator as the conformance suite (the testing entry point itself needs Jest).
+import { prng } from '../libs/agent-usage/src/testing/prng';
 
 export const PG_URL = process.env.USAGE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.USAGE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -92,17 +94,7 @@ export function log(msg: string): void {
 
 // ------------------------------------------------------------------ deterministic data
 
-/** Small PRNG so every run and every driver sees the same records. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /**
  * Realistic cardinality: 5,000 users (a few heavy, most occasional), each talking to 3 of 300 agents,
