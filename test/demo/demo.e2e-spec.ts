@@ -9,19 +9,14 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
+import type { UsageTotals } from 'nestjs-agent-usage';
 import { AppModule } from '../../src/app.module';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, usageOptionsFromEnv } from '../../src/usage-options';
 
-interface Tokens {
-  recordCount: number;
-  requests: number;
-  inputTokens: number;
-  cachedInputTokens: number;
-  cacheWriteTokens: number;
-  outputTokens: number;
-  reasoningTokens: number;
-  totalTokens: number;
-}
+type Tokens = Pick<
+  UsageTotals,
+  'recordCount' | 'requests' | 'inputTokens' | 'cachedInputTokens' | 'cacheWriteTokens' | 'outputTokens' | 'reasoningTokens' | 'totalTokens'
+>;
 
 /** u = ceil(characters / 4), the fake model's user-prompt token count. */
 const u = (prompt: string) => Math.max(1, Math.ceil(prompt.length / 4));

@@ -53,6 +53,8 @@ export class UsageRecorder {
   private pricer: UsageRecordPricer | null = null;
   private readonly listeners: UsageRecordListener[] = [];
   private readonly guards: UsageCallGuard[] = [];
+  /** Driver names per decorator / provider-config object that names a storage. */
+  private readonly targetsByLevel = new WeakMap<object, string[]>();
   readonly stats: UsageRecorderStats = { recorded: 0, skipped: 0, captureErrors: 0, listenerErrors: 0 };
 
   constructor(
@@ -98,8 +100,12 @@ export class UsageRecorder {
     }
     if (ctx?.trackingOverride !== undefined) enabled = ctx.trackingOverride;
     if (!enabled) return null;
-    const storage = m?.storage ?? c?.storage ?? p?.storage;
-    return storage === undefined ? this.registry.defaultTargets : storageNamesOf(storage as string | string[]);
+    // The level that names the storage; its resolved driver names are computed once, not per record.
+    const level = m?.storage !== undefined ? m : c?.storage !== undefined ? c : p?.storage !== undefined ? p : undefined;
+    if (!level) return this.registry.defaultTargets;
+    let names = this.targetsByLevel.get(level);
+    if (!names) this.targetsByLevel.set(level, (names = storageNamesOf(level.storage as string | string[])));
+    return names;
   }
 
   /**

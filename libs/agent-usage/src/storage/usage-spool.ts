@@ -1,4 +1,5 @@
-import { appendFileSync, mkdirSync, promises as fs } from 'node:fs';
+import { appendFileSync, createReadStream, mkdirSync, promises as fs } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
@@ -44,8 +45,7 @@ export class UsageSpool {
   async open(): Promise<void> {
     await fs.mkdir(this.directory, { recursive: true });
     for (const f of await this.files()) {
-      const text = await fs.readFile(join(this.directory, f), 'utf8');
-      this.count += text.split('\n').filter((l) => l.length > 0).length;
+      this.count += await countLines(join(this.directory, f));
     }
   }
 
@@ -137,11 +137,14 @@ export class UsageSpool {
         throw err;
       }
       try {
-        const lines = (await fs.readFile(claimed, 'utf8')).split('\n');
+        // Streamed: a spool left by a long outage can be far larger than the memory bound.
+        const lines = createInterface({ input: createReadStream(claimed, { encoding: 'utf8' }), crlfDelay: Infinity });
         let batch: UsageRecord[] = [];
         let torn = 0;
-        for (const line of lines) {
+        let n = 0;
+        for await (const line of lines) {
           if (!line) continue;
+          n++;
           const r = recordFromJson(line);
           if (!r) {
             torn++;
@@ -156,7 +159,6 @@ export class UsageSpool {
         if (batch.length) await write(batch);
         if (torn) this.logger.warn(`[${this.driverName}] skipped ${torn} unreadable line(s) in spool ${f} (torn write)`);
         await fs.unlink(claimed);
-        const n = lines.filter((l) => l.length > 0).length;
         this.count = Math.max(0, this.count - n);
         replayed += n - torn;
       } catch (err) {
@@ -169,4 +171,13 @@ export class UsageSpool {
     }
     return replayed;
   }
+}
+
+/** Non-empty lines of a file, counted while streaming it (spool files can be large). */
+async function countLines(path: string): Promise<number> {
+  let n = 0;
+  for await (const line of createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity })) {
+    if (line) n++;
+  }
+  return n;
 }
