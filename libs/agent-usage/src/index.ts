@@ -6,6 +6,8 @@ export { UsageService, UsageReader } from './usage.service';
 export type { ClearUsageOptions } from './usage.service';
 export { TrackUsage } from './decorators/track-usage.decorator';
 export type { TrackUsageOptions } from './decorators/track-usage.decorator';
+export { UsageAgentFromParam } from './decorators/usage-agent-from-param.decorator';
+export { UsageAgentParamInterceptor } from './capture/usage-agent-param.interceptor';
 export type { UsageAttribution, ShouldTrackUsage, TrackUsageCall } from './capture/usage-context';
 export type { UsageRecorderStats, UsageCallInfo } from './record/usage.recorder';
 export * from './interfaces/usage-record.interface';
