@@ -8,6 +8,7 @@ export { TrackUsage } from './decorators/track-usage.decorator';
 export type { TrackUsageOptions } from './decorators/track-usage.decorator';
 export { UsageAgentFromParam } from './decorators/usage-agent-from-param.decorator';
 export { UsageAgentParamInterceptor } from './capture/usage-agent-param.interceptor';
+export type { UsageTelemetryOptions, UsageMeterProvider } from './telemetry/usage-telemetry.options';
 export type { UsageAttribution, ShouldTrackUsage, TrackUsageCall } from './capture/usage-context';
 export type { UsageRecorderStats, UsageCallInfo } from './record/usage.recorder';
 export * from './interfaces/usage-record.interface';
