@@ -33,7 +33,7 @@ class Flaky {
     throw err;
   }
   async failWithString(): Promise<never> {
-    throw 'plain string'; // eslint-disable-line @typescript-eslint/only-throw-error
+    throw 'plain string';
   }
   ok() {
     return { object: 'chat.completion', model: 'gpt-4o', usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 } };
