@@ -271,25 +271,9 @@ export class UsageRecorder {
     if (isObject) recordedErrors.add(err);
     try {
       const errorType = errorTypeOf(err);
-      const usages = isObject ? normalizeResponses(err) : [];
-      if (usages.length === 0) this.record({ success: false, errorType, usageMissing: true });
-      else for (const u of usages) {
-        this.record(
-          {
-            modelName: u.modelName ?? undefined,
-            inputTokens: u.inputTokens,
-            cachedInputTokens: u.cachedInputTokens,
-            cacheWriteTokens: u.cacheWriteTokens,
-            outputTokens: u.outputTokens,
-            reasoningTokens: u.reasoningTokens,
-            totalTokens: u.totalTokens,
-            usageMissing: u.usageMissing,
-            success: false,
-            errorType,
-          },
-          u.providerName,
-        );
-      }
+      // An error object carrying `{ model, usage }` (or a response shape) is normalized like a response.
+      const made = isObject ? this.recordResponseOnce(err, { success: false, errorType }, false) : [];
+      if (made.length === 0) this.record({ success: false, errorType, usageMissing: true });
     } catch (captureErr) {
       this.stats.captureErrors++;
       this.logger.error(
