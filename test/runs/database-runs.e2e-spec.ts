@@ -9,6 +9,7 @@ import type { UsageRecord } from '../../libs/agent-usage/src/interfaces/usage-re
 import {
   DatabaseUsageStorage,
   UpgradeAgentUsageRuns1796400000000,
+  UsageQuery,
   createAgentUsageMigration,
 } from '../../libs/agent-usage/src/storage/database';
 import { PG_URL, allTables, normTotals, randomRecords, storageContext, uniqueName } from '../database/fixtures/database-test.fixture';
@@ -102,4 +103,9 @@ it('upgrades tables of the previous version in place: refused until migrated, ro
   const listed = await d.list({ runId: ['run-3'] }, 100, 0);
   expect(listed.map((r) => r.id).sort()).toEqual(one.map((r) => r.id).sort());
   expect(listed.find((r) => r.runStart)).toMatchObject({ runId: 'run-3', agentRunStart: true });
+  // The host-side query helper: forRun / forErrorType and the run_id column as a group key
+  const q = UsageQuery.on(ds, { tableName: names.tableName });
+  expect(await q.forRun('run-3').aggregate()).toMatchObject({ recordCount: one.length, runCount: 1 });
+  expect((await q.forErrorType('RateLimitError').aggregate()).recordCount).toBe(failed);
+  expect((await q.forRun('run-1', 'run-2').groupByColumn('run_id')).map((g) => [g.key, g.runCount])).toEqual([['run-1', 1], ['run-2', 1]]);
 });
