@@ -205,3 +205,45 @@ it('the real openai client: a stream cut mid-way is recorded as failed with the 
   expect(rs).toHaveLength(1);
   expect(rs[0]).toMatchObject({ agentName: 'sdk-agent', success: false, errorType: (err as Error).constructor.name, usageMissing: true });
 });
+
+it('a call refused by a hard budget never ran: it is not recorded as a failure, nested or not', async () => {
+  @Injectable()
+  @TrackUsage({ agentName: 'metered' })
+  class Metered {
+    async ask() {
+      return { object: 'chat.completion', model: 'gpt-4o', usage: { prompt_tokens: 50, completion_tokens: 10, total_tokens: 60 } };
+    }
+  }
+  @Injectable()
+  @TrackUsage({ agentName: 'caller' })
+  class Caller {
+    constructor(private readonly metered: Metered) {}
+    async delegate() {
+      return this.metered.ask();
+    }
+  }
+  const mod = await Test.createTestingModule({
+    imports: [
+      UsageTrackingModule.forRoot({
+        trackUsage: true,
+        budgets: [{ name: 'metered', scope: 'agent', match: 'metered', window: 'day', metric: 'tokens', limit: 60, actions: ['pause'] }],
+        scheduler: { coordination: 'memory' },
+      }),
+    ],
+    providers: [Metered, Caller],
+  }).compile();
+  const budgeted = mod.createNestApplication();
+  await budgeted.init();
+  try {
+    const u = budgeted.get(UsageService);
+    await budgeted.get(Metered).ask(); // uses the whole budget
+    const direct = await caught(() => budgeted.get(Metered).ask());
+    const nested = await caught(() => budgeted.get(Caller).delegate());
+    expect((direct as Error).constructor.name).toBe('UsageBudgetExceededError');
+    expect((nested as Error).constructor.name).toBe('UsageBudgetExceededError');
+    await u.flush();
+    expect(await u.getUsageAggregate()).toMatchObject({ recordCount: 1, failedCount: 0 });
+  } finally {
+    await budgeted.close();
+  }
+});
