@@ -10,7 +10,9 @@
  *   });
  *
  * Reference answers are computed here by plain loops, independently of the library's own in-memory
- * query code, so the memory driver is checked too.
+ * query code, so the memory driver is checked too. The records include runs (ids with separators and
+ * quotes, first-record marks) and error types: `runId` / `errorType` filters and dimensions, and the
+ * `runCount` / `agentRunCount` totals, are checked like every other field.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { UsageStorage } from '../interfaces/usage-storage.interface';
