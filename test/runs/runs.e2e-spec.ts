@@ -123,17 +123,23 @@ it('runWithContext({ runId }) opens that run for calls inside it; record({ runId
   usage.record({ agentName: 'batch', runId: 'job-7', runStart: true, agentRunStart: true, inputTokens: 5, outputTokens: 1 });
   usage.record({ agentName: 'batch', runId: 'job-7', inputTokens: 5, outputTokens: 1 });
   usage.record({ agentName: 'loose', inputTokens: 1, outputTokens: 1 }); // no run at all
+  // The same conversation reopened later (the next request) is the same run: not started again.
+  await usage.runWithContext({ runId: 'conversation-42' }, () => triage.handle(3, 0));
+  // Records of a run of your own, outside any run context: the first is marked by the recorder.
+  usage.record({ agentName: 'batch', runId: 'job-8', inputTokens: 5, outputTokens: 1 });
+  usage.record({ agentName: 'batch', runId: 'job-8', inputTokens: 5, outputTokens: 1 });
   const records = await all();
   const conv = records.filter((r) => r.runId === 'conversation-42');
-  expect(conv).toHaveLength(4 + 3);
+  expect(conv).toHaveLength(4 + 3 + 3);
   expect(conv.filter((r) => r.runStart)).toHaveLength(1);
-  const agg = await usage.getUsageAggregate({ runId: ['conversation-42', 'job-7'] });
-  expect(agg).toMatchObject({ recordCount: 9, runCount: 2, agentRunCount: 3 });
+  const agg = await usage.getUsageAggregate({ runId: ['conversation-42', 'job-7', 'job-8'] });
+  expect(agg).toMatchObject({ recordCount: 14, runCount: 3, agentRunCount: 4 });
+  expect(records.filter((r) => r.runId === 'job-8').map((r) => [r.runStart, r.agentRunStart]).sort()).toEqual([[false, false], [true, true]]);
   // triage ran twice inside one run: charged once
   expect((await usage.getUsageAggregate({ runId: 'conversation-42', agentName: 'triage' })).costNanoUsd).toBe(50_000_000);
   const loose = records.find((r) => r.agentName === 'loose')!;
   expect(loose).toMatchObject({ runId: null, runStart: false, agentRunStart: false });
-  expect((await usage.getUsageAggregate()).runCount).toBe(2);
+  expect((await usage.getUsageAggregate()).runCount).toBe(3);
 });
 
 it('a response recorded outside any run is a run of its own; bad run ids are rejected by name', async () => {

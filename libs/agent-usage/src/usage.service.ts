@@ -20,7 +20,7 @@ import { UsageRecorder, UsageRecorderStats } from './record/usage.recorder';
 import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { assertDimension, isEmptyFilter, normalizeFilters } from './query/usage-filters';
 import { nanoUsdToString } from './query/money';
-import { UsageAttribution, UsageContextState, newRunState, usageContextStorage } from './capture/usage-context';
+import { UsageAttribution, UsageContextState, usageContextStorage } from './capture/usage-context';
 import type { UsageBudgetStatus, UsageBudgetStatusQuery } from './budgets/budget-options.interface';
 import { budgetServiceFor } from './budgets/budget-service.ref';
 
@@ -181,7 +181,7 @@ export class UsageService extends UsageReader {
     const parent = usageContextStorage.getStore();
     const state: UsageContextState = { ...parent, ...attribution };
     // A new run id opens that run; the same id keeps the current one (its first record is already marked).
-    if (attribution.runId !== undefined && parent?.run?.id !== attribution.runId) state.run = newRunState(attribution.runId);
+    if (attribution.runId !== undefined && parent?.run?.id !== attribution.runId) state.run = this.recorder.namedRun(attribution.runId);
     return usageContextStorage.run(state, fn);
   }
 

@@ -43,6 +43,8 @@ export interface UsageRecorderStats {
 
 /** Responses already recorded: a response returned through several tracked methods counts once. */
 const recordedResponses = new WeakSet<object>();
+/** Run ids the host named that this process remembers (their first records are already marked). */
+const MAX_NAMED_RUNS = 10_000;
 /** Errors already recorded (or raised by a call guard): an error rethrown through nested tracked calls counts once. */
 const recordedErrors = new WeakSet<object>();
 
@@ -52,12 +54,16 @@ export function errorTypeOf(err: unknown): string {
   return typeof name === 'string' && name.length > 0 ? name.slice(0, 255) : typeof err;
 }
 
-/** Marks the run's first record, and its agent's first record in the run (see UsageRecord). */
-function markRun(record: UsageRecord, run: UsageRunState): void {
-  if (!run.started) {
+/**
+ * Marks the run's first record, and its agent's first record in the run (see UsageRecord). With `given`
+ * the record's marks came from the input: they only tell the run what has started already.
+ */
+function markRun(record: UsageRecord, run: UsageRunState, given: boolean): void {
+  if (given ? record.runStart : !run.started) {
     run.started = true;
     record.runStart = true;
   }
+  if (given && !record.agentRunStart) return;
   const agent = record.agentName ?? '';
   const seen = run.agents;
   if (seen === undefined) run.agents = agent;
@@ -79,6 +85,8 @@ export class UsageRecorder {
   private pricer: UsageRecordPricer | null = null;
   private readonly listeners: UsageRecordListener[] = [];
   private readonly guards: UsageCallGuard[] = [];
+  /** Runs named by the host, by id (see `namedRun`). */
+  private readonly namedRuns = new Map<string, UsageRunState>();
   /** Driver names per decorator / provider-config object that names a storage. */
   private readonly targetsByLevel = new WeakMap<object, string[]>();
   readonly stats: UsageRecorderStats = { recorded: 0, skipped: 0, captureErrors: 0, listenerErrors: 0 };
@@ -96,6 +104,20 @@ export class UsageRecorder {
   }
   addCallGuard(guard: UsageCallGuard): void {
     this.guards.push(guard);
+  }
+
+  /**
+   * The state of a run the host names (`runWithContext({ runId })`, `record({ runId })`): one per id, so a
+   * run reopened later (the next request of a conversation) is not started again. Bounded: past
+   * MAX_NAMED_RUNS the oldest ids are forgotten (a forgotten run that comes back is counted again).
+   */
+  namedRun(id: string): UsageRunState {
+    let run = this.namedRuns.get(id);
+    if (!run) {
+      if (this.namedRuns.size >= MAX_NAMED_RUNS) this.namedRuns.delete(this.namedRuns.keys().next().value as string);
+      this.namedRuns.set(id, (run = newRunState(id)));
+    }
+    return run;
   }
 
   /** Agent name of a frame: a route's agent, then method, then class decorator, then the class name. */
@@ -173,8 +195,12 @@ export class UsageRecorder {
       metadata: ctx?.metadata ?? null,
       runId: run?.id ?? null,
     });
-    // Marks are set only on a record that is really made (a rejected input must not use up the run's start).
-    if (run && record.runId === run.id && input.runStart === undefined && input.agentRunStart === undefined) markRun(record, run);
+    // Marks are set only on a record that is really made (a rejected input must not use up the run's start);
+    // marks given in the input win.
+    if (record.runId !== null) {
+      const given = input.runStart !== undefined || input.agentRunStart !== undefined;
+      markRun(record, record.runId === run?.id ? run : this.namedRun(record.runId), given);
+    }
     if (this.pricer && input.costNanoUsd === undefined) {
       const price = this.pricer.price(record);
       record.costNanoUsd = price.costNanoUsd;
