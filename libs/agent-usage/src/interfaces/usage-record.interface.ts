@@ -72,8 +72,8 @@ export interface UsageRecordInput {
   /** Defaults to the current run's id (null outside a run). */
   runId?: string | null;
   /**
-   * Normally left out: inside a run the recorder marks the run's (and each agent's) first record itself.
-   * Give them only for records of a run you track yourself (a `runId` of your own outside any run).
+   * Normally left out: the recorder marks the run's (and each agent's) first record itself, per process.
+   * Give them to decide yourself, e.g. for a run spread over several processes.
    */
   runStart?: boolean;
   agentRunStart?: boolean;
