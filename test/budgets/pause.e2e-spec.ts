@@ -141,15 +141,17 @@ describe('hard budgets: concurrency, leaks, cost, sync methods', () => {
     expect(() => a.run()).toThrow(UsageBudgetExceededError);
   });
 
-  it('a failed call (no record) holds its reservation only until its TTL', async () => {
+  it('a failed call is recorded as failed, which settles its reservation at once (no wait for the TTL)', async () => {
     const a = app.get(FlakyAgent);
-    // First admission reserves with an unknown per-call estimate; the call dies without recording.
+    // First admission reserves with an unknown per-call estimate; the call dies, and its failure record
+    // (usage missing) releases the reservation. Before failures were recorded it leaked until its 300 ms TTL.
     await expect(a.run()).rejects.toThrow('provider down');
     a.fail = false;
     const t0 = Date.now();
-    await expect(a.run()).resolves.toBeDefined(); // waited for the leaked reservation to expire (300 ms)
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
-    expect(Date.now() - t0).toBeLessThan(2500);
+    await expect(a.run()).resolves.toBeDefined();
+    expect(Date.now() - t0).toBeLessThan(200);
+    await app.get(UsageService).flush();
+    expect((await app.get(UsageService).getUsage({ success: false })).items).toEqual([expect.objectContaining({ success: false, errorType: 'Error', usageMissing: true })]);
   });
 
   it('cost budgets count costNanoUsd exactly (explicit costs and the pricing service)', async () => {

@@ -117,11 +117,12 @@ describe('write and read back', () => {
 function expectsBuckets(kind: 'aggregate' | 'groupBy' | 'identities', f: NormalizedUsageFilters, timeZone: string, dim?: UsageDimension): boolean {
   const aligned = (d?: Date) => !d || startOfDay(dayKey(d, timeZone), timeZone).getTime() === d.getTime();
   if (!aligned(f.from) || !aligned(f.to) || f.success !== undefined) return false;
-  const attrs = (['agentName', 'userId', 'group', 'chatName', 'modelName', 'providerName'] as const).filter((d) => f[d]);
+  const attrs = (['agentName', 'userId', 'group', 'chatName', 'modelName', 'providerName', 'runId', 'errorType'] as const).filter((d) => f[d]);
   if (kind === 'identities') return attrs.every((d) => ['agentName', 'userId', 'group', 'chatName'].includes(d));
-  if (attrs.length > 1) return false;
+  // runId has an index but no buckets.
+  if (attrs.length > 1 || attrs[0] === 'runId' || dim === 'runId') return false;
   if (kind === 'aggregate' || attrs.length === 0 || dim === attrs[0] || dim === 'day') return true;
-  return ['agentName', 'userId'].includes(attrs[0]) && dim !== 'chatName';
+  return ['agentName', 'userId'].includes(attrs[0]) && dim !== 'chatName' && dim !== 'errorType';
 }
 
 describe.each(['UTC', 'America/New_York'])('same answers as the memory driver (%s)', (timeZone) => {
@@ -149,6 +150,9 @@ describe.each(['UTC', 'America/New_York'])('same answers as the memory driver (%
     ['model and provider (no index)', { modelName: ['gpt-4o'], providerName: ['openai', 'google'] }],
     ['the tie millisecond', { from: new Date(BASE_MS + 3 * DAY + 7777), to: new Date(BASE_MS + 3 * DAY + 7778) }],
     ['unknown value', { agentName: ['nobody'] }],
+    ['runs (their index)', { runId: ['run:11|3', 'run:12|3', 'run:11|200', 'run:12|200'] }],
+    ['run and agent', { runId: ['run:11|5', 'run:12|5'], agentName: ['support'] }],
+    ['error types over whole days', { errorType: ['RateLimitError', 'Err|x y'], from: dayStart(2), to: dayStart(6) }],
     ['empty range', { from: dayStart(5), to: dayStart(5) }],
   ];
 
@@ -300,6 +304,8 @@ describe('write path: chunks, duplicates and exactness', () => {
         usageMissingCount: sum((r) => (r.usageMissing ? 1 : 0)),
         costNanoUsd: sum((r) => r.costNanoUsd),
         unpricedCount: sum((r) => (r.costNanoUsd === null ? 1 : 0)),
+        runCount: sum((r) => (r.runStart ? 1 : 0)),
+        agentRunCount: sum((r) => (r.agentRunStart ? 1 : 0)),
       };
     };
     const s = await driver('big', 'UTC', { writeChunkSize: 2 });

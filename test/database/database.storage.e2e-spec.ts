@@ -102,6 +102,10 @@ function record(id: string, patch: Partial<UsageRecord> = {}): UsageRecord {
     requests: 1,
     success: true,
     usageMissing: false,
+    runId: 'run-1',
+    runStart: true,
+    agentRunStart: true,
+    errorType: null,
     costNanoUsd: 1_234_567,
     priceSource: 'table:2026-10-01:gpt-4o',
     recordedAt: new Date('2026-11-01T10:00:00.123Z'),
@@ -664,7 +668,7 @@ describe('UsageQuery helpers', () => {
       expect(normGroups(got.map(({ costUsd: _c, ...g }) => g))).toEqual(expected);
     }
     for (const bad of ['agent_name; DROP TABLE x', 'recorded_at', 'cost_nano_usd', '__proto__', 'hasOwnProperty']) {
-      await expect(q.groupByColumn(bad)).rejects.toThrow(/must be one of agentName, userId, group, chatName, modelName, providerName, day, hour/);
+      await expect(q.groupByColumn(bad)).rejects.toThrow(/must be one of agentName, userId, group, chatName, modelName, providerName, runId, errorType, day, hour/);
     }
     const injected = UsageQuery.on(ds, { tableName: names.tableName }).forAgent(`x'; DROP TABLE "${names.tableName}"; --`);
     expect((await injected.aggregate()).recordCount).toBe(0);
@@ -704,6 +708,7 @@ describe('migration', () => {
       { tablename: 'ledger', indexname: 'ledger_model_recorded_idx' },
       { tablename: 'ledger', indexname: 'ledger_pkey' },
       { tablename: 'ledger', indexname: 'ledger_recorded_idx' },
+      { tablename: 'ledger', indexname: 'ledger_run_idx' },
       { tablename: 'ledger', indexname: 'ledger_user_recorded_idx' },
     ]);
     const defs = await rowsOf(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY 1`, [schema]);

@@ -235,8 +235,11 @@ describe('per-agent pricing (LiteLLM style)', () => {
     // 0.05 USD = 50,000,000 nano-USD
     expect(service.price(recordOf(response, { agentName: 'support' }))).toEqual({ costNanoUsd: 50_000_000, priceSource: 'agent:support' });
     expect(service.price(recordOf({ object: 'chat.completion', model: 'gpt-4o' }, { agentName: 'support' })).costNanoUsd).toBe(50_000_000);
-    // per model request the record stands for: 3 x 50,000,000
-    expect(service.price(recordOf(response, { agentName: 'support', requests: 3 })).costNanoUsd).toBe(150_000_000);
+    // once per query, not per model request: a record outside any run is one query whatever its requests
+    expect(service.price(recordOf(response, { agentName: 'support', requests: 3 })).costNanoUsd).toBe(50_000_000);
+    // in a run: the agent's first record carries it, its later records cost nothing
+    expect(service.price(recordOf(response, { agentName: 'support', runId: 'r1', agentRunStart: true })).costNanoUsd).toBe(50_000_000);
+    expect(service.price(recordOf(response, { agentName: 'support', runId: 'r1', agentRunStart: false })).costNanoUsd).toBe(0);
   });
 
   it('per-token agent prices apply to the inclusive counts', () => {

@@ -13,3 +13,5 @@ export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 10_000;
 /** Longest accepted attribution string; longer ones are rejected as absurd. */
 export const MAX_ATTRIBUTION_LENGTH = 255;
+/** Metadata key written by `@UsageAgentFromParam` on controllers and route handlers. */
+export const USAGE_AGENT_PARAM_METADATA = 'nestjs-agent-usage:agent-param';

@@ -13,6 +13,7 @@ import { UsageThresholdJob } from './scheduler/threshold.job';
 import './budgets/budget-options.validator';
 import './scheduler/scheduler-options.validator';
 import { UsagePricingService } from './pricing/pricing.service';
+import { UsageTelemetryExporter } from './telemetry/usage-telemetry.exporter';
 
 export const usageTrackingProviders: Provider[] = [
   {
@@ -28,4 +29,5 @@ export const usageTrackingProviders: Provider[] = [
   UsagePricingService,
   UsageBudgetService,
   UsageThresholdJob,
+  UsageTelemetryExporter,
 ];

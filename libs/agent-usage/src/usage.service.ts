@@ -20,7 +20,7 @@ import { UsageRecorder, UsageRecorderStats } from './record/usage.recorder';
 import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { assertDimension, isEmptyFilter, normalizeFilters } from './query/usage-filters';
 import { nanoUsdToString } from './query/money';
-import { UsageAttribution, usageContextStorage } from './capture/usage-context';
+import { UsageAttribution, UsageContextState, usageContextStorage } from './capture/usage-context';
 import type { UsageBudgetStatus, UsageBudgetStatusQuery } from './budgets/budget-options.interface';
 import { budgetServiceFor } from './budgets/budget-service.ref';
 
@@ -64,6 +64,8 @@ export function toTotals(raw: RawUsageTotals): UsageTotals {
     costNanoUsd: safe('costNanoUsd', cost),
     costUsd: nanoUsdToString(cost),
     unpricedCount: safe('unpricedCount', raw.unpricedCount),
+    runCount: safe('runCount', raw.runCount),
+    agentRunCount: safe('agentRunCount', raw.agentRunCount),
   };
 }
 
@@ -170,14 +172,17 @@ export class UsageService extends UsageReader {
   /** Runs `fn` with this attribution for every record made inside it (nested contexts merge). */
   runWithContext<T>(attribution: UsageAttribution, fn: () => T): T {
     if (!attribution || typeof attribution !== 'object') throw new InvalidUsageInputError('attribution', 'an object', attribution);
-    for (const key of ['userId', 'group', 'chatName', 'agentName'] as const) {
+    for (const key of ['userId', 'group', 'chatName', 'agentName', 'runId'] as const) {
       const v = attribution[key];
       if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > MAX_ATTRIBUTION_LENGTH)) {
         throw new InvalidUsageInputError(`attribution.${key}`, `a string of 1 to ${MAX_ATTRIBUTION_LENGTH} characters`, v);
       }
     }
     const parent = usageContextStorage.getStore();
-    return usageContextStorage.run({ ...parent, ...attribution }, fn);
+    const state: UsageContextState = { ...parent, ...attribution };
+    // A new run id opens that run; the same id keeps the current one (its first record is already marked).
+    if (attribution.runId !== undefined && parent?.run?.id !== attribution.runId) state.run = this.recorder.namedRun(attribution.runId);
+    return usageContextStorage.run(state, fn);
   }
 
   /** Turns tracking on or off for every call inside `fn`, beating every other setting. */

@@ -8,6 +8,25 @@ export interface UsageAttribution {
   chatName?: string;
   agentName?: string;
   metadata?: Record<string, unknown>;
+  /** Opens a run with this id for `fn` (an existing run with the same id is kept). */
+  runId?: string;
+}
+
+/**
+ * A run in progress: shared (by reference) by every context of the call chain, so the first record of
+ * the run, and of each agent in it, is marked exactly once even under concurrency (JS runs one record
+ * at a time; distinct runs never share this object).
+ */
+export interface UsageRunState {
+  readonly id: string;
+  /** A record of this run was made (the next ones are not its first). */
+  started: boolean;
+  /** Agents with a record in this run: one name, then a Set once a second agent appears. */
+  agents: string | Set<string> | undefined;
+}
+
+export function newRunState(id: string): UsageRunState {
+  return { id, started: false, agents: undefined };
 }
 
 /** What `shouldTrackUsage` receives, once per record. */
@@ -44,6 +63,10 @@ export interface UsageContextState extends UsageAttribution {
   frame?: TrackedCallFrame;
   /** Set by a hard budget when it admits the outermost tracked call; nested calls ride on it. */
   budgetReservation?: unknown;
+  /** The run every record of this chain belongs to (opened by the outermost tracked call). */
+  run?: UsageRunState;
+  /** Agent name taken from a route (`@UsageAgentFromParam`): beats the tracked classes' own names. */
+  routeAgentName?: string;
 }
 
 /** One store for the process: contexts must cross module instances (e.g. in tests). */

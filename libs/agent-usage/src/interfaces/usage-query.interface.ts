@@ -11,6 +11,10 @@ export interface UsageFilters {
   chatName?: OneOrMany<string>;
   modelName?: OneOrMany<string>;
   providerName?: OneOrMany<string>;
+  /** Records of these runs. */
+  runId?: OneOrMany<string>;
+  /** Failed records whose error has this class name (e.g. `RateLimitError`). */
+  errorType?: OneOrMany<string>;
   /** One whole day, `YYYY-MM-DD`, in the configured time zone (UTC by default). */
   date?: string;
   /** First whole day, `YYYY-MM-DD`, inclusive. */
@@ -35,6 +39,8 @@ export interface NormalizedUsageFilters {
   chatName?: string[];
   modelName?: string[];
   providerName?: string[];
+  runId?: string[];
+  errorType?: string[];
   from?: Date;
   to?: Date;
   success?: boolean;
@@ -62,6 +68,8 @@ export const USAGE_DIMENSIONS = [
   'chatName',
   'modelName',
   'providerName',
+  'runId',
+  'errorType',
   'day',
   'hour',
 ] as const;
@@ -86,6 +94,14 @@ export interface UsageTotals {
   costUsd: string;
   /** Records whose cost is unknown (no price for the model). */
   unpricedCount: number;
+  /**
+   * Runs started among these records: a run counts where its first record is (its agent, model, day...).
+   * Exact for filters and groups that hold for a whole run (user, group, chat, run); see `agentRunCount`
+   * for runs per agent.
+   */
+  runCount: number;
+  /** Runs of each agent: a (run, agent) pair counts once, on that agent's first record in the run. */
+  agentRunCount: number;
 }
 
 export interface UsageGroup extends UsageTotals {
@@ -119,6 +135,8 @@ export interface RawUsageTotals {
   usageMissingCount: RawCount;
   costNanoUsd: RawCount;
   unpricedCount: RawCount;
+  runCount: RawCount;
+  agentRunCount: RawCount;
 }
 export interface RawUsageGroup extends RawUsageTotals {
   key: string | null;

@@ -27,6 +27,20 @@ export interface UsageRecord {
   success: boolean;
   /** The call returned a model response without usage: its counts are unknown, not zero. */
   usageMissing: boolean;
+  /**
+   * The run this record belongs to: every outermost tracked call (and `runWithContext({ runId })`) opens
+   * one, shared by every record made inside it (nested tracked calls, tool calls). Null outside any run.
+   */
+  runId: string | null;
+  /** First record of its run: `runCount` is the number of these (a summable counter, no COUNT DISTINCT). */
+  runStart: boolean;
+  /**
+   * First record of its agent within its run: `agentRunCount` is the number of these; an agent's flat
+   * `costPerQuery` is charged on this record only (once per run of that agent).
+   */
+  agentRunStart: boolean;
+  /** Class name of the error a failed call threw (e.g. `RateLimitError`); null when none. */
+  errorType: string | null;
   /** Cost in integer nano-USD (1e-9 USD), computed when recorded; `null` when the price is unknown. */
   costNanoUsd: number | null;
   /** Which price was applied (e.g. `table:2026-10-01:gpt-4o`, `override:/^gpt-/`, `agent:support`). */
@@ -55,6 +69,16 @@ export interface UsageRecordInput {
   requests?: number;
   success?: boolean;
   usageMissing?: boolean;
+  /** Defaults to the current run's id (null outside a run). */
+  runId?: string | null;
+  /**
+   * Normally left out: the recorder marks the run's (and each agent's) first record itself, per process.
+   * Give them to decide yourself, e.g. for a run spread over several processes.
+   */
+  runStart?: boolean;
+  agentRunStart?: boolean;
+  /** Class name of the error of a failed call; usually set by the recorder with `success: false`. */
+  errorType?: string | null;
   /** Pre-computed cost (integer nano-USD). Normally left out: the pricing service computes it. */
   costNanoUsd?: number | null;
   priceSource?: string | null;
@@ -75,7 +99,7 @@ export const TOKEN_FIELDS = [
 ] as const;
 export type TokenField = (typeof TOKEN_FIELDS)[number];
 
-/** The attribution fields (strings or null). */
+/** The string fields (or null) that filters and group-bys take: attribution, the run and the error class. */
 export const ATTRIBUTION_FIELDS = [
   'agentName',
   'userId',
@@ -83,5 +107,7 @@ export const ATTRIBUTION_FIELDS = [
   'chatName',
   'modelName',
   'providerName',
+  'runId',
+  'errorType',
 ] as const;
 export type AttributionField = (typeof ATTRIBUTION_FIELDS)[number];

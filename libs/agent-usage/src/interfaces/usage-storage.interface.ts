@@ -32,7 +32,10 @@ export interface UsageStorageContext {
  *   writer retries the whole batch later.
  * - Reads answer in the store (SQL, Redis structures, a bounded scan of files): never load everything.
  * - `clear` with empty filters removes everything (the service guards that case).
- * - Attribution filters match any value of their list; `from` is inclusive and `to` exclusive.
+ * - Attribution filters (`runId` and `errorType` included) match any value of their list; `from` is
+ *   inclusive and `to` exclusive.
+ * - `runCount` / `agentRunCount` count the matching records with `runStart` / `agentRunStart` set: plain
+ *   sums like the token counts (the recorder marks each run's and each agent's first record).
  * - Group keys: attribution value (or null); `day` as `YYYY-MM-DD`, `hour` as `YYYY-MM-DDTHH`, both in
  *   `context.timeZone`.
  * - `list` orders by `recordedAt` descending, then `id` descending.

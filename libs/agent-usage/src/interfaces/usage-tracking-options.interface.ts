@@ -60,6 +60,8 @@ export interface UsageTrackingModuleOptions {
   pricing?: PricingOptions;
   /** Budgets and thresholds (see budgets/). */
   budgets?: import('../budgets/budget-options.interface').UsageBudgetDefinition[];
+  /** Export of every record as OpenTelemetry GenAI metrics (see telemetry/). */
+  telemetry?: import('../telemetry/usage-telemetry.options').UsageTelemetryOptions;
   /** The threshold job and cross-instance budget state (see scheduler/). */
   scheduler?: import('../scheduler/scheduler-options.interface').UsageSchedulerOptions;
 }

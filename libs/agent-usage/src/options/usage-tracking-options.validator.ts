@@ -24,6 +24,7 @@ import { validatePricingOptions } from '../pricing/pricing-options.dto';
 import { cacheStorageOptionProblems } from '../storage/cache/cache-storage.options';
 import { DatabaseStorageOptionsDto } from '../storage/database/database-storage.options';
 import { flattenValidationErrors as flatten } from './validation-errors';
+import { telemetryOptionProblems } from '../telemetry/usage-telemetry.options';
 
 const STORAGE_EXPECTED = `a driver alias (${STORAGE_ALIASES.map((a) => `'${a}'`).join(', ')}), a UsageStorage class or instance, or an array of them`;
 
@@ -118,6 +119,7 @@ OPTION_SECTION_VALIDATORS.pricing = validatePricingOptions;
 // The Redis section may hold a live client: its validator checks it without cloning it.
 OPTION_SECTION_VALIDATORS.cache = cacheStorageOptionProblems;
 OPTION_SECTION_VALIDATORS.database = dtoSectionValidator(DatabaseStorageOptionsDto);
+OPTION_SECTION_VALIDATORS.telemetry = telemetryOptionProblems;
 
 export class UsageTrackingOptionsDto {
   @IsOptional() @IsBoolean() trackUsage?: boolean;
@@ -134,6 +136,7 @@ export class UsageTrackingOptionsDto {
   @IsOptional() @IsObject() pricing?: Record<string, unknown>;
   @IsOptional() @IsArray() budgets?: unknown[];
   @IsOptional() @IsObject() scheduler?: Record<string, unknown>;
+  @IsOptional() @IsObject() telemetry?: Record<string, unknown>;
 }
 
 /**

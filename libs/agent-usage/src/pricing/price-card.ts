@@ -27,6 +27,8 @@ export interface PricedCounts {
   outputTokens: number | null;
   reasoningTokens: number | null;
   requests: number;
+  /** Queries (agent runs) these counts start: 1 on an agent's first record in a run, else 0. Default 1. */
+  queries?: number;
 }
 
 const flat = (rate: bigint): TieredRate => ({ base: rate, tiers: [] });
@@ -173,7 +175,8 @@ export function agentCard(
 
 /** The agent's own part of a cost in pico-USD; null when it needs token counts that are unknown. */
 export function agentCostPico(a: AgentCard, c: PricedCounts, usageKnown: boolean): bigint | null {
-  let pico = a.perQuery !== null ? BigInt(c.requests) * a.perQuery : 0n;
+  // Once per run of the agent (LiteLLM's "cost per query"), not per model call of that run.
+  let pico = a.perQuery !== null ? BigInt(c.queries ?? 1) * a.perQuery : 0n;
   if (a.perInputToken !== null || a.perOutputToken !== null) {
     if (!usageKnown) return null;
     const input = Math.max(c.inputTokens ?? 0, (c.cachedInputTokens ?? 0) + (c.cacheWriteTokens ?? 0));

@@ -48,9 +48,9 @@ export interface PriceOverride extends PriceRates {
 }
 
 /**
- * LiteLLM-style price of an agent, in USD. `costPerQuery` is charged per model request the record
- * stands for (`record.requests`), the per-token costs on the record's inclusive input/output counts;
- * when both kinds are set, both are charged.
+ * LiteLLM-style price of an agent, in USD. `costPerQuery` is charged once per run of the agent: on its
+ * first record in the run (`agentRunStart`), or on every record made outside any run. The per-token
+ * costs apply to every record's inclusive input/output counts; when both kinds are set, both are charged.
  */
 export interface AgentPricing {
   costPerQuery?: DecimalInput;

@@ -81,6 +81,8 @@ export class UsagePricingService implements UsageRecordPricer {
         outputTokens: record.outputTokens,
         reasoningTokens: record.reasoningTokens,
         requests: record.requests,
+        // A record outside any run is a query of its own; in a run, only the agent's first record is.
+        queries: record.runId === null || record.agentRunStart ? 1 : 0,
         usageMissing: record.usageMissing,
         at: record.recordedAt,
       });
@@ -186,6 +188,7 @@ export class UsagePricingService implements UsageRecordPricer {
       outputTokens,
       reasoningTokens,
       requests,
+      queries: 1,
       usageMissing: input.usageMissing === true,
       at,
     };

@@ -21,6 +21,8 @@ export function matchesFilters(r: UsageRecord, f: NormalizedUsageFilters): boole
   if (f.chatName && !f.chatName.includes(r.chatName as string)) return false;
   if (f.modelName && !f.modelName.includes(r.modelName as string)) return false;
   if (f.providerName && !f.providerName.includes(r.providerName as string)) return false;
+  if (f.runId && !f.runId.includes(r.runId as string)) return false;
+  if (f.errorType && !f.errorType.includes(r.errorType as string)) return false;
   return true;
 }
 
@@ -48,6 +50,8 @@ export class TotalsAccumulator {
   failedCount = 0;
   usageMissingCount = 0;
   unpricedCount = 0;
+  runCount = 0;
+  agentRunCount = 0;
   cost = 0n;
 
   add(r: UsageRecord): void {
@@ -61,6 +65,8 @@ export class TotalsAccumulator {
     this.totalTokens += r.totalTokens ?? 0;
     if (!r.success) this.failedCount++;
     if (r.usageMissing) this.usageMissingCount++;
+    if (r.runStart) this.runCount++;
+    if (r.agentRunStart) this.agentRunCount++;
     if (r.costNanoUsd === null) this.unpricedCount++;
     else this.cost += BigInt(r.costNanoUsd);
   }
@@ -79,6 +85,8 @@ export class TotalsAccumulator {
       usageMissingCount: this.usageMissingCount,
       costNanoUsd: this.cost,
       unpricedCount: this.unpricedCount,
+      runCount: this.runCount,
+      agentRunCount: this.agentRunCount,
     };
   }
 }

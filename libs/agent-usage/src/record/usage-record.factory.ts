@@ -52,6 +52,8 @@ export interface UsageRecordFill {
   providerName: string | null;
   modelName: string | null;
   metadata: Record<string, unknown> | null;
+  /** The current run (from the call context). */
+  runId?: string | null;
 }
 
 export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFill): UsageRecord {
@@ -93,6 +95,12 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
   if (input.usageMissing !== undefined && typeof input.usageMissing !== 'boolean') {
     throw new InvalidUsageInputError('usageMissing', 'a boolean', input.usageMissing);
   }
+  if (input.runStart !== undefined && typeof input.runStart !== 'boolean') {
+    throw new InvalidUsageInputError('runStart', 'a boolean', input.runStart);
+  }
+  if (input.agentRunStart !== undefined && typeof input.agentRunStart !== 'boolean') {
+    throw new InvalidUsageInputError('agentRunStart', 'a boolean', input.agentRunStart);
+  }
   const costNanoUsd = count('costNanoUsd', input.costNanoUsd);
   let metadata: Record<string, unknown> | null = null;
   const meta = input.metadata ?? fill?.metadata;
@@ -130,6 +138,10 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
     requests,
     success: input.success ?? true,
     usageMissing,
+    runId: text('runId', input.runId === undefined ? (fill?.runId ?? null) : input.runId),
+    runStart: input.runStart ?? false,
+    agentRunStart: input.agentRunStart ?? false,
+    errorType: text('errorType', input.errorType),
     costNanoUsd,
     priceSource: text('priceSource', input.priceSource),
     recordedAt: instant(input.recordedAt),
@@ -153,5 +165,6 @@ export function recordFromJson(line: string): UsageRecord | null {
   if (!o || typeof o !== 'object' || typeof o.id !== 'string' || typeof o.recordedAt !== 'string') return null;
   const recordedAt = new Date(o.recordedAt);
   if (isNaN(recordedAt.getTime())) return null;
-  return { ...o, recordedAt } as UsageRecord;
+  // Lines written before runs and error types existed lack those fields.
+  return { runId: null, runStart: false, agentRunStart: false, errorType: null, ...o, recordedAt } as UsageRecord;
 }

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { UsageRecord, UsageRecordInput } from '../interfaces/usage-record.interface';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
 import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
 import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.registry';
-import { TrackedCallFrame, UsageContextState, usageContextStorage } from '../capture/usage-context';
+import { TrackedCallFrame, UsageContextState, UsageRunState, newRunState, usageContextStorage } from '../capture/usage-context';
 import { normalizeResponses } from '../normalize/normalize-usage';
 import { StreamUsageCollector } from '../normalize/stream-usage';
 import { createUsageRecord } from './usage-record.factory';
@@ -42,6 +43,37 @@ export interface UsageRecorderStats {
 
 /** Responses already recorded: a response returned through several tracked methods counts once. */
 const recordedResponses = new WeakSet<object>();
+/** Run ids the host named that this process remembers (their first records are already marked). */
+const MAX_NAMED_RUNS = 10_000;
+/** Errors already recorded (or raised by a call guard): an error rethrown through nested tracked calls counts once. */
+const recordedErrors = new WeakSet<object>();
+
+/** The class name of what was thrown (`RateLimitError`, `TypeError`), or its type for a non-object. */
+export function errorTypeOf(err: unknown): string {
+  const name = typeof err === 'object' && err !== null ? (err as { constructor?: { name?: unknown } }).constructor?.name : undefined;
+  return typeof name === 'string' && name.length > 0 ? name.slice(0, 255) : typeof err;
+}
+
+/**
+ * Marks the run's first record, and its agent's first record in the run (see UsageRecord). With `given`
+ * the record's marks came from the input: they only tell the run what has started already.
+ */
+function markRun(record: UsageRecord, run: UsageRunState, given: boolean): void {
+  if (given ? record.runStart : !run.started) {
+    run.started = true;
+    record.runStart = true;
+  }
+  if (given && !record.agentRunStart) return;
+  const agent = record.agentName ?? '';
+  const seen = run.agents;
+  if (seen === undefined) run.agents = agent;
+  else if (typeof seen === 'string') {
+    if (seen === agent) return;
+    run.agents = new Set([seen, agent]);
+  } else if (!seen.has(agent)) seen.add(agent);
+  else return;
+  record.agentRunStart = true;
+}
 
 /**
  * Turns calls and inputs into records and hands them to the drivers. Everything here is synchronous
@@ -53,6 +85,8 @@ export class UsageRecorder {
   private pricer: UsageRecordPricer | null = null;
   private readonly listeners: UsageRecordListener[] = [];
   private readonly guards: UsageCallGuard[] = [];
+  /** Runs named by the host, by id (see `namedRun`). */
+  private readonly namedRuns = new Map<string, UsageRunState>();
   /** Driver names per decorator / provider-config object that names a storage. */
   private readonly targetsByLevel = new WeakMap<object, string[]>();
   readonly stats: UsageRecorderStats = { recorded: 0, skipped: 0, captureErrors: 0, listenerErrors: 0 };
@@ -72,9 +106,23 @@ export class UsageRecorder {
     this.guards.push(guard);
   }
 
-  /** Agent name of a frame: method, then class decorator, then the class name. */
-  private agentNameOf(frame: TrackedCallFrame): string {
-    return frame.methodMeta?.agentName ?? frame.classMeta?.agentName ?? frame.className;
+  /**
+   * The state of a run the host names (`runWithContext({ runId })`, `record({ runId })`): one per id, so a
+   * run reopened later (the next request of a conversation) is not started again. Bounded: past
+   * MAX_NAMED_RUNS the oldest ids are forgotten (a forgotten run that comes back is counted again).
+   */
+  namedRun(id: string): UsageRunState {
+    let run = this.namedRuns.get(id);
+    if (!run) {
+      if (this.namedRuns.size >= MAX_NAMED_RUNS) this.namedRuns.delete(this.namedRuns.keys().next().value as string);
+      this.namedRuns.set(id, (run = newRunState(id)));
+    }
+    return run;
+  }
+
+  /** Agent name of a frame: a route's agent, then method, then class decorator, then the class name. */
+  private agentNameOf(frame: TrackedCallFrame, ctx?: UsageContextState): string {
+    return ctx?.routeAgentName ?? frame.methodMeta?.agentName ?? frame.classMeta?.agentName ?? frame.className;
   }
 
   /**
@@ -89,7 +137,7 @@ export class UsageRecorder {
     const hook = (frame.instance as { shouldTrackUsage?: unknown }).shouldTrackUsage;
     if (typeof hook === 'function') {
       const decided = hook.call(frame.instance, {
-        agentName: this.agentNameOf(frame),
+        agentName: this.agentNameOf(frame, ctx),
         method: frame.method,
         args: frame.args,
         providerName,
@@ -112,7 +160,7 @@ export class UsageRecorder {
    * Makes one record from `input`, filling attribution from the call chain. Returns null when tracking
    * resolved to off. Throws `InvalidUsageInputError` for bad input (nothing is stored then).
    */
-  record(input: UsageRecordInput, detectedProvider: string | null = null): UsageRecord | null {
+  record(input: UsageRecordInput, detectedProvider: string | null = null, ownRun?: UsageRunState): UsageRecord | null {
     const ctx = usageContextStorage.getStore();
     const frame = ctx?.frame;
     // A declared provider beats the one guessed from the response shape: many providers (Azure, Groq,
@@ -136,15 +184,23 @@ export class UsageRecorder {
       this.stats.skipped++;
       return null;
     }
+    const run = ctx?.run ?? ownRun;
     const record = createUsageRecord(input, {
-      agentName: (frame ? this.agentNameOf(frame) : ctx?.agentName) ?? null,
+      agentName: (frame ? this.agentNameOf(frame, ctx) : (ctx?.routeAgentName ?? ctx?.agentName)) ?? null,
       userId: ctx?.userId ?? null,
       group: ctx?.group ?? frame?.methodMeta?.group ?? frame?.classMeta?.group ?? null,
       chatName: ctx?.chatName ?? null,
       providerName,
       modelName,
       metadata: ctx?.metadata ?? null,
+      runId: run?.id ?? null,
     });
+    // Marks are set only on a record that is really made (a rejected input must not use up the run's start);
+    // marks given in the input win.
+    if (record.runId !== null) {
+      const given = input.runStart !== undefined || input.agentRunStart !== undefined;
+      markRun(record, record.runId === run?.id ? run : this.namedRun(record.runId), given);
+    }
     if (this.pricer && input.costNanoUsd === undefined) {
       const price = this.pricer.price(record);
       record.costNanoUsd = price.costNanoUsd;
@@ -179,6 +235,8 @@ export class UsageRecorder {
     const usages = normalizeResponses(response);
     if (usages.length === 0) return [];
     if (remember) recordedResponses.add(response);
+    // Outside any run, one response (e.g. an Agents SDK run result with several requests) is one run.
+    const ownRun = usageContextStorage.getStore()?.run ? undefined : newRunState(randomUUID());
     const out: UsageRecord[] = [];
     for (const u of usages) {
       const r = this.record(
@@ -199,6 +257,8 @@ export class UsageRecorder {
           usageMissing: u.usageMissing,
           requests: extra.requests,
           success: extra.success,
+          errorType: extra.errorType,
+          runId: extra.runId,
           costNanoUsd: extra.costNanoUsd,
           priceSource: extra.priceSource,
           recordedAt: extra.recordedAt,
@@ -206,6 +266,7 @@ export class UsageRecorder {
           storage: extra.storage,
         },
         u.providerName,
+        ownRun,
       );
       if (r) out.push(r);
     }
@@ -225,10 +286,33 @@ export class UsageRecorder {
     }
   }
 
+  /**
+   * A tracked call threw (or its promise rejected): one failed record with the error's class name and
+   * whatever usage the error carries (none: usage missing). Never throws into the agent's call; the
+   * caller rethrows the original error.
+   */
+  private captureFailure(err: unknown, frame: TrackedCallFrame): void {
+    const isObject = typeof err === 'object' && err !== null;
+    if (isObject ? recordedErrors.has(err) : frame.parent !== undefined) return; // nested: the innermost call recorded it
+    if (isObject) recordedErrors.add(err);
+    try {
+      const errorType = errorTypeOf(err);
+      // An error object carrying `{ model, usage }` (or a response shape) is normalized like a response.
+      const made = isObject ? this.recordResponseOnce(err, { success: false, errorType }, false) : [];
+      if (made.length === 0) this.record({ success: false, errorType, usageMissing: true });
+    } catch (captureErr) {
+      this.stats.captureErrors++;
+      this.logger.error(
+        `usage capture of a failed call of ${frame.className}.${frame.method} failed (the call's own error is rethrown): ${(captureErr as Error).message}`,
+        (captureErr as Error).stack,
+      );
+    }
+  }
+
   private callInfo(frame: TrackedCallFrame, ctx: UsageContextState): UsageCallInfo {
     return {
       frame,
-      agentName: this.agentNameOf(frame),
+      agentName: this.agentNameOf(frame, ctx),
       providerName: frame.methodMeta?.provider ?? frame.classMeta?.provider ?? this.options.defaultProvider ?? null,
       modelName: frame.methodMeta?.model ?? frame.classMeta?.model ?? null,
       userId: ctx.userId ?? null,
@@ -253,27 +337,53 @@ export class UsageRecorder {
       metadata: parent?.metadata,
       trackingOverride: parent?.trackingOverride,
       budgetReservation: parent?.budgetReservation,
+      // The outermost tracked call opens the run; nested calls share it.
+      run: parent?.run ?? newRunState(randomUUID()),
+      routeAgentName: parent?.routeAgentName,
       frame,
     };
     return usageContextStorage.run(state, () => {
       if (this.guards.length > 0) {
         const info = this.callInfo(frame, state);
         let pending: Promise<void> | undefined;
-        for (const g of this.guards) {
-          const r = pending ? pending.then(() => g(info)) : g(info);
-          if (r && typeof (r as Promise<void>).then === 'function') pending = r as Promise<void>;
+        // A refused call is not a model call: its error is never recorded as a failure.
+        const refused = (err: unknown) => {
+          if (typeof err === 'object' && err !== null) recordedErrors.add(err);
+          throw err;
+        };
+        try {
+          for (const g of this.guards) {
+            const r = pending ? pending.then(() => g(info)) : g(info);
+            if (r && typeof (r as Promise<void>).then === 'function') pending = r as Promise<void>;
+          }
+        } catch (err) {
+          refused(err);
         }
-        if (pending) return pending.then(() => this.callAndCapture(frame, original, thisArg, args));
+        if (pending) return pending.then(() => this.callAndCapture(frame, original, thisArg, args), refused);
       }
       return this.callAndCapture(frame, original, thisArg, args);
     });
   }
 
   private callAndCapture(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
-    const result = original.apply(thisArg, args);
+    let result: unknown;
+    try {
+      result = original.apply(thisArg, args);
+    } catch (err) {
+      this.captureFailure(err, frame);
+      throw err; // the same object, untouched
+    }
     if (result && typeof (result as Promise<unknown>).then === 'function') {
       const state = usageContextStorage.getStore();
-      return (result as Promise<unknown>).then((value) => this.captureOrWrap(value, frame, state));
+      return (result as Promise<unknown>).then(
+        (value) => this.captureOrWrap(value, frame, state),
+        (err: unknown) => {
+          // The rejection handler runs outside the call's context: record inside it.
+          if (state) usageContextStorage.run(state, () => this.captureFailure(err, frame));
+          else this.captureFailure(err, frame);
+          throw err;
+        },
+      );
     }
     return this.captureOrWrap(result, frame, usageContextStorage.getStore());
   }
@@ -310,13 +420,21 @@ export class UsageRecorder {
             const it = target[Symbol.asyncIterator]();
             const collector = new StreamUsageCollector();
             let finished = false;
-            const finish = (success: boolean) => {
+            const finish = (success: boolean, err?: unknown) => {
               if (finished) return;
               finished = true;
               const usage = collector.result();
-              if (!usage) return;
+              if (!usage && success) return;
+              if (!success && typeof err === 'object' && err !== null) {
+                if (recordedErrors.has(err)) return;
+                recordedErrors.add(err); // rethrown through a tracked caller, it counts once
+              }
               const run = () => {
                 try {
+                  if (!usage) {
+                    record({ success: false, errorType: errorTypeOf(err), usageMissing: true }, null);
+                    return;
+                  }
                   record(
                     {
                       modelName: usage.modelName ?? undefined,
@@ -328,6 +446,7 @@ export class UsageRecorder {
                       totalTokens: usage.totalTokens,
                       usageMissing: usage.usageMissing,
                       success,
+                      errorType: success ? undefined : errorTypeOf(err),
                     },
                     usage.providerName,
                   );
@@ -346,7 +465,7 @@ export class UsageRecorder {
                   else collector.observe(r.value);
                   return r;
                 } catch (err) {
-                  finish(false);
+                  finish(false, err);
                   throw err;
                 }
               },
@@ -355,7 +474,7 @@ export class UsageRecorder {
                 return it.return ? it.return(v) : { done: true, value: v };
               },
               async throw(e?: unknown) {
-                finish(false);
+                finish(false, e);
                 if (it.throw) return it.throw(e);
                 throw e;
               },

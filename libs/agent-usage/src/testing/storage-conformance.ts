@@ -10,7 +10,9 @@
  *   });
  *
  * Reference answers are computed here by plain loops, independently of the library's own in-memory
- * query code, so the memory driver is checked too.
+ * query code, so the memory driver is checked too. The records include runs (ids with separators and
+ * quotes, first-record marks) and error types: `runId` / `errorType` filters and dimensions, and the
+ * `runCount` / `agentRunCount` totals, are checked like every other field.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { UsageStorage } from '../interfaces/usage-storage.interface';
@@ -37,6 +39,9 @@ const GROUPS = ['group', 'team-a', null];
 const CHATS = ['c1', 'c2', null];
 const MODELS = ['gpt-4o', 'claude-sonnet-4', 'gemini-2.5-pro', null];
 const PROVIDERS = ['openai', 'anthropic', 'google', null];
+/** Run ids (hostile ones too) and error class names; a record outside any run has runId null. */
+const RUNS = ['run-1', 'run-2', 'run-3', "run'4|x:y", 'run 5', 'run-6', null];
+const ERROR_TYPES = ['RateLimitError', 'APIError', 'TypeError', "Err'x|y", null];
 /** 2026-03-07 .. 2026-03-10 UTC, crossing midnight in New York too. */
 const BASE = Date.UTC(2026, 2, 7, 0, 0, 0);
 
@@ -68,12 +73,36 @@ export function conformanceRecords(count = 240, seed = 42): UsageRecord[] {
       requests: 1 + Math.floor(rnd() * 2),
       success: rnd() > 0.1,
       usageMissing: missing,
+      runId: null,
+      runStart: false,
+      agentRunStart: false,
+      errorType: null,
       costNanoUsd: rnd() < 0.2 ? null : Math.floor(rnd() * 50_000_000),
       priceSource: rnd() < 0.5 ? null : 'table:test',
       // Whole milliseconds over ~3.5 days; a few share an instant to exercise the id tie-break.
       recordedAt: new Date(BASE + Math.floor(rnd() * 3.5 * 86_400_000)),
       metadata: rnd() < 0.3 ? { traceId: `t${i}`, nested: { n: i, ok: true } } : null,
     });
+  }
+  // Runs and errors from their own sequence (the fields above stay what they were for a given seed). The
+  // first record of a run (and of each agent in it), in generation order, carries its marks.
+  const rr = prng(seed + 1000);
+  const runs = new Map<string, Set<string>>();
+  for (const r of out) {
+    r.runId = RUNS[Math.floor(rr() * RUNS.length)];
+    r.errorType = r.success ? null : ERROR_TYPES[Math.floor(rr() * ERROR_TYPES.length)];
+    r.runStart = false;
+    r.agentRunStart = false;
+    if (r.runId === null) continue;
+    let agents = runs.get(r.runId);
+    if (!agents) {
+      runs.set(r.runId, (agents = new Set()));
+      r.runStart = true;
+    }
+    if (!agents.has(r.agentName ?? '')) {
+      agents.add(r.agentName ?? '');
+      r.agentRunStart = true;
+    }
   }
   // Same instant for two records: list order must fall back to id descending.
   if (out.length > 1) out[1].recordedAt = new Date(out[0].recordedAt.getTime());
@@ -107,7 +136,9 @@ function matches(r: UsageRecord, f: NormalizedUsageFilters): boolean {
     inList(r.group, f.group) &&
     inList(r.chatName, f.chatName) &&
     inList(r.modelName, f.modelName) &&
-    inList(r.providerName, f.providerName)
+    inList(r.providerName, f.providerName) &&
+    inList(r.runId, f.runId) &&
+    inList(r.errorType, f.errorType)
   );
 }
 
@@ -124,6 +155,8 @@ interface Totals {
   usageMissingCount: string;
   costNanoUsd: string;
   unpricedCount: string;
+  runCount: string;
+  agentRunCount: string;
 }
 
 function reference(records: UsageRecord[]): Totals {
@@ -141,6 +174,8 @@ function reference(records: UsageRecord[]): Totals {
     usageMissingCount: s((r) => (r.usageMissing ? 1 : 0)),
     costNanoUsd: s((r) => r.costNanoUsd ?? 0),
     unpricedCount: s((r) => (r.costNanoUsd === null ? 1 : 0)),
+    runCount: s((r) => (r.runStart ? 1 : 0)),
+    agentRunCount: s((r) => (r.agentRunStart ? 1 : 0)),
   };
 }
 
@@ -165,6 +200,8 @@ function canon(raw: RawUsageTotals): Totals {
     usageMissingCount: c(raw.usageMissingCount),
     costNanoUsd: c(raw.costNanoUsd),
     unpricedCount: c(raw.unpricedCount),
+    runCount: c(raw.runCount),
+    agentRunCount: c(raw.agentRunCount),
   };
 }
 
@@ -212,11 +249,16 @@ function filterCases(tz: string): [string, NormalizedUsageFilters][] {
     ['instants mid-day', { from: new Date(BASE + 30 * 3_600_000 + 123), to: new Date(BASE + 50 * 3_600_000 + 7) }],
     ['open-ended from', { from: new Date(BASE + 60 * 3_600_000) }],
     ['open-ended to + model', { to: new Date(BASE + 20 * 3_600_000), modelName: ['claude-sonnet-4'] }],
+    ['one run', { runId: ['run-2'] }],
+    ['runs incl. hostile id + whole days', { runId: ["run'4|x:y", 'run 5'], from: dayStart('2026-03-07'), to: dayStart('2026-03-10') }],
+    ['run + agent', { runId: ['run-1', 'run-3'], agentName: ['support', 'research'] }],
+    ['error type', { errorType: ['RateLimitError', "Err'x|y"] }],
+    ['error type + whole day', { errorType: ['APIError'], from: dayStart('2026-03-08'), to: dayStart('2026-03-09') }],
     ['no match', { agentName: ['nobody'] }],
   ];
 }
 
-const DIMENSIONS: UsageDimension[] = ['agentName', 'userId', 'group', 'chatName', 'modelName', 'providerName', 'day', 'hour'];
+const DIMENSIONS: UsageDimension[] = ['agentName', 'userId', 'group', 'chatName', 'modelName', 'providerName', 'runId', 'errorType', 'day', 'hour'];
 
 export function runStorageConformance(name: string, factory: ConformanceFactory, options: { timeZones?: string[] } = {}): void {
   for (const timeZone of options.timeZones ?? ['UTC', 'America/New_York']) {

@@ -5,18 +5,18 @@
  *   <P>meta                                  hash   layout version and the time zone the buckets use
  *   <P>rec:<id>                              string one record as JSON (written once per id)
  *   <P>idx:all                               zset   every record id, score = recordedAt in ms
- *   <P>idx:<dim>:<enc>                       zset   ids per value of agentName, userId, group, chatName
+ *   <P>idx:<dim>:<enc>                       zset   ids per value of agentName, userId, group, chatName, runId
  *   <P>days                                  zset   days that have buckets (score 0, ordered by name)
  *   <P>agg:<day>:day                         hash   `t` -> the day's counters (packed, see below)
- *   <P>agg:<day>:<dim>                       hash   <enc> -> counters, per value of each attribution
+ *   <P>agg:<day>:<dim>                       hash   <enc> -> counters, per value of each BUCKET_DIMENSIONS
  *                                                   dimension, and per hour for <dim> = hour
  *   <P>agg:<day>:<scope>=<enc>               hash   <hour>|<enc>|<enc>|<enc>|<enc> -> counters: one field per
  *                                                   combination of hour and the other SCOPED_BREAKDOWNS
  *                                                   (scopeParts order) for one agentName / userId value
  *   <P>ids:<day>                             hash   ["agent","user","group","chat"] JSON -> record count
  *
- * Counters are packed: one hash field holds all 12 counters (COUNTERS order) as big-endian signed 64-bit
- * integers (96 bytes), so one record costs one field update per bucket instead of one per counter. The
+ * Counters are packed: one hash field holds all 14 counters (COUNTERS order) as big-endian signed 64-bit
+ * integers (112 bytes), so one record costs one field update per bucket instead of one per counter. The
  * script adds them in Lua numbers, exact below 2^53; a counter that would reach 2^53 moves to its own
  * exact integer field `<field>:<code>` (HINCRBY), which reads add to the packed value ("spill" field).
  *
@@ -26,10 +26,17 @@
  */
 import { ATTRIBUTION_FIELDS, type AttributionField } from '../../interfaces/usage-record.interface';
 
-export const LAYOUT_VERSION = '2';
+/** 3: runId and errorType (errorType bucketed, runId indexed), run counters in the packed value. */
+export const LAYOUT_VERSION = '3';
 
 /** Attribution dimensions with a time-ordered id index (model and provider have too few values to pay off). */
-export const INDEXED_DIMENSIONS = ['agentName', 'userId', 'group', 'chatName'] as const satisfies readonly AttributionField[];
+export const INDEXED_DIMENSIONS = ['agentName', 'userId', 'group', 'chatName', 'runId'] as const satisfies readonly AttributionField[];
+
+/**
+ * Dimensions with day buckets (`agg:<day>:<dim>`). Not runId: runs are nearly unique, so its bucket would
+ * hold about one field per run; a run's records are read through its index instead (a handful of ids).
+ */
+export const BUCKET_DIMENSIONS = ATTRIBUTION_FIELDS.filter((f) => f !== 'runId');
 
 /** Dimensions whose buckets are also kept per value, so "model breakdown of one agent / one user" reads buckets. */
 export const SCOPE_DIMENSIONS = ['agentName', 'userId'] as const satisfies readonly AttributionField[];
@@ -54,6 +61,8 @@ export const COUNTERS = [
   ['um', 'usageMissingCount'],
   ['c', 'costNanoUsd'],
   ['up', 'unpricedCount'],
+  ['r', 'runCount'],
+  ['ar', 'agentRunCount'],
 ] as const;
 export const COUNTER_CODES: readonly string[] = COUNTERS.map(([code]) => code);
 export const COUNTER_INDEX: ReadonlyMap<string, number> = new Map(COUNTERS.map(([code], i) => [code, i]));
@@ -61,7 +70,7 @@ export const COUNTER_INDEX: ReadonlyMap<string, number> = new Map(COUNTERS.map((
 export const NULL_VALUE = '-';
 /** Field of the day totals in `agg:<day>:day` (encoded values start with `v` or are `-`). */
 export const TOTALS_FIELD = 't';
-/** Bytes of one packed value: 12 signed 64-bit big-endian integers. */
+/** Bytes of one packed value: 14 signed 64-bit big-endian integers. */
 export const PACKED_BYTES = COUNTERS.length * 8;
 /** Between a field and a counter code in a spill field (`:` is escaped in encoded values). */
 export const SPILL_SEPARATOR = ':';

@@ -7,6 +7,7 @@ import { ATTRIBUTION_FIELDS, type UsageRecord } from '../../interfaces/usage-rec
 import { dayKey, hourKey, isUtc } from '../../query/time-zone';
 import { UsageTrackingError } from '../../usage.errors';
 import {
+  BUCKET_DIMENSIONS,
   COUNTERS,
   INDEXED_DIMENSIONS,
   NULL_VALUE,
@@ -58,6 +59,8 @@ export function recordCounters(r: UsageRecord): number[] {
     r.usageMissing ? 1 : 0,
     count('costNanoUsd', r.costNanoUsd),
     r.costNanoUsd === null ? 1 : 0,
+    r.runStart ? 1 : 0,
+    r.agentRunStart ? 1 : 0,
   ];
 }
 
@@ -215,14 +218,14 @@ export class PlanKeys {
     this.all = `${prefix}idx:all`;
   }
 
-  /** `agg:<day>:` day, hour, the 6 dimensions (ATTRIBUTION_FIELDS order), then `ids:<day>`. */
+  /** `agg:<day>:` day, hour, the BUCKET_DIMENSIONS, then `ids:<day>`. */
   day(day: string): { keys: string[]; scopes: Map<string, string>[] } {
     let d = this.days.get(day);
     if (!d) {
       if (this.days.size > 1000) this.days.clear();
       const ag = `${this.prefix}agg:${day}:`;
       d = {
-        keys: [`${ag}day`, `${ag}hour`, ...ATTRIBUTION_FIELDS.map((f) => `${ag}${f}`), `${this.prefix}ids:${day}`],
+        keys: [`${ag}day`, `${ag}hour`, ...BUCKET_DIMENSIONS.map((f) => `${ag}${f}`), `${this.prefix}ids:${day}`],
         scopes: SCOPE_DIMENSIONS.map(() => new Map()),
       };
       this.days.set(day, d);
@@ -258,6 +261,8 @@ const SCOPES = SCOPE_DIMENSIONS.map((scope) => ({
   parts: scopeParts(scope).map((d) => ATTRIBUTION_FIELDS.indexOf(d)),
 }));
 const INDEXED_AT = INDEXED_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d));
+const BUCKET_AT = BUCKET_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d));
+const NB = BUCKET_DIMENSIONS.length;
 // The per-scope field below is written out for 4 parts.
 if (SCOPES.some((x) => x.parts.length !== 4)) throw new Error('cache-storage.plan: a per-scope field has 4 parts');
 
@@ -337,21 +342,21 @@ export function buildScriptArgs(
     let dp = dayPlans.get(day);
     if (!dp) {
       days.add(day);
-      dp = k.slice(0, 2 + ATTRIBUTION_FIELDS.length).map((key) => plan(key, exp));
+      dp = k.slice(0, 2 + NB).map((key) => plan(key, exp));
       dayPlans.set(day, dp);
     }
     const c = it.counters;
     for (let i = 0; i < ATTRIBUTION_FIELDS.length; i++) e[i] = enc.encode(r[ATTRIBUTION_FIELDS[i]]);
     add(dp[0], TOTALS_FIELD, c);
     add(dp[1], hour, c);
-    for (let i = 0; i < ATTRIBUTION_FIELDS.length; i++) add(dp[2 + i], e[i], c);
+    for (let i = 0; i < NB; i++) add(dp[2 + i], e[BUCKET_AT[i]], c);
     for (let si = 0; si < SCOPES.length; si++) {
       const { at, parts } = SCOPES[si];
       if (e[at] === NULL_VALUE) continue;
       const field = `${hour}${PART_SEPARATOR}${e[parts[0]]}${PART_SEPARATOR}${e[parts[1]]}${PART_SEPARATOR}${e[parts[2]]}${PART_SEPARATOR}${e[parts[3]]}`;
       add(plan(keys.scope(day, si, e[at]), exp), field, c);
     }
-    const idKey = k[2 + ATTRIBUTION_FIELDS.length];
+    const idKey = k[2 + NB];
     if (exp > (identityExpiry.get(idKey) ?? -1)) identityExpiry.set(idKey, exp);
     let ids = identities.get(idKey);
     if (!ids) identities.set(idKey, (ids = new Map()));

@@ -26,7 +26,7 @@ const s = vars('s');
  * - RB: record count (u32), then per record: key, JSON.
  * - MB: per record: its index score (decimal string) and id.
  * - EB: per record its expiry index (u16, 0 = none); empty when NE = 0.
- * - BB, per hash: key, expiry index (u16), field count (u32); per field: name, 96-byte packed deltas.
+ * - BB, per hash: key, expiry index (u16), field count (u32); per field: name, packed deltas (PACKED_BYTES).
  * - IB, per hash: key, expiry index, field count; per field: name, signed 64-bit count delta.
  * - XB, per index: key, expiry index, member count; per member: the record's position (u32, 1-based).
  * Items are read with one struct.unpack call per hash or index (up to CH items), straight into the table

@@ -523,7 +523,7 @@ export class CacheUsageStorage implements UsageStorage {
     await this.ready();
     if (CacheUsageStorage.emptyRange(filters)) return sumsToRaw(zeroSums());
     const attrs = CacheUsageStorage.attributionFilters(filters);
-    if (filters.success === undefined && attrs.length <= 1) {
+    if (filters.success === undefined && attrs.length <= 1 && attrs[0] !== 'runId') {
       const days = await this.bucketDays(filters);
       if (days) {
         const sums = zeroSums();
@@ -563,7 +563,8 @@ export class CacheUsageStorage implements UsageStorage {
 
   private async groupFromBuckets(dimension: UsageDimension, f: NormalizedUsageFilters): Promise<RawUsageGroup[] | null> {
     const attrs = CacheUsageStorage.attributionFilters(f);
-    if (f.success !== undefined || attrs.length > 1) return null;
+    // runId has no buckets (its index serves it); success neither.
+    if (f.success !== undefined || attrs.length > 1 || dimension === 'runId' || attrs[0] === 'runId') return null;
     const filterDim = attrs[0];
     const scoped = filterDim !== undefined && dimension !== filterDim && dimension !== 'day';
     if (scoped && !(SCOPE_DIMENSIONS as readonly string[]).includes(filterDim)) return null;

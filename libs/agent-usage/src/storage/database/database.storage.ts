@@ -269,14 +269,19 @@ export class DatabaseUsageStorage implements UsageStorage {
         await ds.query(
           `SELECT to_regclass($1::text) IS NOT NULL AS ledger, to_regclass($2::text) IS NOT NULL AS rollup,
              to_regclass($3::text) IS NOT NULL AS user_rollup,
-             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2::text) AND attname = 'user_id' AND NOT attisdropped) AS wide`,
+             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2::text) AND attname = 'user_id' AND NOT attisdropped) AS wide,
+             (SELECT count(*) FROM pg_attribute WHERE NOT attisdropped AND (
+               (attrelid = to_regclass($1::text) AND attname = 'run_id') OR
+               (attrelid IN (to_regclass($2::text), to_regclass($3::text)) AND attname = 'agent_run_count')))::int = 3 AS runs`,
           [this.ledger, rollup, userRollup],
         ),
       );
       // An earlier version's wide rollup comes with no user rollup: say "upgrade", not "missing".
       const wide = row?.ledger && row?.wide;
       const missing = !row?.ledger ? this.ledger : wide ? null : !row?.rollup ? rollup : !row?.user_rollup ? userRollup : null;
-      if (missing || wide) {
+      // Tables made before runs and error types: every write would fail on the missing columns.
+      const old = !missing && !wide && !row?.runs;
+      if (missing || wide || old) {
         const migration = `createAgentUsageMigration(${JSON.stringify({
           tableName: this.names.tableName,
           rollupTableName: this.names.rollupTableName,
@@ -286,7 +291,11 @@ export class DatabaseUsageStorage implements UsageStorage {
         throw new InvalidUsageOptionsError([
           missing
             ? `database: table ${missing} does not exist. Add ${migration} to your TypeORM migrations, or set database.autoMigrate: true`
-            : `database: ${rollup} is the daily rollup of an earlier version (keyed by user too). Run ${migration} again ` +
+            : old
+              ? `database: ${this.ledger} and its rollups predate runs and error types (no run_id / run_count columns). ` +
+                `Add UpgradeAgentUsageRuns1796400000000 to your TypeORM migrations (other table names: ${migration.replace(/\}\)$/, `,"name":"UpgradeAgentUsageRuns1796400000000"})`)}), ` +
+                `or set database.autoMigrate: true: either adds them in place (no table rewrite)`
+              : `database: ${rollup} is the daily rollup of an earlier version (keyed by user too). Run ${migration} again ` +
               `(under a new name: { name: 'UpgradeAgentUsageRollups<13-digit timestamp>' }), or set database.autoMigrate: true: ` +
               `either replaces it by the two narrower rollups, filled from the ledger`,
         ]);

@@ -22,6 +22,7 @@ export {
 } from './usage-daily.entity';
 export {
   CreateAgentUsageTables1795377442016,
+  UpgradeAgentUsageRuns1796400000000,
   createAgentUsageMigration,
   rebuildAgentUsageRollups,
   type AgentUsageMigrationOptions,

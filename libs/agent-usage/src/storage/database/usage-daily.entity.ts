@@ -16,6 +16,9 @@ export interface UsageDailySums {
   usageMissingCount: string;
   costNanoUsd: string;
   unpricedCount: string;
+  /** Records that started a run (see UsageTotals.runCount). */
+  runCount: string;
+  agentRunCount: string;
 }
 
 /**
@@ -63,6 +66,8 @@ const SUMS = {
   usageMissingCount: sum('usage_missing_count'),
   costNanoUsd: sum('cost_nano_usd'),
   unpricedCount: sum('unpriced_count'),
+  runCount: sum('run_count'),
+  agentRunCount: sum('agent_run_count'),
 } satisfies Record<keyof UsageDailySums, EntitySchemaColumnOptions>;
 
 /** The daily rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */

@@ -37,8 +37,10 @@ const GROUP_COLUMNS: Readonly<Record<string, UsageDimension>> = Object.freeze({
   chat_name: 'chatName',
   model_name: 'modelName',
   provider_name: 'providerName',
+  run_id: 'runId',
+  error_type: 'errorType',
 });
-type AttributionKey = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName';
+type AttributionKey = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName' | 'runId' | 'errorType';
 
 /**
  * Chainable, immutable queries over the usage ledger for host apps (reports, admin endpoints), e.g.
@@ -100,6 +102,13 @@ export class UsageQuery {
   forProvider(...providers: (string | readonly string[])[]): UsageQuery {
     return this.attribution('providerName', providers);
   }
+  forRun(...runIds: (string | readonly string[])[]): UsageQuery {
+    return this.attribution('runId', runIds);
+  }
+  /** Failed calls whose error has one of these class names (e.g. `RateLimitError`). */
+  forErrorType(...errorTypes: (string | readonly string[])[]): UsageQuery {
+    return this.attribution('errorType', errorTypes);
+  }
 
   /** Only successful (true) or failed (false) calls. */
   withSuccess(success: boolean): UsageQuery {
@@ -151,7 +160,7 @@ export class UsageQuery {
     if (!dim) {
       throw new InvalidUsageInputError(
         'dimension',
-        `one of ${USAGE_DIMENSIONS.join(', ')} (or the column names agent_name, user_id, group_name, chat_name, model_name, provider_name)`,
+        `one of ${USAGE_DIMENSIONS.join(', ')} (or the column names agent_name, user_id, group_name, chat_name, model_name, provider_name, run_id, error_type)`,
         dimension,
       );
     }

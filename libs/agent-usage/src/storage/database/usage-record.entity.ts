@@ -23,6 +23,10 @@ export interface UsageRecordRow {
   requests: string;
   success: boolean;
   usageMissing: boolean;
+  runId: string | null;
+  runStart: boolean;
+  agentRunStart: boolean;
+  errorType: string | null;
   costNanoUsd: string | null;
   priceSource: string | null;
   recordedAt: Date;
@@ -69,6 +73,10 @@ export function createUsageRecordEntity(
       requests: { name: 'requests', type: 'bigint', default: 1 },
       success: { name: 'success', type: 'boolean', default: true },
       usageMissing: { name: 'usage_missing', type: 'boolean', default: false },
+      runId: { name: 'run_id', type: 'varchar', length: 255, nullable: true, collation: 'C' },
+      runStart: { name: 'run_start', type: 'boolean', default: false },
+      agentRunStart: { name: 'agent_run_start', type: 'boolean', default: false },
+      errorType: { name: 'error_type', type: 'varchar', length: 255, nullable: true, collation: 'C' },
       costNanoUsd: count('cost_nano_usd'),
       priceSource: { name: 'price_source', type: 'varchar', length: 255, nullable: true },
       recordedAt: { name: 'recorded_at', type: 'timestamptz' },
@@ -79,6 +87,7 @@ export function createUsageRecordEntity(
       { name: indexName(tableName, 'user_recorded_idx'), columns: ['userId', 'recordedAt'] },
       { name: indexName(tableName, 'model_recorded_idx'), columns: ['modelName', 'recordedAt'] },
       { name: indexName(tableName, 'recorded_idx'), columns: ['recordedAt'] },
+      { name: indexName(tableName, 'run_idx'), columns: ['runId'], where: 'run_id IS NOT NULL' },
     ],
   });
 }

@@ -58,6 +58,10 @@ export const LEDGER_COLUMNS = [
   { field: 'requests', column: 'requests', type: 'int8' },
   { field: 'success', column: 'success', type: 'bool' },
   { field: 'usageMissing', column: 'usage_missing', type: 'bool' },
+  { field: 'runId', column: 'run_id', type: 'varchar' },
+  { field: 'runStart', column: 'run_start', type: 'bool' },
+  { field: 'agentRunStart', column: 'agent_run_start', type: 'bool' },
+  { field: 'errorType', column: 'error_type', type: 'varchar' },
   { field: 'costNanoUsd', column: 'cost_nano_usd', type: 'int8' },
   { field: 'priceSource', column: 'price_source', type: 'varchar' },
   { field: 'recordedAt', column: 'recorded_at', type: 'timestamptz' },
@@ -74,7 +78,7 @@ export const TOKEN_COLUMNS = [
   ['totalTokens', 'total_tokens'],
 ] as const;
 
-type AttributionField = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName';
+type AttributionField = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName' | 'runId' | 'errorType';
 
 /** Attribution filters and the ledger column each one matches. */
 const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> = [
@@ -84,6 +88,9 @@ const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> = [
   ['chatName', 'chat_name'],
   ['modelName', 'model_name'],
   ['providerName', 'provider_name'],
+  // In no rollup: a filter or group on these reads the ledger (run_id has its own index).
+  ['runId', 'run_id'],
+  ['errorType', 'error_type'],
 ];
 const COLUMN_OF: Readonly<Record<AttributionField, string>> = Object.freeze(
   Object.fromEntries(FILTER_COLUMNS) as Record<AttributionField, string>,
@@ -97,6 +104,8 @@ export const ROLLUP_SUM_COLUMNS = [
   'usage_missing_count',
   'cost_nano_usd',
   'unpriced_count',
+  'run_count',
+  'agent_run_count',
 ] as const;
 
 /**
@@ -199,6 +208,8 @@ export const LEDGER_TOTALS_SQL = [
   `(count(*) FILTER (WHERE usage_missing))::text AS "usageMissingCount"`,
   `COALESCE(sum(cost_nano_usd), 0)::text AS "costNanoUsd"`,
   `(count(*) FILTER (WHERE cost_nano_usd IS NULL))::text AS "unpricedCount"`,
+  `(count(*) FILTER (WHERE run_start))::text AS "runCount"`,
+  `(count(*) FILTER (WHERE agent_run_start))::text AS "agentRunCount"`,
 ].join(', ');
 
 /** The same sums over rollup rows. */
@@ -210,6 +221,8 @@ export const ROLLUP_TOTALS_SQL = [
   `COALESCE(sum(usage_missing_count), 0)::text AS "usageMissingCount"`,
   `COALESCE(sum(cost_nano_usd), 0)::text AS "costNanoUsd"`,
   `COALESCE(sum(unpriced_count), 0)::text AS "unpricedCount"`,
+  `COALESCE(sum(run_count), 0)::text AS "runCount"`,
+  `COALESCE(sum(agent_run_count), 0)::text AS "agentRunCount"`,
 ].join(', ');
 
 /**
@@ -225,7 +238,8 @@ export function rollupAggregateSql(source: string, tzParam: string, rollup: Roll
       count(*) AS record_count, COALESCE(sum(requests), 0) AS requests,
       ${TOKEN_COLUMNS.map(([, c]) => `COALESCE(sum(${c}), 0) AS ${c}`).join(', ')},
       count(*) FILTER (WHERE NOT success) AS failed_count, count(*) FILTER (WHERE usage_missing) AS usage_missing_count,
-      COALESCE(sum(cost_nano_usd), 0) AS cost_nano_usd, count(*) FILTER (WHERE cost_nano_usd IS NULL) AS unpriced_count
+      COALESCE(sum(cost_nano_usd), 0) AS cost_nano_usd, count(*) FILTER (WHERE cost_nano_usd IS NULL) AS unpriced_count,
+      count(*) FILTER (WHERE run_start) AS run_count, count(*) FILTER (WHERE agent_run_start) AS agent_run_count
     FROM ${source} GROUP BY ${rollup.keyColumns.map((_, i) => i + 1).join(', ')}`;
 }
 
@@ -257,6 +271,8 @@ export const ROLLUP_SOURCE_COLUMNS = [
   'success',
   'usage_missing',
   'cost_nano_usd',
+  'run_start',
+  'agent_run_start',
 ].join(', ');
 
 /**
@@ -270,6 +286,8 @@ const LEDGER_DIMENSIONS: Readonly<Record<UsageDimension, (tz: string) => string>
   chatName: () => 'chat_name',
   modelName: () => 'model_name',
   providerName: () => 'provider_name',
+  runId: () => 'run_id',
+  errorType: () => 'error_type',
   day: (tz: string) => `to_char(recorded_at AT TIME ZONE ${tz}, 'YYYY-MM-DD')`,
   hour: (tz: string) => `to_char(recorded_at AT TIME ZONE ${tz}, 'YYYY-MM-DD"T"HH24')`,
 });
@@ -336,6 +354,10 @@ export function rowToRecord(row: Record<string, any>): UsageRecord {
     requests: Number(row.requests),
     success: toBool(row.success),
     usageMissing: toBool(row.usage_missing),
+    runId: row.run_id ?? null,
+    runStart: toBool(row.run_start),
+    agentRunStart: toBool(row.agent_run_start),
+    errorType: row.error_type ?? null,
     costNanoUsd: toCount(row.cost_nano_usd),
     priceSource: row.price_source ?? null,
     recordedAt: new Date(Number(row.recorded_at_ms)),
@@ -351,6 +373,8 @@ const TOTAL_KEYS = [
   'usageMissingCount',
   'costNanoUsd',
   'unpricedCount',
+  'runCount',
+  'agentRunCount',
 ] as const satisfies ReadonlyArray<keyof RawUsageTotals>;
 
 /** Picks the totals out of a row (integer strings, as the SQL above returns them). */

@@ -61,6 +61,15 @@ export function rollupTables(names: UsageTableNames): { layout: RollupLayout; ta
   ];
 }
 
+/** Rollup sums added by the runs upgrade (also in ROLLUP_SUM_COLUMNS, so new tables have them). */
+const RUN_SUM_COLUMNS = ['run_count', 'agent_run_count'];
+/** Ledger columns added by the runs-and-failures upgrade. */
+const RUN_LEDGER_COLUMNS = [
+  'run_id varchar(255) COLLATE "C" NULL',
+  'run_start boolean NOT NULL DEFAULT false',
+  'agent_run_start boolean NOT NULL DEFAULT false',
+  'error_type varchar(255) COLLATE "C" NULL',
+];
 const TOKEN_SQL_COLUMNS = ['input_tokens', 'cached_input_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'total_tokens'];
 /**
  * Attribution values are identifiers: compared as bytes (COLLATE "C"), which keeps every index insert,
@@ -91,6 +100,8 @@ function rollupTableSql(table: string, rollup: RollupLayout, schema: string | un
         CONSTRAINT ${idx('pkey')} PRIMARY KEY (${rollup.keyColumns.join(', ')})
       ) WITH (fillfactor = ${ROLLUP_FILLFACTOR})`,
     `CREATE INDEX IF NOT EXISTS ${idx(leadSuffix)} ON ${q} (${lead}, day)`,
+    // Upgrade of a rollup made before runs were counted: its rows hold no run (0 is exact for them).
+    `ALTER TABLE ${q} ${RUN_SUM_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c} bigint NOT NULL DEFAULT 0`).join(', ')}`,
   ];
 }
 
@@ -117,6 +128,7 @@ export function agentUsageTablesSql(names: UsageTableNames): { ledger: string[];
         requests bigint NOT NULL DEFAULT 1,
         success boolean NOT NULL DEFAULT true,
         usage_missing boolean NOT NULL DEFAULT false,
+        ${RUN_LEDGER_COLUMNS.join(',\n        ')},
         cost_nano_usd bigint NULL,
         price_source varchar(255) NULL,
         recorded_at timestamptz NOT NULL,
@@ -128,6 +140,11 @@ export function agentUsageTablesSql(names: UsageTableNames): { ledger: string[];
       `CREATE INDEX IF NOT EXISTS ${idx(t, 'model_recorded_idx')} ON ${ledger} (model_name, recorded_at)`,
       // Time ranges, and list()'s ORDER BY recorded_at DESC, record_id DESC (ties, rare, sorted after).
       `CREATE INDEX IF NOT EXISTS ${idx(t, 'recorded_idx')} ON ${ledger} (recorded_at)`,
+      // Upgrade of a ledger made before runs and error types: existing rows are in no run, and succeeded
+      // or failed without a recorded error class. Constant defaults: no table rewrite.
+      `ALTER TABLE ${ledger} ${RUN_LEDGER_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ')}`,
+      // One run's records (filter by runId); most lookups are for recent runs, rows outside runs are left out.
+      `CREATE INDEX IF NOT EXISTS ${idx(t, 'run_idx')} ON ${ledger} (run_id) WHERE run_id IS NOT NULL`,
     ],
     rollup: rollupTableSql(n.rollupTableName, AGENT_ROLLUP, n.schema),
     userRollup: rollupTableSql(n.userRollupTableName, USER_ROLLUP, n.schema),
@@ -294,3 +311,11 @@ export function createAgentUsageMigration(options: AgentUsageMigrationOptions = 
 
 /** The migration for the default table names (`agent_usage_records`, `agent_usage_daily`, `agent_usage_daily_users`, UTC days). */
 export class CreateAgentUsageTables1795377442016 extends createAgentUsageMigration() {}
+
+/**
+ * The same idempotent DDL under a new name, for databases where `CreateAgentUsageTables1795377442016`
+ * already ran (TypeORM runs a migration name once): adds the run and error columns to the ledger and the
+ * run counters to the rollups. With other table names: `createAgentUsageMigration({ ...names, name:
+ * 'UpgradeAgentUsageRuns1796400000000' })`.
+ */
+export class UpgradeAgentUsageRuns1796400000000 extends createAgentUsageMigration({ name: 'UpgradeAgentUsageRuns1796400000000' }) {}
