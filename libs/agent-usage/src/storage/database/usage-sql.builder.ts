@@ -10,7 +10,7 @@ import type {
   UsageTotals,
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
-import { nanoUsdToString } from '../../query/money';
+import { toTotals } from '../../query/usage-totals';
 import { resolveTableNames, type UsageTableNames } from './database-storage.options';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -360,19 +360,8 @@ export function rowToRawTotals(row: Record<string, any> | undefined): RawUsageTo
   return out;
 }
 
-/** Raw totals to the public shape; throws rather than round a sum beyond 2^53. */
-export function rawToTotals(raw: RawUsageTotals): UsageTotals {
-  const out = {} as Record<string, number | string>;
-  for (const k of TOTAL_KEYS) {
-    const big = BigInt(raw[k]);
-    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < -BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new RangeError(`${k} = ${big} exceeds Number.MAX_SAFE_INTEGER; read the raw totals instead`);
-    }
-    out[k] = Number(big);
-  }
-  out.costUsd = nanoUsdToString(BigInt(raw.costNanoUsd));
-  return out as unknown as UsageTotals;
-}
+/** Raw totals to the public shape, exact at any size (see query/usage-totals.ts). */
+export const rawToTotals = (raw: RawUsageTotals): UsageTotals => toTotals(raw);
 
 /**
  * TypeORM's postgres `query()` returns `[rows, affected]` for top-level UPDATE/DELETE and the rows
