@@ -29,21 +29,9 @@ if [[ ! -f $lib/dist/index.js ]]; then
 fi
 
 # The library's package.json may have moved on (new dependency, new version) since package-lock.json
-# here was written; npm ci would then install a copy without the new dependencies. Refresh the lock.
-lock_follows_library() {
-  node - "$here/package-lock.json" "$lib/package.json" <<'NODE'
-const fs = require('node:fs');
-const [lockFile, pkgFile] = process.argv.slice(2);
-const entry = JSON.parse(fs.readFileSync(lockFile, 'utf8')).packages?.['node_modules/nestjs-agent-usage'];
-const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
-if (!entry) process.exit(1);
-const sorted = (o) => JSON.stringify(Object.keys(o ?? {}).sort().map((k) => [k, o[k]]));
-for (const f of ['dependencies', 'optionalDependencies', 'peerDependencies', 'peerDependenciesMeta']) {
-  if (sorted(entry[f]) !== sorted(pkg[f])) process.exit(1);
-}
-if (entry.version !== pkg.version) process.exit(1);
-NODE
-}
+# here was written; npm ci would then install a copy without the new dependencies. Refresh the lock
+# (loudly: the refreshed lock file must be committed).
+lock_follows_library() { lock_follows_package "$here" "$lib" nestjs-agent-usage; }
 
 # The installed copy must be replaced whenever the build changed: its content is part of the stamp.
 extra="libs/agent-usage dist $(tree_hash "$lib/dist")"
