@@ -7,11 +7,15 @@
 #      nestjs-agent-usage is exactly the tarball's content, type-check (strict, skipLibCheck false), build,
 #      run: boot, record, read back exact aggregates. Nest 12 ESM / nodenext is test/nest12-smoke/run.sh.
 #
-# Installs are cached like test/nest12-smoke: each host has a committed package-lock.json with pinned
-# versions; .npmrc install-links=true makes npm pack libs/agent-usage and install a real copy (the very
-# packing `npm pack` does); the stamp includes a hash of the built dist, so a new build reinstalls.
+# The hosts run OUTSIDE the repository (Node and tsc would otherwise find the workspace's node_modules
+# above them, typeorm included): each is copied to a cache folder, with the extracted tarball beside them
+# as ../package-under-test, which their package.json depends on (`file:`; .npmrc install-links=true
+# installs a real copy, not a symlink). Installs are cached like test/nest12-smoke: a committed package-lock.json with pinned
+# versions, `npm ci` only when the lock, the package or node changed (the stamp hashes the tarball's
+# content, so a new build reinstalls the package).
 #
 # Env: PACKAGING_SKIP_BUILD=1 skips the build and the workspace install (scripts/test.sh has done both);
+#      PACKAGING_CACHE_DIR (default ${TMPDIR:-/tmp}/nestjs-agent-usage-packaging-<uid>): where hosts install;
 #      USAGE_TEST_PG_URL, USAGE_TEST_REDIS_URL for host nest11-cjs (default: the local servers).
 set -euo pipefail
 
@@ -36,26 +40,36 @@ tarball=$(node "$here/check-pack.mjs" "$lib" "$work" | tee /dev/stderr | tail -n
 mkdir -p "$work/tarball"
 tar xzf "$tarball" -C "$work/tarball"
 
-extra="libs/agent-usage dist $(tree_hash "$lib/dist")"
+cache=${PACKAGING_CACHE_DIR:-${TMPDIR:-/tmp}/nestjs-agent-usage-packaging-$(id -u)}
+rm -rf "$cache/package-under-test"
+mkdir -p "$cache"
+cp -r "$work/tarball/package" "$cache/package-under-test"
+extra="package-under-test $(tree_hash "$cache/package-under-test")"
 failed=()
 for host in nest11-cjs bare; do
-  dir=$here/hosts/$host
-  log "host $host"
-  if ! lock_follows_package "$dir" "$lib" nestjs-agent-usage; then
-    log "$host/package-lock.json does not match libs/agent-usage/package.json: updating it (commit it)"
-    (cd "$dir" && npm install --no-audit --no-fund) && write_deps_stamp "$dir" "$extra"
+  src=$here/hosts/$host
+  dir=$cache/$host
+  log "host $host (in $dir)"
+  mkdir -p "$dir"
+  rm -rf "$dir/src" "$dir/dist"
+  cp -r "$src/src" "$src/package.json" "$src/.npmrc" "$src/tsconfig.json" "$dir/"
+  if [[ -f $src/package-lock.json ]] && lock_follows_package "$src" "$cache/package-under-test" nestjs-agent-usage; then
+    cp "$src/package-lock.json" "$dir/"
+  else
+    log "hosts/$host/package-lock.json does not match the package: updating it (commit test/packaging/hosts/$host/package-lock.json)"
+    rm -f "$dir/package-lock.json"
+    (cd "$dir" && npm install --no-audit --no-fund) && cp "$dir/package-lock.json" "$src/package-lock.json" && write_deps_stamp "$dir" "$extra"
   fi
   if ! ensure_deps "$dir" --exact "$extra"; then
     failed+=("$host (install)")
     continue
   fi
-  # The installed copy is the tarball, file for file.
-  if ! diff -r "$work/tarball/package" "$dir/node_modules/nestjs-agent-usage" >&2; then
+  # The installed copy is the tarball, file for file (a real folder, not a link to it).
+  if [[ -L $dir/node_modules/nestjs-agent-usage ]] || ! diff -r "$work/tarball/package" "$dir/node_modules/nestjs-agent-usage" >&2; then
     log "$host: the installed nestjs-agent-usage differs from the npm pack tarball"
     failed+=("$host (installed copy)")
     continue
   fi
-  rm -rf "$dir/dist"
   if ! (cd "$dir" && node_modules/.bin/tsc -p tsconfig.json); then
     failed+=("$host (type-check)")
     continue

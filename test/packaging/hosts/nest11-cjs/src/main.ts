@@ -1,9 +1,10 @@
 // Packaging host (a): NestJS 11, CommonJS, strict TypeScript with skipLibCheck false, typeorm 1.x,
-// ioredis 6 and class-validator 0.14 installed. Type-checks the main entry and the /database and /cache
+// ioredis 5 and class-validator 0.14 installed. Type-checks the main entry and the /database and /cache
 // subpaths against the real peer types, then boots, records sums beyond 2^53 into PostgreSQL and Redis
 // and reads them back exactly. Exit code 0 = passed.
 import 'reflect-metadata';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import Redis, { type RedisOptions } from 'ioredis';
@@ -15,6 +16,13 @@ import { CacheUsageStorage, DEFAULT_CACHE_KEY_PREFIX } from 'nestjs-agent-usage/
 const PG_URL = process.env.USAGE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.USAGE_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 const tag = `pkg_${process.pid}_${Date.now().toString(36)}`;
+
+/** An installed package's version (some packages do not export their package.json). */
+function versionOf(name: string): string {
+  let d = dirname(require.resolve(name));
+  while (!existsSync(join(d, 'package.json')) || JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).name !== name) d = dirname(d);
+  return JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).version;
+}
 
 function check(name: string, ok: boolean, detail = ''): void {
   if (!ok) throw new Error(`check failed: ${name}${detail ? ` (${detail})` : ''}`);
@@ -39,7 +47,7 @@ export function typeChecks(ds: DataSource, redis: Redis, redisOptions: RedisOpti
 @TrackUsage({ agentName: 'host-a' })
 class Agent {
   async ask(tokens: number) {
-    return { model: 'm-1', usage: { prompt_tokens: tokens, completion_tokens: 1, total_tokens: tokens + 1 } };
+    return { model: 'gpt-4o-mini', usage: { prompt_tokens: tokens, completion_tokens: 1, total_tokens: tokens + 1 } };
   }
 }
 
@@ -68,8 +76,8 @@ async function main(): Promise<void> {
   const libDir = dirname(require.resolve('nestjs-agent-usage'));
   const libCv = require.resolve('class-validator', { paths: [libDir] });
   check('library shares the host class-validator (0.14)', libCv === require.resolve('class-validator'), libCv);
-  check('host class-validator is 0.14.x', /^0\.14\./.test(require('class-validator/package.json').version));
-  check('host typeorm is 1.x, ioredis 6.x', /^1\./.test(require('typeorm/package.json').version) && /^6\./.test(require('ioredis/package.json').version));
+  check('host class-validator is 0.14.x', /^0\.14\./.test(versionOf('class-validator')));
+  check('host typeorm is 1.x, ioredis 5.x', /^1\./.test(versionOf('typeorm')) && /^5\./.test(versionOf('ioredis')));
 
   const app = await NestFactory.createApplicationContext(AppModule, { logger: ['error', 'warn'] });
   const usage = app.get(UsageService);
