@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Nest 12 smoke check: builds the library, installs it into this folder next to NestJS 12 and runs
+# Nest 12 smoke check: builds the library, installs it into this folder next to NestJS 12, type-checks
+# typecheck.ts (an ESM TypeScript consumer: module nodenext, strict, skipLibCheck false) and runs
 # smoke.mjs, a plain ESM host app. Exit code 0 = passed.
 #
 # One copy of Nest: .npmrc sets install-links=true, so the `file:../../libs/agent-usage` dependency is
@@ -43,4 +44,6 @@ fi
 ensure_deps "$here" --exact "$extra"
 
 cd "$here"
+log "type-checking typecheck.ts (module nodenext, strict, skipLibCheck false)"
+node_modules/.bin/tsc -p tsconfig.json
 exec node smoke.mjs
