@@ -4,6 +4,7 @@
 //   specifiers of .js and .d.ts files, `sourceMappingURL` comments, and package.json's main, types,
 //   exports and typesVersions targets.
 // Prints the tarball's path on its last line.
+/* global process, console */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';

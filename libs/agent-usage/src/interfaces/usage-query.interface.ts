@@ -1,4 +1,4 @@
-import type { AttributionField, UsageRecord } from './usage-record.interface';
+import { TOKEN_FIELDS, type AttributionField, type UsageRecord } from './usage-record.interface';
 
 /** A value or a list of values (any of them matches). */
 export type OneOrMany<T> = T | readonly T[];
@@ -72,12 +72,7 @@ export type AttributionDimension = Extract<UsageDimension, AttributionField>;
 export const USAGE_SUM_FIELDS = [
   'recordCount',
   'requests',
-  'inputTokens',
-  'cachedInputTokens',
-  'cacheWriteTokens',
-  'outputTokens',
-  'reasoningTokens',
-  'totalTokens',
+  ...TOKEN_FIELDS,
   'failedCount',
   'usageMissingCount',
   'costNanoUsd',

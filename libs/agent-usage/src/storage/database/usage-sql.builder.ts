@@ -3,11 +3,12 @@
  * `SQL_IDENTIFIER_RE` and fixed column names ever reach SQL text; every value is a `$n` parameter.
  */
 import { createHash } from 'node:crypto';
-import type {
-  NormalizedUsageFilters,
-  RawUsageTotals,
-  UsageDimension,
-  UsageTotals,
+import {
+  USAGE_SUM_FIELDS,
+  type NormalizedUsageFilters,
+  type RawUsageTotals,
+  type UsageDimension,
+  type UsageTotals,
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import { toTotals } from '../../query/usage-totals';
@@ -343,20 +344,10 @@ export function rowToRecord(row: Record<string, any>): UsageRecord {
   };
 }
 
-const TOTAL_KEYS = [
-  'recordCount',
-  'requests',
-  ...TOKEN_COLUMNS.map(([f]) => f),
-  'failedCount',
-  'usageMissingCount',
-  'costNanoUsd',
-  'unpricedCount',
-] as const satisfies ReadonlyArray<keyof RawUsageTotals>;
-
 /** Picks the totals out of a row (integer strings, as the SQL above returns them). */
 export function rowToRawTotals(row: Record<string, any> | undefined): RawUsageTotals {
   const out = {} as Record<keyof RawUsageTotals, string>;
-  for (const k of TOTAL_KEYS) out[k] = row?.[k] === undefined || row[k] === null ? '0' : String(row[k]);
+  for (const k of USAGE_SUM_FIELDS) out[k] = row?.[k] === undefined || row[k] === null ? '0' : String(row[k]);
   return out;
 }
 

@@ -7,6 +7,10 @@ import { Injectable, Module, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MissingUsagePackageError, TrackUsage, UsageService, UsageTrackingModule, type UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 
+// Loads an entry point at run time, as a host's `import` compiled to CommonJS does.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const load = (id: string): unknown => require(id);
+
 function check(name: string, ok: boolean, detail = ''): void {
   if (!ok) throw new Error(`check failed: ${name}${detail ? ` (${detail})` : ''}`);
   console.log(`  ok ${name}`);
@@ -82,9 +86,9 @@ async function main(): Promise<void> {
   await expectMissing("storage 'database' with database.url", () => boot({ storage: 'database', database: { url: 'postgres://u@127.0.0.1:1/x' } }), ['typeorm', 'pg']);
   await expectMissing("storage 'database' on the host connection", () => boot({ storage: 'database' }), ['@nestjs/typeorm', 'typeorm', 'pg']);
   await expectMissing("storage 'cache'", () => boot({ storage: 'cache', cache: { url: 'redis://127.0.0.1:1' } }), ['ioredis']);
-  await expectMissing("import 'nestjs-agent-usage/database'", () => require('nestjs-agent-usage/database'), ['typeorm', 'pg']);
-  await expectMissing("import 'nestjs-agent-usage/cache'", () => require('nestjs-agent-usage/cache'), ['ioredis']);
-  await expectMissing("import 'nestjs-agent-usage/testing'", () => require('nestjs-agent-usage/testing'), ['@jest/globals']);
+  await expectMissing("import 'nestjs-agent-usage/database'", () => load('nestjs-agent-usage/database'), ['typeorm', 'pg']);
+  await expectMissing("import 'nestjs-agent-usage/cache'", () => load('nestjs-agent-usage/cache'), ['ioredis']);
+  await expectMissing("import 'nestjs-agent-usage/testing'", () => load('nestjs-agent-usage/testing'), ['@jest/globals']);
 
   // Budgets without @nestjs/schedule: the app still boots; the warning names the package to install.
   const warnings = new Warnings();
