@@ -36,7 +36,15 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/agent-usage-packaging.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-tarball=$(node "$here/check-pack.mjs" "$lib" "$work" | tee /dev/stderr | tail -n 1)
+# (Not `tee /dev/stderr`: when stderr is a file, reopening it would truncate it.)
+pack_rc=0
+pack_out=$(node "$here/check-pack.mjs" "$lib" "$work") || pack_rc=$?
+printf '%s\n' "$pack_out" >&2
+if [[ $pack_rc != 0 ]]; then
+  log "FAILED: npm pack checks"
+  exit 1
+fi
+tarball=$(tail -n 1 <<<"$pack_out")
 mkdir -p "$work/tarball"
 tar xzf "$tarball" -C "$work/tarball"
 
