@@ -11,8 +11,8 @@
 # locked version): when it already matches, for instance after a plain `npm install`, only the stamp
 # is rewritten, so a working node_modules is never wiped for nothing. --exact always reinstalls on a
 # mismatch (used where an EXTRA stands for content npm copies, such as a packed local package).
-# The stamp is written only after a successful install. See npm_ci_or_install for the one case where
-# `npm install` stands in for `npm ci`.
+# The stamp is written only after a successful install. A lock file out of sync with package.json is an
+# error (see npm_ci_or_install), never silently rewritten.
 
 deps_log() { printf 'ensure-deps: %s\n' "$*" >&2; }
 
@@ -117,38 +117,36 @@ ensure_deps() {
   write_deps_stamp "$dir" "$@"
 }
 
-# npm_ci_or_install DIR: `npm ci`; if npm refuses the lock file as "not in sync" (EUSAGE), `npm install`
-# instead, then checks that every locked version got installed. npm 11.16+ writes lock files without
-# the entries of optional platform packages its registry cannot serve (here: @unrs/resolver-binding-*
-# for other systems) and then has `npm ci` reject them (npm/cli#9846); `npm install` installs the very
-# same locked versions.
+# npm_ci_or_install DIR: `npm ci`, nothing else. When npm refuses package-lock.json as out of sync with
+# package.json, this fails and says how to fix it: falling back to `npm install` would rewrite the lock
+# file, leave the clone dirty and hide the drift.
 npm_ci_or_install() {
-  local dir=$1 out rc=0 before after
+  local dir=$1 out rc=0
   out=$(mktemp)
   (cd "$dir" && npm ci --no-audit --no-fund) >"$out" 2>&1 || rc=$?
   cat "$out" >&2
-  if [[ $rc == 0 ]]; then
-    rm -f "$out"
-    return 0
-  fi
-  if ! grep -q 'EUSAGE' "$out" || ! grep -q 'in sync' "$out"; then
-    rm -f "$out"
+  if [[ $rc != 0 ]] && grep -q 'EUSAGE' "$out" && grep -q 'in sync' "$out"; then
+    deps_log "$dir/package-lock.json is out of sync with package.json: run 'npm install' in $dir and commit package-lock.json"
+  elif [[ $rc != 0 ]]; then
     deps_log "npm ci failed in $dir (exit code $rc)"
-    return 1
   fi
   rm -f "$out"
-  deps_log "$dir: npm ci refused package-lock.json as out of sync (see npm/cli#9846 for optional platform packages): running npm install with the same lock file"
-  before=$(sha256sum "$dir/package-lock.json")
-  (cd "$dir" && npm install --no-audit --no-fund) || {
-    deps_log "npm install failed in $dir"
-    return 1
-  }
-  after=$(sha256sum "$dir/package-lock.json")
-  if [[ $before != "$after" ]]; then
-    deps_log "WARNING: npm install changed $dir/package-lock.json: package.json and the lock file disagreed; commit the updated lock file"
-  fi
-  if ! installed_tree_matches_lock "$dir"; then
-    deps_log "the installed packages in $dir do not match package-lock.json"
-    return 1
-  fi
+  return "$rc"
+}
+
+# lock_follows_package LOCKDIR PKGDIR NAME: exit 0 when LOCKDIR/package-lock.json's entry for the local
+# package NAME (installed from PKGDIR) has PKGDIR/package.json's version and dependency fields.
+lock_follows_package() {
+  node - "$1/package-lock.json" "$2/package.json" "$3" <<'NODE'
+const fs = require('node:fs');
+const [lockFile, pkgFile, name] = process.argv.slice(2);
+const entry = JSON.parse(fs.readFileSync(lockFile, 'utf8')).packages?.[`node_modules/${name}`];
+const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
+if (!entry) process.exit(1);
+const sorted = (o) => JSON.stringify(Object.keys(o ?? {}).sort().map((k) => [k, o[k]]));
+for (const f of ['dependencies', 'optionalDependencies', 'peerDependencies', 'peerDependenciesMeta']) {
+  if (sorted(entry[f]) !== sorted(pkg[f])) process.exit(1);
+}
+if (entry.version !== pkg.version) process.exit(1);
+NODE
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # npm test: the whole check, as CI runs it (.ci/run starts PostgreSQL and Redis first).
 #   dependencies (npm ci only when needed) -> lint -> typecheck -> build (stop at the first failure)
-#   -> Jest (test/ and the library's specs) -> Nest 12 smoke -> bench:quick (only if bench/run.ts exists)
+#   -> Jest (test/ and the library's specs) -> Nest 12 smoke -> packaging -> bench:quick (only if
+#   bench/run.ts exists)
 # Ends with one line "N passed, N failed": Jest's passed/failed tests (a suite that could not run
-# counts as one failure), plus one for the Nest 12 smoke and one for bench:quick when it runs.
+# counts as one failure), plus one each for the Nest 12 smoke, the packaging test and bench:quick when it runs.
 # Exit code 0 only when nothing failed.
 set -euo pipefail
 
@@ -49,6 +50,10 @@ step "nest 12 smoke"
 smoke_rc=0
 NEST12_SMOKE_SKIP_BUILD=1 bash test/nest12-smoke/run.sh || smoke_rc=$?
 
+step "packaging"
+packaging_rc=0
+PACKAGING_SKIP_BUILD=1 bash test/packaging/run.sh || packaging_rc=$?
+
 bench_rc=
 if [[ -f bench/run.ts ]]; then
   step "bench:quick"
@@ -81,6 +86,13 @@ if [[ $smoke_rc == 0 ]]; then
 else
   failed=$((failed + 1))
   echo "Nest 12 smoke: FAILED (exit code $smoke_rc)" >&2
+fi
+if [[ $packaging_rc == 0 ]]; then
+  passed=$((passed + 1))
+  echo "packaging: passed" >&2
+else
+  failed=$((failed + 1))
+  echo "packaging: FAILED (exit code $packaging_rc)" >&2
 fi
 if [[ -n $bench_rc ]]; then
   if [[ $bench_rc == 0 ]]; then

@@ -25,7 +25,7 @@ Try:
   curl -s '${url}/usage/budgets'
 
 The support agent has a hard budget of ${supportBudgetFromEnv().toLocaleString('en-US')} tokens per hour (DEMO_SUPPORT_TOKENS_PER_HOUR):
-ask it ~20 questions and it answers 429 (budget_exceeded) until the hour ends.
+the example question costs 50 tokens: with the default 2,000 the 41st question gets 429 (budget_exceeded) until the hour ends.
 
 Dashboard: ${url}/   Stop: Ctrl+C
 `);

@@ -6,7 +6,7 @@ export type StorageKind = (typeof STORAGE_KINDS)[number];
 export const DEFAULT_DATA_DIR = './.usage-data';
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-/** The support agent's hard budget: total tokens per hour (a short question costs ~100). */
+/** The support agent's hard budget: total tokens per hour (the example question costs 50). */
 export const DEFAULT_SUPPORT_TOKENS_PER_HOUR = 2000;
 
 /** `DEMO_SUPPORT_TOKENS_PER_HOUR` (default 2000): small on purpose, so the budget visibly trips. */
@@ -51,7 +51,7 @@ export function usageOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Usage
   const base: UsageTrackingModuleOptions = {
     trackUsage: true,
     timeZone: 'UTC',
-    // A hard budget that trips after ~20 questions: the support agent then answers 429 until the hour ends.
+    // A hard budget that trips after 40 example questions (50 tokens each): the support agent then answers 429 until the hour ends.
     budgets: [
       {
         name: 'support-hourly-tokens',

@@ -3,6 +3,7 @@
  * set by the controller, and the read endpoints return exact totals. Expected counts come from the
  * fake model's documented formula (src/fake-model/fake-model.client.ts), written out again here.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -354,6 +355,20 @@ describe('usageOptionsFromEnv', () => {
 });
 
 describe('demo budget', () => {
+  it("the README's count is true: with the default budget the README's question is answered 40 times, the 41st gets 429", async () => {
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    expect(readme).toContain(`"prompt":"${P1}"`);
+    expect(readme).toContain('forty questions are answered and the 41st gets **429');
+    process.env.USAGE_STORAGE = 'memory';
+    delete process.env.DEMO_SUPPORT_TOKENS_PER_HOUR;
+    const app = await boot();
+    const http = request(app.getHttpServer());
+    const statuses: number[] = [];
+    for (let i = 0; i < 41; i++) statuses.push((await http.post('/agents/support/ask').send({ prompt: P1, userId: 'alice', chatName: 'order-1234' })).status);
+    expect(statuses).toEqual([...Array(40).fill(200), 429]);
+    await app.close();
+  });
+
   it('the support agent answers 429 once its hourly token budget is spent; the others keep answering', async () => {
     process.env.USAGE_STORAGE = 'memory';
     process.env.DEMO_SUPPORT_TOKENS_PER_HOUR = '300';

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Nest 12 smoke check: builds the library, installs it into this folder next to NestJS 12 and runs
+# Nest 12 smoke check: builds the library, installs it into this folder next to NestJS 12, type-checks
+# typecheck.ts (an ESM TypeScript consumer: module nodenext, strict, skipLibCheck false) and runs
 # smoke.mjs, a plain ESM host app. Exit code 0 = passed.
 #
 # One copy of Nest: .npmrc sets install-links=true, so the `file:../../libs/agent-usage` dependency is
@@ -29,21 +30,9 @@ if [[ ! -f $lib/dist/index.js ]]; then
 fi
 
 # The library's package.json may have moved on (new dependency, new version) since package-lock.json
-# here was written; npm ci would then install a copy without the new dependencies. Refresh the lock.
-lock_follows_library() {
-  node - "$here/package-lock.json" "$lib/package.json" <<'NODE'
-const fs = require('node:fs');
-const [lockFile, pkgFile] = process.argv.slice(2);
-const entry = JSON.parse(fs.readFileSync(lockFile, 'utf8')).packages?.['node_modules/nestjs-agent-usage'];
-const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
-if (!entry) process.exit(1);
-const sorted = (o) => JSON.stringify(Object.keys(o ?? {}).sort().map((k) => [k, o[k]]));
-for (const f of ['dependencies', 'optionalDependencies', 'peerDependencies', 'peerDependenciesMeta']) {
-  if (sorted(entry[f]) !== sorted(pkg[f])) process.exit(1);
-}
-if (entry.version !== pkg.version) process.exit(1);
-NODE
-}
+# here was written; npm ci would then install a copy without the new dependencies. Refresh the lock
+# (loudly: the refreshed lock file must be committed).
+lock_follows_library() { lock_follows_package "$here" "$lib" nestjs-agent-usage; }
 
 # The installed copy must be replaced whenever the build changed: its content is part of the stamp.
 extra="libs/agent-usage dist $(tree_hash "$lib/dist")"
@@ -55,4 +44,6 @@ fi
 ensure_deps "$here" --exact "$extra"
 
 cd "$here"
+log "type-checking typecheck.ts (module nodenext, strict, skipLibCheck false)"
+node_modules/.bin/tsc -p tsconfig.json
 exec node smoke.mjs

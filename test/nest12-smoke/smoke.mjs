@@ -82,9 +82,16 @@ class SmokeAgent {
 Injectable()(SmokeAgent);
 TrackUsage({ agentName: 'smoke' })(SmokeAgent);
 
+const REDIS_URL = process.env.USAGE_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+const CACHE_PREFIX = `nest12-smoke-${process.pid}-${Date.now()}:`;
 class AppModule {}
 Module({
-  imports: [UsageTrackingModule.forRootAsync({ useFactory: () => ({ trackUsage: true, storage: 'memory' }) })],
+  imports: [
+    UsageTrackingModule.forRootAsync({
+      // The second driver is Redis through this folder's ioredis 6.
+      useFactory: () => ({ trackUsage: true, storage: ['memory', 'cache'], cache: { url: REDIS_URL, keyPrefix: CACHE_PREFIX } }),
+    }),
+  ],
   providers: [SmokeAgent],
 })(AppModule);
 
@@ -129,6 +136,18 @@ try {
     failedCount: 0,
     usageMissingCount: 0,
   });
+  checkEqual('the cache driver (ioredis 6) holds the same totals', picked(await usage.storage('cache').getUsageAggregate({ agentName: 'smoke' })), picked(total));
+  checkEqual('ioredis is 6.x', /^6\./.test(smokeRequire('ioredis/package.json').version), true);
+
+  // Sums beyond 2^53 stay exact (decimal strings next to the numbers), on both drivers.
+  const big = 4_600_000_000_000_001;
+  for (const id of ['big-1', 'big-2']) usage.record({ id, agentName: 'big', inputTokens: big, outputTokens: 0, costNanoUsd: big });
+  const want = (2n * BigInt(big)).toString();
+  for (const reader of [usage, usage.storage('cache')]) {
+    const t = await reader.getUsageAggregate({ agentName: 'big' });
+    checkEqual('exact sums beyond 2^53', [t.exact.inputTokens, t.exact.costNanoUsd, t.costUsd], [want, want, '9200000.000000002']);
+  }
+
   const byUser = await usage.getUsageGroupedBy('userId', { agentName: 'smoke' });
   checkEqual('grouped by userId', byUser.map((g) => [g.key, g.recordCount, g.totalTokens]), [
     ['u1', 1, 165],
@@ -144,5 +163,6 @@ try {
       `aggregate records=${total.recordCount} input=${total.inputTokens} output=${total.outputTokens} total=${total.totalTokens}`,
   );
 } finally {
+  await app.get(UsageService).storage('cache').clearUsage({}, { all: true });
   await app.close();
 }

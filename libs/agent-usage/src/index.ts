@@ -34,3 +34,5 @@ export * from './budgets/budget-options.interface';
 export type { UsageSchedulerOptions } from './scheduler/scheduler-options.interface';
 export { USAGE_CLOCK, USAGE_THRESHOLD_HANDLER, USAGE_THRESHOLD_EVENT, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from './budgets/budget.constants';
 export { signUsageWebhook, verifyUsageWebhook } from './scheduler/webhook.notifier';
+export { MissingUsagePackageError } from './optional-packages';
+export type { UsageDataSource, UsageRedisClient, UsageRedisOptions } from './interfaces/peer-types.interface';

@@ -1,8 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type {
   NormalizedUsageFilters,
-  RawCount,
-  RawUsageTotals,
   UsageDimension,
   UsageFilters,
   UsageGroup,
@@ -15,59 +13,14 @@ import type { UsageRecord, UsageRecordInput } from './interfaces/usage-record.in
 import type { UsageStorageStats } from './interfaces/usage-storage.interface';
 import type { UsageTrackingModuleOptions } from './interfaces/usage-tracking-options.interface';
 import { DEFAULT_PAGE_LIMIT, MAX_ATTRIBUTION_LENGTH, MAX_PAGE_LIMIT, USAGE_TRACKING_OPTIONS } from './usage-tracking.constants';
-import { InvalidUsageInputError, UsageTrackingError } from './usage.errors';
+import { InvalidUsageInputError } from './usage.errors';
 import { UsageRecorder, UsageRecorderStats } from './record/usage.recorder';
 import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { assertDimension, isEmptyFilter, normalizeFilters } from './query/usage-filters';
-import { nanoUsdToString } from './query/money';
+import { toTotals } from './query/usage-totals';
 import { UsageAttribution, UsageContextState, usageContextStorage } from './capture/usage-context';
 import type { UsageBudgetStatus, UsageBudgetStatusQuery } from './budgets/budget-options.interface';
 import { budgetServiceFor } from './budgets/budget-service.ref';
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
-/** Converts a driver's sum to an exact JS integer, refusing to round. */
-function exact(field: string, v: RawCount): bigint {
-  let b: bigint;
-  if (typeof v === 'bigint') b = v;
-  else if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new UsageTrackingError(`storage returned a non-integer ${field}: ${v}`);
-    b = BigInt(v);
-  } else {
-    const m = /^(-?\d+)(?:\.0*)?$/.exec(v.trim());
-    if (!m) throw new UsageTrackingError(`storage returned a non-integer ${field}: ${v}`);
-    b = BigInt(m[1]);
-  }
-  return b;
-}
-function safe(field: string, v: RawCount): number {
-  const b = exact(field, v);
-  if (b > MAX_SAFE || b < -MAX_SAFE) {
-    throw new UsageTrackingError(`${field} (${b}) exceeds 2^53-1 and cannot be returned as an exact number; narrow the filters`);
-  }
-  return Number(b);
-}
-
-export function toTotals(raw: RawUsageTotals): UsageTotals {
-  const cost = exact('costNanoUsd', raw.costNanoUsd);
-  return {
-    recordCount: safe('recordCount', raw.recordCount),
-    requests: safe('requests', raw.requests),
-    inputTokens: safe('inputTokens', raw.inputTokens),
-    cachedInputTokens: safe('cachedInputTokens', raw.cachedInputTokens),
-    cacheWriteTokens: safe('cacheWriteTokens', raw.cacheWriteTokens),
-    outputTokens: safe('outputTokens', raw.outputTokens),
-    reasoningTokens: safe('reasoningTokens', raw.reasoningTokens),
-    totalTokens: safe('totalTokens', raw.totalTokens),
-    failedCount: safe('failedCount', raw.failedCount),
-    usageMissingCount: safe('usageMissingCount', raw.usageMissingCount),
-    costNanoUsd: safe('costNanoUsd', cost),
-    costUsd: nanoUsdToString(cost),
-    unpricedCount: safe('unpricedCount', raw.unpricedCount),
-    runCount: safe('runCount', raw.runCount),
-    agentRunCount: safe('agentRunCount', raw.agentRunCount),
-  };
-}
 
 export interface ClearUsageOptions {
   /** Must be true to clear with empty filters (everything). */

@@ -3,6 +3,7 @@ import type { Logger } from '@nestjs/common';
 import type { ModuleRef } from '@nestjs/core';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
 import type { UsageSchedulerOptions } from '../scheduler/scheduler-options.interface';
+import { assertPackagesFor } from '../optional-packages';
 
 /**
  * Requires an optional peer, or returns null when it is not installed. `alignWith` resolves the module
@@ -97,8 +98,8 @@ export class BudgetConnections {
   private async openRedis(spec: unknown, extra?: Record<string, unknown>): Promise<BudgetRedisClient> {
     const own = typeof spec === 'string' || (!!spec && typeof spec === 'object' && 'options' in spec && !('eval' in spec));
     if (!own) return spec as BudgetRedisClient;
+    assertPackagesFor('budgetsRedis');
     const mod = loadOptional<any>('ioredis');
-    if (!mod) throw new Error('Redis is configured for budgets but ioredis is not installed: npm i ioredis');
     const Redis = mod.default ?? mod.Redis ?? mod;
     const options = { ...extra, lazyConnect: true, maxRetriesPerRequest: 2, connectionName: 'nestjs-agent-usage-budgets' };
     const client = (typeof spec === 'string' ? new Redis(spec, options) : new Redis({ ...(spec as { options: object }).options, ...options })) as BudgetRedisClient;
@@ -116,8 +117,8 @@ export class BudgetConnections {
       return fromDataSource(db.dataSource);
     }
     if (typeof db.url === 'string') {
+      assertPackagesFor('budgetsPg');
       const pg = loadOptional<any>('pg');
-      if (!pg) throw new Error('database.url is set but pg is not installed: npm i pg');
       const pool = new pg.Pool({ connectionString: db.url, max: 2, application_name: 'nestjs-agent-usage-budgets' });
       this.owned.push(() => pool.end());
       return { schema, query: async (sql, params) => (await pool.query(sql, params)).rows };

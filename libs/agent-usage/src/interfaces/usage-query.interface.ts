@@ -1,4 +1,4 @@
-import type { AttributionField, UsageRecord } from './usage-record.interface';
+import { TOKEN_FIELDS, type AttributionField, type UsageRecord } from './usage-record.interface';
 
 /** A value or a list of values (any of them matches). */
 export type OneOrMany<T> = T | readonly T[];
@@ -76,7 +76,30 @@ export const USAGE_DIMENSIONS = [
 export type UsageDimension = (typeof USAGE_DIMENSIONS)[number];
 export type AttributionDimension = Extract<UsageDimension, AttributionField>;
 
-/** Sums over a set of records. Unknown (null) counts add nothing; `usageMissingCount` tells how many. */
+/** The sums of `UsageTotals` (every numeric field); `exact` repeats each as a decimal string. */
+export const USAGE_SUM_FIELDS = [
+  'recordCount',
+  'requests',
+  ...TOKEN_FIELDS,
+  'failedCount',
+  'usageMissingCount',
+  'costNanoUsd',
+  'unpricedCount',
+  'runCount',
+  'agentRunCount',
+] as const;
+export type UsageSumField = (typeof USAGE_SUM_FIELDS)[number];
+/** Every sum as a decimal integer string (e.g. `"9007199254740993"`): exact at any size, JSON-safe. */
+export type UsageExactTotals = Record<UsageSumField, string>;
+
+/**
+ * Sums over a set of records. Unknown (null) counts add nothing; `usageMissingCount` tells how many.
+ *
+ * Every sum is a `number`, exact up to `Number.MAX_SAFE_INTEGER` (2^53-1: about 9 quadrillion tokens, or
+ * about $9M as nano-USD). Beyond that a number holds the nearest double, while `exact` (and `costUsd`) keep
+ * the exact value at any size: read `exact.costNanoUsd` (`BigInt(totals.exact.costNanoUsd)` for arithmetic)
+ * when a sum may be that large. The object is plain JSON: return it from a controller as it is.
+ */
 export interface UsageTotals {
   recordCount: number;
   requests: number;
@@ -102,6 +125,8 @@ export interface UsageTotals {
   runCount: number;
   /** Runs of each agent: a (run, agent) pair counts once, on that agent's first record in the run. */
   agentRunCount: number;
+  /** Every sum above as an exact decimal integer string. */
+  exact: UsageExactTotals;
 }
 
 export interface UsageGroup extends UsageTotals {
@@ -118,8 +143,8 @@ export interface UsageIdentity {
 }
 
 /**
- * What a driver returns for sums: numbers, bigints or integer strings (SQL bigint/numeric).
- * The service turns them into exact safe integers.
+ * What a driver returns for sums: numbers (safe integers only), bigints or integer strings (SQL
+ * bigint/numeric) once a sum may pass 2^53-1. The service turns them into `UsageTotals`, exactly.
  */
 export type RawCount = number | bigint | string;
 export interface RawUsageTotals {

@@ -37,7 +37,13 @@ export function groupKeyOf(r: UsageRecord, dimension: UsageDimension, timeZone: 
   }
 }
 
-/** Running sums; cost in bigint so millions of records stay exact. */
+type TokenSum = 'requests' | 'inputTokens' | 'cachedInputTokens' | 'cacheWriteTokens' | 'outputTokens' | 'reasoningTokens' | 'totalTokens';
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Running sums. Counts stay plain numbers while they are safe integers (the common case, and fast); a sum
+ * that would pass 2^53-1 moves into a bigint carry first, so no size of sum rounds. Cost is bigint throughout.
+ */
 export class TotalsAccumulator {
   recordCount = 0;
   requests = 0;
@@ -53,16 +59,17 @@ export class TotalsAccumulator {
   runCount = 0;
   agentRunCount = 0;
   cost = 0n;
+  private carry: Partial<Record<TokenSum, bigint>> | null = null;
 
   add(r: UsageRecord): void {
     this.recordCount++;
-    this.requests += r.requests;
-    this.inputTokens += r.inputTokens ?? 0;
-    this.cachedInputTokens += r.cachedInputTokens ?? 0;
-    this.cacheWriteTokens += r.cacheWriteTokens ?? 0;
-    this.outputTokens += r.outputTokens ?? 0;
-    this.reasoningTokens += r.reasoningTokens ?? 0;
-    this.totalTokens += r.totalTokens ?? 0;
+    this.sum('requests', r.requests);
+    if (r.inputTokens) this.sum('inputTokens', r.inputTokens);
+    if (r.cachedInputTokens) this.sum('cachedInputTokens', r.cachedInputTokens);
+    if (r.cacheWriteTokens) this.sum('cacheWriteTokens', r.cacheWriteTokens);
+    if (r.outputTokens) this.sum('outputTokens', r.outputTokens);
+    if (r.reasoningTokens) this.sum('reasoningTokens', r.reasoningTokens);
+    if (r.totalTokens) this.sum('totalTokens', r.totalTokens);
     if (!r.success) this.failedCount++;
     if (r.usageMissing) this.usageMissingCount++;
     if (r.runStart) this.runCount++;
@@ -71,16 +78,33 @@ export class TotalsAccumulator {
     else this.cost += BigInt(r.costNanoUsd);
   }
 
+  private sum(k: TokenSum, v: number): void {
+    // A true sum above 2^53-1 compares above it even after rounding, so this test is exact.
+    const n = this[k] + v;
+    if (n <= MAX_SAFE) {
+      this[k] = n;
+      return;
+    }
+    this.carry ??= {};
+    this.carry[k] = (this.carry[k] ?? 0n) + BigInt(this[k]) + BigInt(v);
+    this[k] = 0;
+  }
+
+  private total(k: TokenSum): number | bigint {
+    const c = this.carry?.[k];
+    return c === undefined ? this[k] : c + BigInt(this[k]);
+  }
+
   toRaw(): RawUsageTotals {
     return {
       recordCount: this.recordCount,
-      requests: this.requests,
-      inputTokens: this.inputTokens,
-      cachedInputTokens: this.cachedInputTokens,
-      cacheWriteTokens: this.cacheWriteTokens,
-      outputTokens: this.outputTokens,
-      reasoningTokens: this.reasoningTokens,
-      totalTokens: this.totalTokens,
+      requests: this.total('requests'),
+      inputTokens: this.total('inputTokens'),
+      cachedInputTokens: this.total('cachedInputTokens'),
+      cacheWriteTokens: this.total('cacheWriteTokens'),
+      outputTokens: this.total('outputTokens'),
+      reasoningTokens: this.total('reasoningTokens'),
+      totalTokens: this.total('totalTokens'),
       failedCount: this.failedCount,
       usageMissingCount: this.usageMissingCount,
       costNanoUsd: this.cost,

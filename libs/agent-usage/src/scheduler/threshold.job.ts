@@ -7,6 +7,7 @@ import { UsageStorageRegistry } from '../storage/usage-storage.registry';
 import { UsageReader } from '../usage.service';
 import { UsageBudgetService } from '../budgets/budget.service';
 import { loadOptional } from '../budgets/budget.connections';
+import { MissingUsagePackageError, OPTIONAL_PACKAGES, missingPackages } from '../optional-packages';
 import type {
   CompiledBudget,
   UsageBudgetStatus,
@@ -89,7 +90,10 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
     } catch {
       this.logger.warn(
         `budgets are configured but ScheduleModule is not available: threshold alerts will not run on a schedule. ` +
-          `Install @nestjs/schedule and add ScheduleModule.forRoot() to your AppModule imports (this library never calls it). ` +
+          (schedule
+            ? `Add ScheduleModule.forRoot() to your AppModule imports (this library never calls it). `
+            : `${new MissingUsagePackageError(OPTIONAL_PACKAGES.scheduler.feature, OPTIONAL_PACKAGES.scheduler.packages, missingPackages('scheduler')).message}, ` +
+              `then add ScheduleModule.forRoot() to your AppModule imports (this library never calls it). `) +
           `Hard budgets (pause) are still enforced at call time.`,
       );
       return;

@@ -5,6 +5,7 @@ import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-op
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import { DEFAULT_STORAGE, STORAGE_ALIASES, USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
 import { UnknownUsageStorageError } from '../usage.errors';
+import { assertPackagesFor } from '../optional-packages';
 import { MemoryUsageStorage } from './memory/memory.storage';
 import { FileUsageStorage } from './file/file.storage';
 import { DEFAULT_WRITER_OPTIONS, UsageStorageWriter } from './usage-storage.writer';
@@ -19,11 +20,14 @@ function createAlias(alias: Alias, options: UsageTrackingModuleOptions): UsageSt
     case 'file':
       return new FileUsageStorage(options.file);
     case 'database': {
+      const db = options.database ?? {};
+      assertPackagesFor(db.dataSource ? 'databaseDataSource' : db.url ? 'databaseUrl' : 'databaseHost');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { DatabaseUsageStorage } = require('./database/database.storage');
       return new DatabaseUsageStorage(options.database);
     }
     case 'cache': {
+      assertPackagesFor('cache');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { CacheUsageStorage } = require('./cache/cache.storage');
       return new CacheUsageStorage(options.cache);

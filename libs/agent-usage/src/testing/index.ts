@@ -1,3 +1,4 @@
+import './testing.requirements';
 export { runStorageConformance, conformanceRecords } from './storage-conformance';
 export type { ConformanceFactory, ConformanceFixture } from './storage-conformance';
 export { prng } from './prng';

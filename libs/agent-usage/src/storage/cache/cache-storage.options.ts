@@ -1,6 +1,6 @@
 import { IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, validateSync } from 'class-validator';
-// Type-only: this file must load without ioredis installed (the package lists it as an optional peer).
-import type { Redis, RedisOptions } from 'ioredis';
+// No ioredis types here: the main entry's options use this file (see interfaces/peer-types.interface.ts).
+import type { UsageRedisClient, UsageRedisOptions } from '../../interfaces/peer-types.interface';
 
 /** Where the driver's client comes from; give exactly one of url/redisOptions, client, clientToken. */
 export interface CacheStorageOptions {
@@ -11,9 +11,9 @@ export interface CacheStorageOptions {
    * `DEFAULT_CACHE_CLIENT_OPTIONS`, which make a command fail fast during an outage instead of hanging:
    * the library's buffered writer then keeps the records, retries and spools them.
    */
-  redisOptions?: RedisOptions;
+  redisOptions?: UsageRedisOptions;
   /** An ioredis client the host owns: used as is and never closed by the driver. */
-  client?: Redis;
+  client?: UsageRedisClient;
   /** Injection token of a host provider that is an ioredis client (`moduleRef.get(token, { strict: false })`). */
   clientToken?: string | symbol | (abstract new (...args: any[]) => unknown);
   /** Prefix of every key. Default `agent-usage:`. Two apps sharing one Redis need two prefixes. */
@@ -47,7 +47,7 @@ export const DEFAULT_CACHE_WRITE_CHUNK = 500;
  * - `connectTimeout: 5000`.
  * Reconnection keeps ioredis's default back-off (up to 2 s between attempts, forever).
  */
-export const DEFAULT_CACHE_CLIENT_OPTIONS: Readonly<RedisOptions> = {
+export const DEFAULT_CACHE_CLIENT_OPTIONS: Readonly<Record<'enableOfflineQueue' | 'maxRetriesPerRequest' | 'commandTimeout' | 'socketTimeout' | 'connectTimeout', number | boolean>> = {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   commandTimeout: 5000,
@@ -67,11 +67,11 @@ export class CacheStorageOptionsDto implements CacheStorageOptions {
 
   @IsOptional()
   @IsObject()
-  redisOptions?: RedisOptions;
+  redisOptions?: UsageRedisOptions;
 
   @IsOptional()
   @IsObject({ message: 'client must be an ioredis client instance' })
-  client?: Redis;
+  client?: UsageRedisClient;
 
   @IsOptional()
   clientToken?: CacheStorageOptions['clientToken'];

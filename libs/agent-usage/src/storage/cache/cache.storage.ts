@@ -21,6 +21,7 @@ import {
 import { dayKey, endOfDayExclusive, isStartOfDay } from '../../query/time-zone';
 import { recordFromJson, recordToJson } from '../../record/usage-record.factory';
 import { InvalidUsageOptionsError, UsageTrackingError } from '../../usage.errors';
+import { assertPackagesFor } from '../../optional-packages';
 import {
   CacheKeys,
   COUNTERS,
@@ -65,13 +66,10 @@ interface Fetched {
 }
 
 function loadIoredis(): new (...args: any[]) => Redis {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require('ioredis');
-    return mod.default ?? mod.Redis ?? mod;
-  } catch {
-    throw new UsageTrackingError('The "cache" usage storage needs the ioredis package: npm install ioredis');
-  }
+  assertPackagesFor('cache');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('ioredis');
+  return mod.default ?? mod.Redis ?? mod;
 }
 
 const zeroSums = (): Sums => COUNTER_CODES.map(() => 0n);
@@ -222,7 +220,7 @@ export class CacheUsageStorage implements UsageStorage {
     const prefix = o.keyPrefix ?? DEFAULT_CACHE_KEY_PREFIX;
 
     let client: Redis;
-    if (o.client) client = o.client;
+    if (o.client) client = o.client as Redis; // typed structurally in the options (peer-types.interface.ts)
     else if (o.clientToken !== undefined) {
       try {
         client = context.moduleRef.get(o.clientToken as any, { strict: false });

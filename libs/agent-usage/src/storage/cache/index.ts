@@ -1,3 +1,4 @@
+import './cache.requirements';
 export { CacheUsageStorage } from './cache.storage';
 export {
   CACHE_KEY_PREFIX_PATTERN,

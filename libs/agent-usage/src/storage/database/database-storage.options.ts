@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { IsBoolean, IsNotEmpty, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import type { DataSource } from 'typeorm';
+import type { UsageDataSource } from '../../interfaces/peer-types.interface';
 import { InvalidUsageOptionsError, describe } from '../../usage.errors';
 
 /** Table and schema names reach SQL text (quoted), so they are restricted to plain lower-case identifiers. */
@@ -23,7 +23,7 @@ export interface DatabaseStorageOptions {
   /** Name of the host's @nestjs/typeorm connection (`TypeOrmModule.forRoot({ name })`). Default: the default connection. */
   connectionName?: string;
   /** A TypeORM DataSource (postgres) to use instead of the host's. */
-  dataSource?: DataSource;
+  dataSource?: UsageDataSource;
   /** `postgres://user:pass@host:5432/db`: the driver opens (and closes) its own pool. */
   url?: string;
   /** Ledger table, one row per record. Default `agent_usage_records`. */

@@ -2,6 +2,7 @@
  * PostgreSQL storage (needs typeorm and pg; @nestjs/typeorm to use the host app's connection).
  * Import from here only in apps that have them installed.
  */
+import './database.requirements';
 export { DatabaseUsageStorage } from './database.storage';
 export {
   DEFAULT_ROLLUP_TABLE,

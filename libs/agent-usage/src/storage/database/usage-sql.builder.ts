@@ -3,14 +3,15 @@
  * `SQL_IDENTIFIER_RE` and fixed column names ever reach SQL text; every value is a `$n` parameter.
  */
 import { createHash } from 'node:crypto';
-import type {
-  NormalizedUsageFilters,
-  RawUsageTotals,
-  UsageDimension,
-  UsageTotals,
+import {
+  USAGE_SUM_FIELDS,
+  type NormalizedUsageFilters,
+  type RawUsageTotals,
+  type UsageDimension,
+  type UsageTotals,
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
-import { nanoUsdToString } from '../../query/money';
+import { toTotals } from '../../query/usage-totals';
 import { resolveTableNames, type UsageTableNames } from './database-storage.options';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -365,38 +366,15 @@ export function rowToRecord(row: Record<string, any>): UsageRecord {
   };
 }
 
-const TOTAL_KEYS = [
-  'recordCount',
-  'requests',
-  ...TOKEN_COLUMNS.map(([f]) => f),
-  'failedCount',
-  'usageMissingCount',
-  'costNanoUsd',
-  'unpricedCount',
-  'runCount',
-  'agentRunCount',
-] as const satisfies ReadonlyArray<keyof RawUsageTotals>;
-
 /** Picks the totals out of a row (integer strings, as the SQL above returns them). */
 export function rowToRawTotals(row: Record<string, any> | undefined): RawUsageTotals {
   const out = {} as Record<keyof RawUsageTotals, string>;
-  for (const k of TOTAL_KEYS) out[k] = row?.[k] === undefined || row[k] === null ? '0' : String(row[k]);
+  for (const k of USAGE_SUM_FIELDS) out[k] = row?.[k] === undefined || row[k] === null ? '0' : String(row[k]);
   return out;
 }
 
-/** Raw totals to the public shape; throws rather than round a sum beyond 2^53. */
-export function rawToTotals(raw: RawUsageTotals): UsageTotals {
-  const out = {} as Record<string, number | string>;
-  for (const k of TOTAL_KEYS) {
-    const big = BigInt(raw[k]);
-    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < -BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new RangeError(`${k} = ${big} exceeds Number.MAX_SAFE_INTEGER; read the raw totals instead`);
-    }
-    out[k] = Number(big);
-  }
-  out.costUsd = nanoUsdToString(BigInt(raw.costNanoUsd));
-  return out as unknown as UsageTotals;
-}
+/** Raw totals to the public shape, exact at any size (see query/usage-totals.ts). */
+export const rawToTotals = (raw: RawUsageTotals): UsageTotals => toTotals(raw);
 
 /**
  * TypeORM's postgres `query()` returns `[rows, affected]` for top-level UPDATE/DELETE and the rows

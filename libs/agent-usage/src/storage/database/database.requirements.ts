@@ -1,0 +1,4 @@
+import { assertPackagesFor } from '../../optional-packages';
+
+// First import of 'nestjs-agent-usage/database': names every missing package before typeorm is required.
+assertPackagesFor('databaseEntry');

@@ -1,0 +1,4 @@
+import { assertPackagesFor } from '../optional-packages';
+
+// First import of 'nestjs-agent-usage/testing': names the missing package before @jest/globals is required.
+assertPackagesFor('testing');
