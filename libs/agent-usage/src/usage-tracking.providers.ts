@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import { USAGE_TRACKING_OPTIONS } from './usage-tracking.constants';
+import { USAGE_TRACKING_OPTIONS } from './common/usage-tracking.constants';
 import { USAGE_TRACKING_MODULE_OPTIONS } from './usage-tracking.module-definition';
 import type { UsageTrackingModuleOptions } from './interfaces/usage-tracking-options.interface';
 import { validateUsageTrackingOptions } from './options/usage-tracking-options.validator';
@@ -8,10 +8,10 @@ import { UsageRecorder } from './record/usage.recorder';
 import { UsageService } from './usage.service';
 import { UsageCaptureExplorer } from './capture/usage-capture.explorer';
 import { UsageBudgetService } from './budgets/budget.service';
-import { UsageThresholdJob } from './scheduler/threshold.job';
+import { UsageThresholdJob } from './budgets/thresholds/threshold.job';
 // Side effect: registers the `budgets` and `scheduler` option validators.
 import './budgets/budget-options.validator';
-import './scheduler/scheduler-options.validator';
+import './budgets/thresholds/scheduler-options.validator';
 import { UsagePricingService } from './pricing/pricing.service';
 import { UsageTelemetryExporter } from './telemetry/usage-telemetry.exporter';
 

@@ -12,13 +12,13 @@ import type {
 import type { UsageRecord, UsageRecordInput } from './interfaces/usage-record.interface';
 import type { UsageStorageStats } from './interfaces/usage-storage.interface';
 import type { UsageTrackingModuleOptions } from './interfaces/usage-tracking-options.interface';
-import { DEFAULT_PAGE_LIMIT, MAX_ATTRIBUTION_LENGTH, MAX_PAGE_LIMIT, USAGE_TRACKING_OPTIONS } from './usage-tracking.constants';
-import { InvalidUsageInputError } from './usage.errors';
+import { DEFAULT_PAGE_LIMIT, MAX_ATTRIBUTION_LENGTH, MAX_PAGE_LIMIT, USAGE_TRACKING_OPTIONS } from './common/usage-tracking.constants';
+import { InvalidUsageInputError } from './common/usage.errors';
 import { UsageRecorder, UsageRecorderStats } from './record/usage.recorder';
 import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { assertDimension, isEmptyFilter, normalizeFilters } from './query/usage-filters';
 import { toTotals } from './query/usage-totals';
-import { UsageAttribution, UsageContextState, usageContextStorage } from './capture/usage-context';
+import { UsageAttribution, UsageContextState, usageContextStorage } from './context/usage-context';
 import type { UsageBudgetStatus, UsageBudgetStatusQuery } from './budgets/budget-options.interface';
 import { budgetServiceFor } from './budgets/budget-service.ref';
 

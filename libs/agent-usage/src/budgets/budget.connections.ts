@@ -2,8 +2,8 @@ import { dirname } from 'node:path';
 import type { Logger } from '@nestjs/common';
 import type { ModuleRef } from '@nestjs/core';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import type { UsageSchedulerOptions } from '../scheduler/scheduler-options.interface';
-import { assertPackagesFor } from '../optional-packages';
+import type { UsageSchedulerOptions } from './thresholds/scheduler-options.interface';
+import { assertPackagesFor } from '../common/optional-packages';
 
 /**
  * Requires an optional peer, or returns null when it is not installed. `alignWith` resolves the module

@@ -1,10 +1,10 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import { TRACK_USAGE_METADATA, WRAPPED_METHOD } from '../usage-tracking.constants';
-import type { TrackUsageMetadata } from '../decorators/track-usage.decorator';
+import { TRACK_USAGE_METADATA, WRAPPED_METHOD } from '../common/usage-tracking.constants';
+import type { TrackUsageMetadata } from './track-usage.decorator';
 import { UsageRecorder } from '../record/usage.recorder';
 import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.registry';
-import { UnknownUsageStorageError } from '../usage.errors';
+import { UnknownUsageStorageError } from '../common/usage.errors';
 
 /** Methods that are never agent calls. */
 const SKIPPED = new Set([

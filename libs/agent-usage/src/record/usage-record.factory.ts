@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { MAX_ATTRIBUTION_LENGTH } from '../usage-tracking.constants';
-import { InvalidUsageInputError } from '../usage.errors';
+import { MAX_ATTRIBUTION_LENGTH } from '../common/usage-tracking.constants';
+import { InvalidUsageInputError } from '../common/usage.errors';
 import type { UsageRecord, UsageRecordInput } from '../interfaces/usage-record.interface';
 
 const MAX_ID_LENGTH = 128;

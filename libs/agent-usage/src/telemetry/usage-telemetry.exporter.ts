@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
 import { UsageRecorder } from '../record/usage.recorder';
-import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
-import { InvalidUsageOptionsError } from '../usage.errors';
+import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
+import { InvalidUsageOptionsError } from '../common/usage.errors';
 import type { UsageMeterProvider } from './usage-telemetry.options';
 
 /** OTel GenAI semantic conventions (gen-ai-metrics, v1.37+): names, unit and the advised buckets. */

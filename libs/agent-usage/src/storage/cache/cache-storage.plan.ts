@@ -5,7 +5,7 @@
  */
 import { ATTRIBUTION_FIELDS, type UsageRecord } from '../../interfaces/usage-record.interface';
 import { dayKey, hourKey, isUtc } from '../../query/time-zone';
-import { UsageTrackingError } from '../../usage.errors';
+import { UsageTrackingError } from '../../common/usage.errors';
 import {
   BUCKET_DIMENSIONS,
   COUNTERS,

@@ -20,8 +20,8 @@ import {
 } from '../../query/in-memory-query';
 import { dayKey, endOfDayExclusive, isStartOfDay } from '../../query/time-zone';
 import { recordFromJson, recordToJson } from '../../record/usage-record.factory';
-import { InvalidUsageOptionsError, UsageTrackingError } from '../../usage.errors';
-import { assertPackagesFor } from '../../optional-packages';
+import { InvalidUsageOptionsError, UsageTrackingError } from '../../common/usage.errors';
+import { assertPackagesFor } from '../../common/optional-packages';
 import {
   CacheKeys,
   COUNTERS,

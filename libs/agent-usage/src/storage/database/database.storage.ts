@@ -11,7 +11,7 @@ import {
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
 import { dayKey, isStartOfDay, isUtc } from '../../query/time-zone';
-import { InvalidUsageInputError, InvalidUsageOptionsError } from '../../usage.errors';
+import { InvalidUsageInputError, InvalidUsageOptionsError } from '../../common/usage.errors';
 import {
   tableNameProblems,
   resolveTableNames,

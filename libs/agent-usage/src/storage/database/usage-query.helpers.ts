@@ -7,7 +7,7 @@ import {
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import { dayKey, endOfDayExclusive, isValidTimeZone, parseDay, startOfDay } from '../../query/time-zone';
-import { InvalidUsageInputError } from '../../usage.errors';
+import { InvalidUsageInputError } from '../../common/usage.errors';
 import { resolveTableNames, type UsageTableNames } from './database-storage.options';
 import {
   LEDGER_SELECT_SQL,

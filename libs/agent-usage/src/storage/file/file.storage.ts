@@ -11,7 +11,7 @@ import type {
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
-import { DEFAULT_FILE_DIRECTORY } from '../../usage-tracking.constants';
+import { DEFAULT_FILE_DIRECTORY } from '../../common/usage-tracking.constants';
 import {
   TotalsAccumulator,
   compareRecordsDesc,

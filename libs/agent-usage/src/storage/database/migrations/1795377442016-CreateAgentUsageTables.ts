@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { InvalidUsageOptionsError } from '../../../usage.errors';
+import { InvalidUsageOptionsError } from '../../../common/usage.errors';
 import {
   DEFAULT_ROLLUP_TABLE,
   DEFAULT_USAGE_TABLE,

@@ -1,4 +1,4 @@
-import type { BudgetConnections, BudgetRedisClient, BudgetSqlClient } from '../budgets/budget.connections';
+import type { BudgetConnections, BudgetRedisClient, BudgetSqlClient } from '../budget.connections';
 
 /** One level of one budget x scope value x window. */
 export interface ThresholdClaim {

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
-import type { UsageBudgetStats, UsageBudgetWebhookOptions, UsageThresholdEvent } from '../budgets/budget-options.interface';
+import type { UsageBudgetStats, UsageBudgetWebhookOptions, UsageThresholdEvent } from '../budget-options.interface';
 import {
   DEFAULT_WEBHOOK_RETRIES,
   DEFAULT_WEBHOOK_RETRY_DELAY_MS,
@@ -10,7 +10,7 @@ import {
   WEBHOOK_EVENT_HEADER,
   WEBHOOK_SIGNATURE_HEADER,
   WEBHOOK_TIMESTAMP_HEADER,
-} from '../budgets/budget.constants';
+} from '../budget.constants';
 
 /** `sha256=<hex>` of HMAC-SHA256(secret, `${timestamp}.${body}`); the timestamp (unix seconds) is signed too, against replays. */
 export function signUsageWebhook(secret: string, timestamp: string | number, body: string): string {

@@ -1,20 +1,20 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import type { UsageGroup } from '../interfaces/usage-query.interface';
-import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
-import { UsageStorageRegistry } from '../storage/usage-storage.registry';
-import { UsageReader } from '../usage.service';
-import { UsageBudgetService } from '../budgets/budget.service';
-import { loadOptional } from '../budgets/budget.connections';
-import { MissingUsagePackageError, OPTIONAL_PACKAGES, missingPackages } from '../optional-packages';
+import type { UsageTrackingModuleOptions } from '../../interfaces/usage-tracking-options.interface';
+import type { UsageGroup } from '../../interfaces/usage-query.interface';
+import { USAGE_TRACKING_OPTIONS } from '../../common/usage-tracking.constants';
+import { UsageStorageRegistry } from '../../storage/usage-storage.registry';
+import { UsageReader } from '../../usage.service';
+import { UsageBudgetService } from '../budget.service';
+import { loadOptional } from '../budget.connections';
+import { MissingUsagePackageError, OPTIONAL_PACKAGES, missingPackages } from '../../common/optional-packages';
 import type {
   CompiledBudget,
   UsageBudgetStatus,
   UsageCostDriver,
   UsageThresholdEvent,
   UsageThresholdHandler,
-} from '../budgets/budget-options.interface';
+} from '../budget-options.interface';
 import {
   DEFAULT_ALERTS_TABLE,
   DEFAULT_CRON,
@@ -22,9 +22,9 @@ import {
   DEFAULT_KEY_PREFIX,
   USAGE_THRESHOLD_EVENT,
   USAGE_THRESHOLD_HANDLER,
-} from '../budgets/budget.constants';
-import { nanoUsdToString } from '../query/money';
-import { SHARED } from '../budgets/budget-counter.memory';
+} from '../budget.constants';
+import { nanoUsdToString } from '../../query/money';
+import { SHARED } from '../budget-counter.memory';
 import { ThresholdDedupeStore, createThresholdDedupe } from './threshold-dedupe.store';
 import { UsageWebhookNotifier } from './webhook.notifier';
 

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { TrackUsageMetadata } from '../decorators/track-usage.decorator';
+import type { TrackUsageMetadata } from '../capture/track-usage.decorator';
 
 /** Attribution for every record made inside a call chain. */
 export interface UsageAttribution {
