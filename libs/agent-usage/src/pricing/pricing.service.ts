@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import { UsageRecorder, UsageRecordPricer } from '../record/usage.recorder';
+import type { UsageRecordPricer } from '../record/usage.recorder';
 import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
 import { InvalidUsageInputError } from '../common/usage.errors';
 import { nanoUsdToString } from '../query/money';
@@ -50,7 +50,7 @@ export interface UnpricedModel {
 }
 
 /**
- * Prices every usage record as it is made (registered with the recorder), exactly: rates are parsed
+ * Prices every usage record as it is made (the recorder calls `price`), exactly: rates are parsed
  * from decimals to integers, every bucket is multiplied with BigInt, and the sum is rounded half-up to
  * nano-USD once. Also a calculator for callers (`priceOf`, `estimate`), e.g. to reserve a budget.
  */
@@ -60,12 +60,13 @@ export class UsagePricingService implements UsageRecordPricer {
   private readonly book: PriceBook;
   private readonly unpriced = new Map<string, UnpricedModel>();
   private failedOnce = false;
+  /** False with `pricing.enabled: false`: the recorder then leaves costs unknown. */
+  readonly enabled: boolean;
 
-  constructor(@Inject(USAGE_TRACKING_OPTIONS) options: UsageTrackingModuleOptions, recorder: UsageRecorder) {
+  constructor(@Inject(USAGE_TRACKING_OPTIONS) options: UsageTrackingModuleOptions) {
     const pricing: PricingOptions = options.pricing ?? {};
     this.book = new PriceBook(pricing);
-    // Registered at construction, before any lifecycle hook: an agent called from onModuleInit is priced too.
-    if (pricing.enabled !== false) recorder.setPricer(this);
+    this.enabled = pricing.enabled !== false;
   }
 
   /** UsageRecordPricer: runs on the agent's call path, synchronously; never throws. */

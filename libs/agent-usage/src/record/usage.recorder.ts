@@ -8,6 +8,9 @@ import { TrackedCallFrame, UsageContextState, UsageRunState, newRunState, usageC
 import { normalizeResponses } from '../normalize/normalize-usage';
 import { StreamUsageCollector } from '../normalize/stream-usage';
 import { createUsageRecord } from './usage-record.factory';
+import { UsagePricingService } from '../pricing/pricing.service';
+import { UsageBudgetService } from '../budgets/budget.service';
+import { UsageTelemetryExporter } from '../telemetry/usage-telemetry.exporter';
 
 /** Prices a record as it is made (see pricing/). Must be synchronous and cheap: it runs on the call path. */
 export interface UsageRecordPricer {
@@ -94,16 +97,17 @@ export class UsageRecorder {
   constructor(
     @Inject(USAGE_TRACKING_OPTIONS) private readonly options: UsageTrackingModuleOptions,
     private readonly registry: UsageStorageRegistry,
-  ) {}
-
-  setPricer(pricer: UsageRecordPricer | null): void {
-    this.pricer = pricer;
-  }
-  addListener(listener: UsageRecordListener): void {
-    this.listeners.push(listener);
-  }
-  addCallGuard(guard: UsageCallGuard): void {
-    this.guards.push(guard);
+    pricing: UsagePricingService,
+    budgets: UsageBudgetService,
+    telemetry: UsageTelemetryExporter,
+  ) {
+    // After a record is made: price it, hand it to the drivers (registry), then budgets' live counters and
+    // telemetry. Each step is on only when configured: an app without it pays nothing for it.
+    if (pricing.enabled) this.pricer = pricing;
+    if (budgets.budgets.length > 0) this.listeners.push((r) => budgets.onRecord(r));
+    if (telemetry.enabled) this.listeners.push((r) => telemetry.export(r));
+    // Before a tracked call runs: hard budgets' admission.
+    if (budgets.hardBudgets.length > 0) this.guards.push((info) => budgets.admit(info));
   }
 
   /**
@@ -336,7 +340,6 @@ export class UsageRecorder {
       agentName: parent?.agentName,
       metadata: parent?.metadata,
       trackingOverride: parent?.trackingOverride,
-      budgetReservation: parent?.budgetReservation,
       // The outermost tracked call opens the run; nested calls share it.
       run: parent?.run ?? newRunState(randomUUID()),
       routeAgentName: parent?.routeAgentName,

@@ -4,7 +4,7 @@ import type { UsageTrackingModuleOptions } from '../../interfaces/usage-tracking
 import type { UsageGroup } from '../../interfaces/usage-query.interface';
 import { USAGE_TRACKING_OPTIONS } from '../../common/usage-tracking.constants';
 import { UsageStorageRegistry } from '../../storage/usage-storage.registry';
-import { UsageReader } from '../../usage.service';
+import { UsageStorageReader } from '../../storage/usage-storage.reader';
 import { UsageBudgetService } from '../budget.service';
 import { loadOptional } from '../budget.connections';
 import { MissingUsagePackageError, OPTIONAL_PACKAGES, missingPackages } from '../../common/optional-packages';
@@ -50,7 +50,7 @@ interface EventEmitterLike {
 @Injectable()
 export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('UsageBudgets');
-  private readonly reader: UsageReader;
+  private readonly reader: UsageStorageReader;
   private readonly notifier: UsageWebhookNotifier;
   private readonly alerting: CompiledBudget[];
   private dedupe: ThresholdDedupeStore | null = null;
@@ -69,7 +69,7 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
     storages: UsageStorageRegistry,
     private readonly moduleRef: ModuleRef,
   ) {
-    this.reader = new UsageReader(storages, storages.primary, options);
+    this.reader = new UsageStorageReader(storages, storages.primary, options);
     this.notifier = new UsageWebhookNotifier(this.logger, budgets.stats, () => this.closing);
     this.alerting = budgets.budgets.filter((b) => b.actions.has('event') || b.actions.has('log') || b.actions.has('webhook'));
     this.name = options.scheduler?.name ?? DEFAULT_JOB_NAME;
