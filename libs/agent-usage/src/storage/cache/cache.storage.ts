@@ -19,7 +19,7 @@ import {
   matchesFilters,
 } from '../../query/in-memory-query';
 import { dayKey, endOfDayExclusive, isStartOfDay } from '../../query/time-zone';
-import { recordFromJson, recordToJson } from '../../record/usage-record.factory';
+import { recordFromJson, recordToJson } from '../usage-record.json';
 import { InvalidUsageOptionsError, UsageTrackingError } from '../../common/usage.errors';
 import { assertPackagesFor } from '../../common/optional-packages';
 import {

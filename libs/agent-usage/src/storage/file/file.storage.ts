@@ -20,7 +20,7 @@ import {
   identityOf,
   matchesFilters,
 } from '../../query/in-memory-query';
-import { recordFromJson, recordToJson } from '../../record/usage-record.factory';
+import { recordFromJson, recordToJson } from '../usage-record.json';
 import { utcDaysBetween } from '../../query/time-zone';
 
 const FILE_RE = /^usage-(\d{4}-\d{2}-\d{2})\.jsonl$/;
