@@ -3,7 +3,6 @@ import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurableModuleClass } from './usage-tracking.module-definition';
 import { usageTrackingProviders } from './usage-tracking.providers';
 import { UsageService } from './usage.service';
-import { USAGE_TRACKING_OPTIONS } from './common/usage-tracking.constants';
 import { UsagePricingService } from './pricing/pricing.service';
 import { UsageBudgetService } from './budgets/budget.service';
 import { UsageThresholdJob } from './budgets/thresholds/threshold.job';
@@ -16,6 +15,6 @@ import { UsageThresholdJob } from './budgets/thresholds/threshold.job';
 @Module({
   imports: [DiscoveryModule],
   providers: usageTrackingProviders,
-  exports: [UsageService, UsagePricingService, UsageBudgetService, UsageThresholdJob, USAGE_TRACKING_OPTIONS],
+  exports: [UsageService, UsagePricingService, UsageBudgetService, UsageThresholdJob],
 })
 export class UsageTrackingModule extends ConfigurableModuleClass {}
