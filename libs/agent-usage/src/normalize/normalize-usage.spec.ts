@@ -1,4 +1,5 @@
-import { normalizeResponse, normalizeResponses } from './normalize-usage';
+import { normalizeResponse } from './normalize-usage';
+import { normalizeResponses } from './normalize-responses';
 
 describe('normalizeResponse', () => {
   it('OpenAI Chat Completions: prompt includes cached, completion includes reasoning', () => {

@@ -4,7 +4,9 @@ import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-op
 import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
 import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.registry';
 import { TrackedCallFrame, UsageContextState, usageContextStorage } from '../capture/usage-context';
-import { normalizeResponses } from '../normalize/normalize-usage';
+import { normalizeResponses } from '../normalize/normalize-responses';
+import { NormalizedUsage, normalizeAiSdkSteps } from '../normalize/normalize-usage';
+import { AgentsRunStreamObserver, isAgentsStreamedRun, normalizeAgentsRun } from '../normalize/agents-run';
 import { StreamUsageCollector } from '../normalize/stream-usage';
 import { createUsageRecord } from './usage-record.factory';
 
@@ -40,8 +42,31 @@ export interface UsageRecorderStats {
   listenerErrors: number;
 }
 
-/** Responses already recorded: a response returned through several tracked methods counts once. */
+/**
+ * Responses already recorded, and streams already watched (the original and the proxy handed out):
+ * a response or a stream returned through several tracked methods counts once.
+ */
 const recordedResponses = new WeakSet<object>();
+
+type Obj = Record<string | symbol, any>;
+
+/**
+ * The final-result method of an SDK helper stream, which records the whole answer whichever way the
+ * caller consumes it: OpenAI `chat.completions.stream()` (every completion of the run), `responses.stream()`,
+ * Anthropic `messages.stream()`. These helpers read the HTTP stream themselves, so awaiting their end
+ * does not change what the caller sees.
+ */
+function helperFinalResult(v: Obj): (() => Promise<unknown>) | null {
+  if (typeof v.done === 'function' && typeof v.allChatCompletions === 'function' && typeof v.finalChatCompletion === 'function') {
+    return () => v.done().then(() => v.allChatCompletions());
+  }
+  if (typeof v.finalResponse === 'function' && typeof v.on === 'function') return () => v.finalResponse();
+  if (typeof v.finalMessage === 'function' && typeof v.on === 'function') return () => v.finalMessage();
+  return null;
+}
+
+/** A Vercel AI SDK `streamText` result: its `steps` promise settles when the stream is consumed. */
+const isAiSdkStream = (v: Obj): boolean => 'fullStream' in v && 'totalUsage' in v && 'steps' in v && !Array.isArray(v.steps);
 
 /**
  * Turns calls and inputs into records and hands them to the drivers. Everything here is synchronous
@@ -179,6 +204,11 @@ export class UsageRecorder {
     const usages = normalizeResponses(response);
     if (usages.length === 0) return [];
     if (remember) recordedResponses.add(response);
+    return this.recordUsages(usages, extra);
+  }
+
+  /** One record per normalized model request. */
+  private recordUsages(usages: readonly NormalizedUsage[], extra: UsageRecordInput): UsageRecord[] {
     const out: UsageRecord[] = [];
     for (const u of usages) {
       const r = this.record(
@@ -278,18 +308,133 @@ export class UsageRecorder {
     return this.captureOrWrap(result, frame, usageContextStorage.getStore());
   }
 
-  /** A stream is handed back wrapped, recorded when its iteration ends; anything else is captured now. */
+  /**
+   * Streams are recorded when they end: SDK helper streams through their own final result, streamed
+   * Agents SDK runs when `completed` settles, AI SDK `streamText` when its steps settle, other async
+   * iterables (raw SDK streams) wrapped and observed as the caller iterates. Anything else is captured now.
+   * A value already recorded or watched by an inner tracked call is handed on untouched (counted once).
+   */
   private captureOrWrap(value: unknown, frame: TrackedCallFrame, state: UsageContextState | undefined): unknown {
-    if (
-      value &&
-      typeof value === 'object' &&
-      typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' &&
-      !recordedResponses.has(value)
-    ) {
-      return this.wrapStream(value as AsyncIterable<unknown> & object, frame, state);
+    if (!value || typeof value !== 'object' || recordedResponses.has(value)) return value;
+    const v = value as Obj;
+    try {
+      if (isAgentsStreamedRun(v)) return this.watchAgentsRun(v, frame, state);
+      const final = helperFinalResult(v);
+      if (final) {
+        recordedResponses.add(v);
+        this.whenSettled(final(), frame, state, (result) => this.recordDeferred(result));
+        return value;
+      }
+      if (isAiSdkStream(v)) {
+        recordedResponses.add(v);
+        this.whenSettled(Promise.resolve(v.steps), frame, state, (steps) => this.recordUsages(normalizeAiSdkSteps(steps as unknown[]), {}));
+        return value;
+      }
+    } catch (err) {
+      this.captureFailed(frame, err as Error);
+      return value;
     }
+    if (typeof v[Symbol.asyncIterator] === 'function') return this.wrapStream(v as AsyncIterable<unknown> & object, frame, state);
     this.capture(value, frame);
     return value;
+  }
+
+  /**
+   * A helper's final result: one completion, a list of them (a chat completion run), a response, a
+   * message. Remembered: the caller may pass the same object through another tracked method.
+   */
+  private recordDeferred(result: unknown): void {
+    for (const r of Array.isArray(result) ? result : [result]) this.recordResponseOnce(r, {}, true);
+  }
+
+  /**
+   * Runs `onValue` in the tracked call's context once `promise` fulfils. A rejection is the caller's to
+   * see through their own use of the stream: nothing is recorded for it here.
+   */
+  private whenSettled(promise: Promise<unknown>, frame: TrackedCallFrame, state: UsageContextState | undefined, onValue: (v: unknown) => void): void {
+    promise.then(
+      (v) => this.inContext(state, frame, () => onValue(v)),
+      () => undefined,
+    );
+  }
+
+  private inContext(state: UsageContextState | undefined, frame: TrackedCallFrame, fn: () => void): void {
+    try {
+      if (state) usageContextStorage.run(state, fn);
+      else fn();
+    } catch (err) {
+      this.captureFailed(frame, err as Error);
+    }
+  }
+
+  private captureFailed(frame: TrackedCallFrame, err: Error): void {
+    this.stats.captureErrors++;
+    this.logger.error(`usage capture of a stream from ${frame.className}.${frame.method} failed: ${err.message}`, err.stack);
+  }
+
+  /**
+   * A streamed Agents SDK run: one record per model request once the run has completed and the caller's
+   * iteration (if any) has ended, so the raw model events it saw (each request's model and usage) are
+   * known. Recorded whether or not the caller awaits `completed`.
+   */
+  private watchAgentsRun<T extends Obj & AsyncIterable<unknown>>(run: T, frame: TrackedCallFrame, state: UsageContextState | undefined): T {
+    const observer = new AgentsRunStreamObserver();
+    let iterating = 0;
+    let completed = false;
+    let recorded = false;
+    const settle = () => {
+      if (recorded || !completed || iterating > 0) return;
+      recorded = true;
+      this.inContext(state, frame, () => this.recordUsages(normalizeAgentsRun(run, observer.requests), {}));
+    };
+    // A failed run still made (and pays for) the requests that completed before it failed.
+    (run.completed as Promise<unknown>).then(
+      () => ((completed = true), settle()),
+      () => ((completed = true), settle()),
+    );
+    const proxy = new Proxy(run, {
+      get(target, prop) {
+        if (prop === Symbol.asyncIterator) {
+          return () => {
+            const it = target[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+            iterating++;
+            let ended = false;
+            const end = () => {
+              if (ended) return;
+              ended = true;
+              iterating--;
+              settle();
+            };
+            const iterator: AsyncIterableIterator<unknown> = {
+              async next(...a: [] | [unknown]) {
+                try {
+                  const r = await it.next(...a);
+                  if (r.done) end();
+                  else observer.observe(r.value);
+                  return r;
+                } catch (err) {
+                  end();
+                  throw err;
+                }
+              },
+              async return(v?: unknown) {
+                end();
+                return it.return ? it.return(v) : { done: true, value: v };
+              },
+              [Symbol.asyncIterator]() {
+                return iterator;
+              },
+            };
+            return iterator;
+          };
+        }
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    recordedResponses.add(run);
+    recordedResponses.add(proxy);
+    return proxy;
   }
 
   /**
@@ -297,13 +442,9 @@ export class UsageRecorder {
    * is intercepted; other members (e.g. `controller`, `toReadableStream`) reach the original stream.
    */
   private wrapStream<T extends AsyncIterable<unknown> & object>(stream: T, frame: TrackedCallFrame, state: UsageContextState | undefined): T {
-    const record = (input: UsageRecordInput, provider: string | null) => this.record(input, provider);
-    const onError = (err: Error) => {
-      this.stats.captureErrors++;
-      this.logger.error(`usage capture of a stream from ${frame.className}.${frame.method} failed: ${err.message}`);
-    };
+    const recordOne = (usage: NormalizedUsage, success: boolean) => this.inContext(state, frame, () => this.recordUsages([usage], { success }));
     recordedResponses.add(stream);
-    return new Proxy(stream, {
+    const proxy = new Proxy(stream, {
       get(target, prop) {
         if (prop === Symbol.asyncIterator) {
           return () => {
@@ -314,29 +455,7 @@ export class UsageRecorder {
               if (finished) return;
               finished = true;
               const usage = collector.result();
-              if (!usage) return;
-              const run = () => {
-                try {
-                  record(
-                    {
-                      modelName: usage.modelName ?? undefined,
-                      inputTokens: usage.inputTokens,
-                      cachedInputTokens: usage.cachedInputTokens,
-                      cacheWriteTokens: usage.cacheWriteTokens,
-                      outputTokens: usage.outputTokens,
-                      reasoningTokens: usage.reasoningTokens,
-                      totalTokens: usage.totalTokens,
-                      usageMissing: usage.usageMissing,
-                      success,
-                    },
-                    usage.providerName,
-                  );
-                } catch (err) {
-                  onError(err as Error);
-                }
-              };
-              if (state) usageContextStorage.run(state, run);
-              else run();
+              if (usage) recordOne(usage, success);
             };
             const iterator: AsyncIterableIterator<unknown> = {
               async next(...a: [] | [unknown]) {
@@ -370,5 +489,8 @@ export class UsageRecorder {
         return typeof v === 'function' ? v.bind(target) : v;
       },
     });
+    // A tracked method returning another tracked method's stream hands on this proxy: counted once.
+    recordedResponses.add(proxy);
+    return proxy;
   }
 }
