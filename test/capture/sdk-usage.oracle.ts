@@ -70,7 +70,7 @@ export function fromAnthropic(model: string, u: Obj): Expected {
 
 /** Anthropic raw stream events: message_start's usage, updated by the cumulative message_delta. */
 export function fromAnthropicEvents(events: Obj[]): Expected {
-  const start = events.find((e) => e.type === 'message_start').message;
+  const start = events.find((e) => e.type === 'message_start')!.message;
   const deltas = events.filter((e) => e.type === 'message_delta');
   const usage = { ...start.usage };
   for (const d of deltas) for (const [k, v] of Object.entries(d.usage ?? {})) if (v !== null && v !== undefined) usage[k] = v;
