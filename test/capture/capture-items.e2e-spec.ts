@@ -1,7 +1,7 @@
 import { InvalidUsageOptionsError, UsageService } from 'nestjs-agent-usage';
 import { FakeProviderServer } from './fake-provider.server';
 import { AgentsSdkAgent, AnthropicAgent, bootCaptureApp, CaptureApp, GeminiAgent, OpenAiAgent, OuterAgent } from './capture.agents';
-import { Attributed, Expected, expectExact, fromAgentsRun, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, sumOf } from './sdk-usage.oracle';
+import { Attributed, Expected, expectExact, fromAgentsRun, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, sumOf, waitForRecords } from './sdk-usage.oracle';
 
 /**
  * Issue 9, items 1-9: each test drives a REAL client SDK against the local fake provider from inside a
@@ -208,17 +208,3 @@ describe('capture from the real SDKs (issue 9, items 1-9)', () => {
     await expect(bootCaptureApp(server, { pricing: { deployments: ['gpt-4o'] } as any })).rejects.toThrow(/pricing\.deployments must be an object/);
   });
 });
-
-/** Streams and runs are recorded when they end, a tick after the caller sees the end: wait for it. */
-export async function waitForRecords(usage: UsageService, count: number, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const n = (await usage.getUsageAggregate()).recordCount;
-    if (n >= count || Date.now() > until) {
-      // A few more turns of the event loop, so a second (duplicate) record would show up too.
-      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -6,11 +6,11 @@
  * ledger (what went over the wire) cross-checks that reading.
  */
 import { Pool } from 'pg';
-import { UsageService, UsageTrackingModuleOptions } from 'nestjs-agent-usage';
+import { UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { PG_URL, allTables, uniqueName } from '../database/fixtures/database-test.fixture';
 import { FakeProviderServer } from './fake-provider.server';
 import { AgentsSdkAgent, AiSdkAgent, AnthropicAgent, bootCaptureApp, CaptureApp, GeminiAgent, OpenAiAgent, OuterAgent } from './capture.agents';
-import { Attributed, Expected, expectExact, fromAgentsRun, fromAiStep, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, sumOf } from './sdk-usage.oracle';
+import { Attributed, Expected, expectExact, fromAgentsRun, fromAiStep, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, sumOf, waitForRecords } from './sdk-usage.oracle';
 
 const USERS = ['alice', 'bob', 'carol', 'dave'];
 const CALLS_PER_FORM = 10;
@@ -106,12 +106,6 @@ async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
     }),
   );
   return out;
-}
-
-async function waitForRecords(usage: UsageService, count: number, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while ((await usage.getUsageAggregate()).recordCount < count && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
 /** The mixed run on one driver; returns what it expected, for the caller's own checks. */

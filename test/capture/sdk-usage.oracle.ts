@@ -196,3 +196,13 @@ export async function expectExact(
 
 /** Sum of a field, e.g. to check that a test really exercised cache writes. */
 export const sumOf = (list: readonly Expected[], f: keyof Omit<Expected, 'model' | 'provider'>): number => list.reduce((s, e) => s + e[f], 0);
+
+/**
+ * Streams and runs are recorded when they end, a tick after the caller sees the end: wait for `count`
+ * records, then a few more turns of the event loop so a duplicate record would show up too.
+ */
+export async function waitForRecords(usage: UsageService, count: number, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while ((await usage.getUsageAggregate()).recordCount < count && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
