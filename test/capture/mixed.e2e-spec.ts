@@ -1,7 +1,7 @@
 /**
  * Issue 9: a mixed run of a few hundred calls through every real SDK and every stream form, eight at a
  * time, by several users, then every counter compared exactly: the aggregate and the group-bys by
- * agent, user, model and provider, on the memory driver and on the PostgreSQL driver (own tables,
+ * agent, user, model and provider, and per call (each call is its own chat), on the memory driver and on the PostgreSQL driver (own tables,
  * dropped afterwards). The expectation is read from what the SDKs returned; the fake provider's own
  * ledger (what went over the wire) cross-checks that reading.
  */
@@ -10,7 +10,7 @@ import { UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { PG_URL, allTables, uniqueName } from '../database/fixtures/database-test.fixture';
 import { FakeProviderServer } from './fake-provider.server';
 import { AgentsSdkAgent, AiSdkAgent, AnthropicAgent, bootCaptureApp, CaptureApp, GeminiAgent, OpenAiAgent, OuterAgent } from './capture.agents';
-import { Attributed, Expected, expectExact, fromAgentsRun, fromAiStep, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, sumOf, waitForRecords } from './sdk-usage.oracle';
+import { Attributed, Expected, expectExact, fromAgentsRun, fromAiStep, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, expectGroupsMatch, sumOf, waitForRecords } from './sdk-usage.oracle';
 
 const USERS = ['alice', 'bob', 'carol', 'dave'];
 const CALLS_PER_FORM = 10;
@@ -108,23 +108,29 @@ async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
   return out;
 }
 
-/** The mixed run on one driver; returns what it expected, for the caller's own checks. */
-async function mixedRun(options: UsageTrackingModuleOptions): Promise<{ expected: Attributed[]; t: CaptureApp; server: FakeProviderServer }> {
+/**
+ * The mixed run on one driver. Returns what it expected (flat, and per outermost call: a per-run check is
+ * `expectGroupsMatch(t.usage, t.pricing, 'runId', perCall)` once records carry a run id).
+ */
+async function mixedRun(options: UsageTrackingModuleOptions): Promise<{ expected: Attributed[]; perCall: Attributed[][]; t: CaptureApp; server: FakeProviderServer }> {
   const server = await new FakeProviderServer().start();
   const t = await bootCaptureApp(server, options);
   const jobs: (() => Promise<Attributed[]>)[] = [];
   for (let i = 0; i < CALLS_PER_FORM; i++) {
     for (const [f, form] of FORMS.entries()) {
       const user = USERS[(i + f) % USERS.length];
+      const chatName = `call-${jobs.length}`;
       jobs.push(async () => {
-        const list = await t.usage.runWithContext({ userId: user }, () => form.call(t));
+        // One chat per call: records made after the call returned (streams, runs) must keep their call's context.
+        const list = await t.usage.runWithContext({ userId: user, chatName }, () => form.call(t));
         return list.map((e) => ({ ...e, agent: form.agent, user }));
       });
     }
   }
-  const expected = (await pool(CONCURRENCY, jobs)).flat();
+  const perCall = await pool(CONCURRENCY, jobs);
+  const expected = perCall.flat();
   await waitForRecords(t.usage, expected.length);
-  return { expected, t, server };
+  return { expected, perCall, t, server };
 }
 
 function checkAgainstWire(expected: Expected[], server: FakeProviderServer): void {
@@ -140,12 +146,13 @@ function checkAgainstWire(expected: Expected[], server: FakeProviderServer): voi
 }
 
 describe('mixed run through every SDK and stream form', () => {
-  it(`memory driver: ${FORMS.length} forms x ${CALLS_PER_FORM}, ${CONCURRENCY} at a time, exact per agent, user, model and provider`, async () => {
-    const { expected, t, server } = await mixedRun({ storage: 'memory' });
+  it(`memory driver: ${FORMS.length} forms x ${CALLS_PER_FORM}, ${CONCURRENCY} at a time, exact per agent, user, model, provider and call`, async () => {
+    const { expected, perCall, t, server } = await mixedRun({ storage: 'memory' });
     try {
       expect(expected.length).toBeGreaterThanOrEqual(300);
       checkAgainstWire(expected, server);
       await expectExact(t.usage, t.pricing, expected);
+      await expectGroupsMatch(t.usage, t.pricing, 'chatName', perCall);
       expect(t.usage.getRecorderStats().captureErrors).toBe(0);
     } finally {
       await t.app.close();
@@ -153,13 +160,14 @@ describe('mixed run through every SDK and stream form', () => {
     }
   }, 120_000);
 
-  it('database driver (PostgreSQL): the same run, exact on every counter', async () => {
+  it('database driver (PostgreSQL): the same run, exact on every counter, per call too', async () => {
     const names = { tableName: uniqueName('cap_l'), rollupTableName: uniqueName('cap_r') };
     try {
-      const { expected, t, server } = await mixedRun({ storage: 'database', database: { url: PG_URL, ...names, autoMigrate: true } });
+      const { expected, perCall, t, server } = await mixedRun({ storage: 'database', database: { url: PG_URL, ...names, autoMigrate: true } });
       try {
         checkAgainstWire(expected, server);
         await expectExact(t.usage, t.pricing, expected);
+        await expectGroupsMatch(t.usage, t.pricing, 'chatName', perCall);
       } finally {
         await t.app.close();
         await server.stop();

@@ -194,6 +194,17 @@ export async function expectExact(
   }
 }
 
+/**
+ * For dimensions whose keys the library generates (a run id per outermost tracked call): the group-by
+ * must have one group per expected set, with the same totals, whatever the keys are.
+ */
+export async function expectGroupsMatch(usage: UsageService, pricing: UsagePricingService, dimension: UsageDimension, sets: readonly (readonly Expected[])[]): Promise<void> {
+  const norm = (t: UsageTotals) => JSON.stringify([t.recordCount, t.inputTokens, t.cachedInputTokens, t.cacheWriteTokens, t.outputTokens, t.reasoningTokens, t.totalTokens, t.costNanoUsd]);
+  const got = (await usage.getUsageGroupedBy(dimension)).map((g) => norm(g)).sort();
+  const want = sets.filter((s) => s.length > 0).map((s) => norm(expectedTotals(s, pricing))).sort();
+  expect(got).toEqual(want);
+}
+
 /** Sum of a field, e.g. to check that a test really exercised cache writes. */
 export const sumOf = (list: readonly Expected[], f: keyof Omit<Expected, 'model' | 'provider'>): number => list.reduce((s, e) => s + e[f], 0);
 
