@@ -8,6 +8,7 @@ import { normalizeResponses } from '../normalize/normalize-responses';
 import { NormalizedUsage, normalizeAiSdkSteps } from '../normalize/normalize-usage';
 import { AgentsRunStreamObserver, isAgentsStreamedRun, normalizeAgentsRun } from '../normalize/agents-run';
 import { StreamUsageCollector } from '../normalize/stream-usage';
+import { observeIteration } from '../capture/usage-stream.proxy';
 import { createUsageRecord } from './usage-record.factory';
 
 /** Prices a record as it is made (see pricing/). Must be synchronous and cheap: it runs on the call path. */
@@ -392,102 +393,33 @@ export class UsageRecorder {
       () => ((completed = true), settle()),
       () => ((completed = true), settle()),
     );
-    const proxy = new Proxy(run, {
-      get(target, prop) {
-        if (prop === Symbol.asyncIterator) {
-          return () => {
-            const it = target[Symbol.asyncIterator]() as AsyncIterator<unknown>;
-            iterating++;
-            let ended = false;
-            const end = () => {
-              if (ended) return;
-              ended = true;
-              iterating--;
-              settle();
-            };
-            const iterator: AsyncIterableIterator<unknown> = {
-              async next(...a: [] | [unknown]) {
-                try {
-                  const r = await it.next(...a);
-                  if (r.done) end();
-                  else observer.observe(r.value);
-                  return r;
-                } catch (err) {
-                  end();
-                  throw err;
-                }
-              },
-              async return(v?: unknown) {
-                end();
-                return it.return ? it.return(v) : { done: true, value: v };
-              },
-              [Symbol.asyncIterator]() {
-                return iterator;
-              },
-            };
-            return iterator;
-          };
-        }
-        const v: unknown = Reflect.get(target, prop, target);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
+    const proxy = observeIteration(run, () => {
+      iterating++;
+      return {
+        value: (e) => observer.observe(e),
+        end: () => {
+          iterating--;
+          settle();
+        },
+      };
     });
     recordedResponses.add(run);
     recordedResponses.add(proxy);
     return proxy;
   }
 
-  /**
-   * Observes a streamed response without changing what the caller sees: only `Symbol.asyncIterator`
-   * is intercepted; other members (e.g. `controller`, `toReadableStream`) reach the original stream.
-   */
+  /** A raw SDK stream (or any async iterable): one record per iteration, made when it ends. */
   private wrapStream<T extends AsyncIterable<unknown> & object>(stream: T, frame: TrackedCallFrame, state: UsageContextState | undefined): T {
-    const recordOne = (usage: NormalizedUsage, success: boolean) => this.inContext(state, frame, () => this.recordUsages([usage], { success }));
     recordedResponses.add(stream);
-    const proxy = new Proxy(stream, {
-      get(target, prop) {
-        if (prop === Symbol.asyncIterator) {
-          return () => {
-            const it = target[Symbol.asyncIterator]();
-            const collector = new StreamUsageCollector();
-            let finished = false;
-            const finish = (success: boolean) => {
-              if (finished) return;
-              finished = true;
-              const usage = collector.result();
-              if (usage) recordOne(usage, success);
-            };
-            const iterator: AsyncIterableIterator<unknown> = {
-              async next(...a: [] | [unknown]) {
-                try {
-                  const r = await it.next(...a);
-                  if (r.done) finish(true);
-                  else collector.observe(r.value);
-                  return r;
-                } catch (err) {
-                  finish(false);
-                  throw err;
-                }
-              },
-              async return(v?: unknown) {
-                finish(true);
-                return it.return ? it.return(v) : { done: true, value: v };
-              },
-              async throw(e?: unknown) {
-                finish(false);
-                if (it.throw) return it.throw(e);
-                throw e;
-              },
-              [Symbol.asyncIterator]() {
-                return iterator;
-              },
-            };
-            return iterator;
-          };
-        }
-        const v = Reflect.get(target, prop, target);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
+    const proxy = observeIteration(stream, () => {
+      const collector = new StreamUsageCollector();
+      return {
+        value: (chunk) => collector.observe(chunk),
+        end: (error) => {
+          const usage = collector.result();
+          if (usage) this.inContext(state, frame, () => this.recordUsages([usage], { success: error === undefined }));
+        },
+      };
     });
     // A tracked method returning another tracked method's stream hands on this proxy: counted once.
     recordedResponses.add(proxy);
