@@ -124,6 +124,29 @@ describe('capture from the real SDKs (issue 9, items 1-9)', () => {
     await expectExact(t.usage, t.pricing, as('runner-agent', 'u6', exp));
   });
 
+  it('6. a streamed run that is never iterated is still recorded per request, from the SDK\'s Usage (model unknown: README limit)', async () => {
+    t = await bootCaptureApp(server);
+    const run = await asUser(t.usage, 'u6', () => t.get(AgentsSdkAgent).toolsStream('add'));
+    await run.completed;
+    // What the SDK reports per request: its request usage entries (details objects per request).
+    const entries = run.state.usage.requestUsageEntries!;
+    expect(entries.length).toBe(2);
+    await waitForRecords(t.usage, 2);
+    const records = (await t.usage.getUsage({ limit: 10 })).items;
+    const pick = (r: { inputTokens: number | null; cachedInputTokens: number | null; cacheWriteTokens: number | null; outputTokens: number | null; reasoningTokens: number | null }) =>
+      [r.inputTokens, r.cachedInputTokens, r.cacheWriteTokens, r.outputTokens, r.reasoningTokens].join(',');
+    expect(records.map(pick).sort()).toEqual(
+      entries
+        .map((e) => pick({ inputTokens: e.inputTokens, cachedInputTokens: e.inputTokensDetails.cached_tokens, cacheWriteTokens: e.inputTokensDetails.cache_write_tokens, outputTokens: e.outputTokens, reasoningTokens: e.outputTokensDetails.reasoning_tokens }))
+        .sort(),
+    );
+    // The SDK keeps no raw response for streamed requests and the agent's model is a Model object.
+    expect(records.map((r) => [r.agentName, r.userId, r.modelName, r.providerName])).toEqual([
+      ['runner-agent', 'u6', null, 'openai'],
+      ['runner-agent', 'u6', null, 'openai'],
+    ]);
+  });
+
   it('7. SDK helper streams consumed only through their final result are recorded exactly once', async () => {
     t = await bootCaptureApp(server);
     const oa = t.get(OpenAiAgent);

@@ -118,6 +118,9 @@ export class AgentsSdkAgent {
   handoffStream(input: string) {
     return this.c.runner.run(this.triage, input, { stream: true });
   }
+  toolsStream(input: string) {
+    return this.c.runner.run(this.tooly, input, { stream: true });
+  }
 }
 
 const weather = tool({ description: 'weather', inputSchema: z.object({ city: z.string() }), execute: async ({ city }) => `sunny in ${city}` });
