@@ -1,7 +1,7 @@
 import { InvalidUsageOptionsError, UsageService } from 'nestjs-agent-usage';
 import { FakeProviderServer } from './fake-provider.server';
 import { AgentsSdkAgent, AnthropicAgent, bootCaptureApp, CaptureApp, GeminiAgent, OpenAiAgent, OuterAgent } from './capture.agents';
-import { Attributed, Expected, expectExact, fromAgentsRun, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, sumOf, waitForRecords } from './sdk-usage.oracle';
+import { Attributed, Expected, expectExact, fromAgentsRun, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, sumOf, waitForRecords, drain } from './sdk-usage.oracle';
 
 /**
  * Issue 9, items 1-9: each test drives a REAL client SDK against the local fake provider from inside a
@@ -17,11 +17,6 @@ describe('capture from the real SDKs (issue 9, items 1-9)', () => {
 
   const as = (agent: string, user: string | null, list: Expected[]): Attributed[] => list.map((e) => ({ ...e, agent, user }));
   const asUser = <T>(usage: UsageService, userId: string, fn: () => T): T => usage.runWithContext({ userId }, fn);
-  const drain = async (s: AsyncIterable<any>) => {
-    const seen: any[] = [];
-    for await (const e of s) seen.push(e);
-    return seen;
-  };
 
   it('1. OpenAI cache writes (chat and responses, JSON and streams) reach cacheWriteTokens', async () => {
     t = await bootCaptureApp(server);

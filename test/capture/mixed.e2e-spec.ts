@@ -10,7 +10,7 @@ import { UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { PG_URL, allTables, uniqueName } from '../database/fixtures/database-test.fixture';
 import { FakeProviderServer } from './fake-provider.server';
 import { AgentsSdkAgent, AiSdkAgent, AnthropicAgent, bootCaptureApp, CaptureApp, GeminiAgent, OpenAiAgent, OuterAgent } from './capture.agents';
-import { Attributed, Expected, expectExact, fromAgentsRun, fromAiStep, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, expectGroupsMatch, sumOf, waitForRecords } from './sdk-usage.oracle';
+import { Attributed, Expected, expectExact, fromAgentsRun, fromAiStep, fromAnthropic, fromAnthropicEvents, fromChat, fromGemini, fromResponse, expectGroupsMatch, sumOf, waitForRecords, drain } from './sdk-usage.oracle';
 
 const USERS = ['alice', 'bob', 'carol', 'dave'];
 const CALLS_PER_FORM = 10;
@@ -18,11 +18,6 @@ const CONCURRENCY = 8;
 
 type Form = { name: string; agent: string; call: (t: CaptureApp) => Promise<Expected[]> };
 
-const drain = async (s: AsyncIterable<any>) => {
-  const seen: any[] = [];
-  for await (const e of s) seen.push(e);
-  return seen;
-};
 /** A tracked method called the way an app calls it; the returned value is consumed outside the call. */
 const lastWithUsage = (chunks: any[]) => chunks.filter((c) => c.usage).pop();
 

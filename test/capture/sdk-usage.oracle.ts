@@ -217,3 +217,10 @@ export async function waitForRecords(usage: UsageService, count: number, timeout
   while ((await usage.getUsageAggregate()).recordCount < count && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
+
+/** Consumes an async iterable as a caller would, keeping what it yielded. */
+export async function drain(s: AsyncIterable<any>): Promise<any[]> {
+  const seen: any[] = [];
+  for await (const e of s) seen.push(e);
+  return seen;
+}
