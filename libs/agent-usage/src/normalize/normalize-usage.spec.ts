@@ -1,5 +1,6 @@
 import { normalizeResponse } from './normalize-usage';
 import { normalizeResponses } from './normalize-responses';
+import { StreamUsageCollector } from './stream-usage';
 
 describe('normalizeResponse', () => {
   it('OpenAI Chat Completions: prompt includes cached, completion includes reasoning', () => {
@@ -160,5 +161,12 @@ describe('normalizeResponse', () => {
       rawResponses: [{ usage: { inputTokens: 1, outputTokens: 1 }, providerData: { object: 'chat.completion', model: 'gpt-4o-mini-2024-07-18', usage: { prompt_tokens: 9, completion_tokens: 2 } } }],
     });
     expect(fromRaw).toMatchObject({ modelName: 'gpt-4o-mini-2024-07-18', inputTokens: 9, outputTokens: 2 });
+  });
+
+  it('a Responses stream cut short (response.incomplete) is billed from its usage', () => {
+    const c = new StreamUsageCollector();
+    c.observe({ type: 'response.created', response: { model: 'gpt-4.1-2025-04-14', usage: null } });
+    c.observe({ type: 'response.incomplete', response: { object: 'response', model: 'gpt-4.1-2025-04-14', usage: { input_tokens: 30, output_tokens: 500, input_tokens_details: { cached_tokens: 0, cache_write_tokens: 12 } } } });
+    expect(c.result()).toMatchObject({ modelName: 'gpt-4.1-2025-04-14', inputTokens: 30, cacheWriteTokens: 12, outputTokens: 500, usageMissing: false });
   });
 });
