@@ -7,6 +7,7 @@ import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { UsageRecorder } from './record/usage.recorder';
 import { UsageService } from './usage.service';
 import { UsageCaptureExplorer } from './capture/usage-capture.explorer';
+import { TrackUsageMetadataAccessor } from './capture/track-usage-metadata.accessor';
 import { UsageBudgetService } from './budgets/budget.service';
 import { UsageThresholdJob } from './budgets/thresholds/threshold.job';
 // Side effect: registers the `budgets` and `scheduler` option validators.
@@ -25,6 +26,7 @@ export const usageTrackingProviders: Provider[] = [
   UsageStorageRegistry,
   UsageRecorder,
   UsageService,
+  TrackUsageMetadataAccessor,
   UsageCaptureExplorer,
   UsagePricingService,
   UsageBudgetService,

@@ -25,6 +25,7 @@ import { BudgetTarget, LocalBudgetCounters, SHARED } from './budget-counter.memo
 import { RedisBudgetCounter } from './budget-counter.redis';
 import { UsageBudgetExceededError } from './budget-exceeded.error';
 import type { WindowBounds } from './budget-window.util';
+import { sleep } from '../common/sleep';
 
 /** Record / call field each scope reads. */
 const SCOPE_FIELD = {
@@ -45,7 +46,6 @@ export function metricOfTotals(metric: UsageBudgetMetric, t: UsageTotals): numbe
 }
 const unitOf = (m: UsageBudgetMetric) => (m === 'cost' ? 'nano_usd' : m) as UsageBudgetStatus['unit'];
 const round2 = (x: number) => Math.round(x * 100) / 100;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const isAsyncFn = (f: unknown) => typeof f === 'function' && f.constructor?.name === 'AsyncFunction';
 
 /**

@@ -1,7 +1,8 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import { TRACK_USAGE_METADATA, WRAPPED_METHOD } from '../common/usage-tracking.constants';
+import { WRAPPED_METHOD } from '../common/usage-tracking.constants';
 import type { TrackUsageMetadata } from './track-usage.decorator';
+import { TrackUsageMetadataAccessor } from './track-usage-metadata.accessor';
 import { UsageRecorder } from '../record/usage.recorder';
 import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.registry';
 import { UnknownUsageStorageError } from '../common/usage.errors';
@@ -30,6 +31,7 @@ export class UsageCaptureExplorer implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
+    private readonly metadata: TrackUsageMetadataAccessor,
     private readonly recorder: UsageRecorder,
     private readonly registry: UsageStorageRegistry,
   ) {}
@@ -38,12 +40,12 @@ export class UsageCaptureExplorer implements OnModuleInit {
     for (const wrapper of this.discovery.getProviders()) {
       const { instance, metatype } = wrapper;
       if (!instance || !metatype || typeof metatype !== 'function' || typeof instance !== 'object') continue;
-      const classMeta = Reflect.getMetadata(TRACK_USAGE_METADATA, metatype) as TrackUsageMetadata | undefined;
+      const classMeta = this.metadata.forClass(metatype);
       const proto = Object.getPrototypeOf(instance);
       const methods = this.scanner.getAllMethodNames(proto).filter((m) => !SKIPPED.has(m));
       const methodMetas = new Map<string, TrackUsageMetadata>();
       for (const m of methods) {
-        const meta = Reflect.getMetadata(TRACK_USAGE_METADATA, proto[m]) as TrackUsageMetadata | undefined;
+        const meta = this.metadata.forMethod(proto[m]);
         if (meta) methodMetas.set(m, meta);
       }
       if (!classMeta && methodMetas.size === 0) continue;

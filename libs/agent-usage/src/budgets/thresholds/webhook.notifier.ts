@@ -11,6 +11,7 @@ import {
   WEBHOOK_SIGNATURE_HEADER,
   WEBHOOK_TIMESTAMP_HEADER,
 } from '../budget.constants';
+import { sleep } from '../../common/sleep';
 
 /** `sha256=<hex>` of HMAC-SHA256(secret, `${timestamp}.${body}`); the timestamp (unix seconds) is signed too, against replays. */
 export function signUsageWebhook(secret: string, timestamp: string | number, body: string): string {
@@ -36,7 +37,6 @@ export function verifyUsageWebhook(
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Statuses worth another attempt; other 4xx are the receiver's final answer. */
 const retryable = (status: number) => status >= 500 || status === 408 || status === 429;

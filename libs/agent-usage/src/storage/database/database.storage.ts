@@ -46,6 +46,7 @@ import {
   rowsOf,
   type RollupLayout,
 } from './usage-sql.builder';
+import { sleep } from '../../common/sleep';
 
 /** Attempts of one write or clear when PostgreSQL aborts it as a deadlock victim or serialization failure. */
 const MAX_CONFLICT_ATTEMPTS = 5;
@@ -64,7 +65,6 @@ function isConnectionError(err: unknown): boolean {
   if (CONNECTION_CODES.has(code) || code.startsWith('08')) return true;
   return /connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Connection refused/i.test(String((err as Error)?.message));
 }
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** JSON for jsonb: PostgreSQL rejects the NUL character (\u0000) in jsonb strings, which would poison a batch forever. */
 function metadataJson(metadata: Record<string, unknown> | null): string | null {
@@ -357,11 +357,7 @@ export class DatabaseUsageStorage implements UsageStorage {
         return result;
       } catch (err) {
         if (q.isTransactionActive) await q.rollbackTransaction().catch(() => undefined);
-        if (attempt < MAX_CONFLICT_ATTEMPTS && isConflict(err)) {
-          this.conflictRetries++;
-          await sleep(conflictBackoff(attempt));
-          continue;
-        }
+        if (await this.backOffOnConflict(err, attempt)) continue;
         throw err;
       } finally {
         await q.release().catch(() => undefined);
@@ -375,14 +371,18 @@ export class DatabaseUsageStorage implements UsageStorage {
       try {
         return rowsOf(await ds.query(sql, params));
       } catch (err) {
-        if (attempt < MAX_CONFLICT_ATTEMPTS && isConflict(err)) {
-          this.conflictRetries++;
-          await sleep(conflictBackoff(attempt));
-          continue;
-        }
+        if (await this.backOffOnConflict(err, attempt)) continue;
         throw err;
       }
     }
+  }
+
+  /** A deadlock / serialization failure with attempts left: waits (growing, jittered) and says "retry". */
+  private async backOffOnConflict(err: unknown, attempt: number): Promise<boolean> {
+    if (attempt >= MAX_CONFLICT_ATTEMPTS || !isConflict(err)) return false;
+    this.conflictRetries++;
+    await sleep(conflictBackoff(attempt));
+    return true;
   }
 
   /**
