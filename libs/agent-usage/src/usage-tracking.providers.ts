@@ -7,6 +7,7 @@ import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { UsageRecorder } from './record/usage.recorder';
 import { UsageService } from './usage.service';
 import { UsageCaptureExplorer } from './capture/usage-capture.explorer';
+import { TrackedCallInvoker } from './capture/tracked-call.invoker';
 import { TrackUsageMetadataAccessor } from './capture/track-usage-metadata.accessor';
 import { UsageBudgetService } from './budgets/budget.service';
 import { UsageThresholdJob } from './budgets/thresholds/threshold.job';
@@ -26,6 +27,7 @@ export const usageTrackingProviders: Provider[] = [
   UsageStorageRegistry,
   UsageRecorder,
   UsageService,
+  TrackedCallInvoker,
   TrackUsageMetadataAccessor,
   UsageCaptureExplorer,
   UsagePricingService,

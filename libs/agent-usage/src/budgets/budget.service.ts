@@ -5,7 +5,7 @@ import type { UsageFilters, UsageTotals } from '../interfaces/usage-query.interf
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
 import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
 import { InvalidUsageInputError } from '../common/usage.errors';
-import type { UsageCallInfo } from '../record/usage.recorder';
+import type { UsageCallInfo } from '../capture/tracked-call.invoker';
 import { UsageStorageRegistry } from '../storage/usage-storage.registry';
 import { UsageStorageReader } from '../storage/usage-storage.reader';
 import { BudgetReservation, BudgetReservations } from './budget-reservation';

@@ -3,7 +3,7 @@ import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { WRAPPED_METHOD } from '../common/usage-tracking.constants';
 import type { TrackUsageMetadata } from './track-usage.decorator';
 import { TrackUsageMetadataAccessor } from './track-usage-metadata.accessor';
-import { UsageRecorder } from '../record/usage.recorder';
+import { TrackedCallInvoker } from './tracked-call.invoker';
 import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.registry';
 import { UnknownUsageStorageError } from '../common/usage.errors';
 
@@ -32,7 +32,7 @@ export class UsageCaptureExplorer implements OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly metadata: TrackUsageMetadataAccessor,
-    private readonly recorder: UsageRecorder,
+    private readonly invoker: TrackedCallInvoker,
     private readonly registry: UsageStorageRegistry,
   ) {}
 
@@ -82,9 +82,9 @@ export class UsageCaptureExplorer implements OnModuleInit {
   ): void {
     const original = instance[method];
     if (typeof original !== 'function' || original[WRAPPED_METHOD]) return;
-    const recorder = this.recorder;
+    const invoker = this.invoker;
     const wrapped = function (this: unknown, ...args: unknown[]) {
-      return recorder.invoke({ instance, className, method, args, classMeta, methodMeta, parent: undefined }, original, this, args);
+      return invoker.invoke({ instance, className, method, args, classMeta, methodMeta, parent: undefined }, original, this, args);
     };
     Object.defineProperty(wrapped, 'name', { value: original.name });
     // Keep other decorators' metadata visible on the wrapper (guards, interceptors, schedulers...).
