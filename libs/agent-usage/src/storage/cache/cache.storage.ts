@@ -46,7 +46,8 @@ import {
   type CacheStorageOptions,
   cacheStorageOptionProblems,
 } from './cache-storage.options';
-import { DayHourClock, PlanKeys, type PreparedRecord, ValueEncoder, buildScriptArgs, recordCounters } from './cache-storage.plan';
+import { DayHourClock, PlanKeys, type PreparedRecord, ValueEncoder, recordCounters } from './cache-storage.plan';
+import { buildScriptArgs } from './cache-storage.script-args';
 import { PRUNE_SCRIPT, WRITE_SCRIPT } from './cache-storage.scripts';
 
 /** Command names registered on the client with `defineCommand` (versioned: the layout is in the name). */
