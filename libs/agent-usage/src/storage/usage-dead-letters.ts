@@ -26,6 +26,8 @@ export class UsageDeadLetters {
   count = 0;
   /** Dead letters that could not even be written to disk (logged). */
   lost = 0;
+  /** Ids in the file: a record refused again (replayed from a spool copy) is kept once. */
+  private readonly ids = new Set<string>();
   private lastLog = 0;
   private unlogged = 0;
 
@@ -40,11 +42,17 @@ export class UsageDeadLetters {
   }
 
   async open(): Promise<void> {
-    this.count = 0;
-    for await (const line of lines(this.file)) if (line) this.count++;
+    this.ids.clear();
+    for await (const line of lines(this.file)) {
+      const entry = parse(line);
+      if (entry) this.ids.add(entry.record.id);
+    }
+    this.count = this.ids.size;
   }
 
-  async add(records: readonly UsageRecord[], error: Error): Promise<void> {
+  async add(refused: readonly UsageRecord[], error: Error): Promise<void> {
+    const records = refused.filter((r) => !this.ids.has(r.id));
+    if (records.length === 0) return;
     const at = new Date().toISOString();
     const text = records.map((r) => `{"error":${JSON.stringify(error.message)},"at":"${at}","record":${recordToJson(r)}}`).join('\n') + '\n';
     try {
@@ -57,6 +65,7 @@ export class UsageDeadLetters {
       );
       return;
     }
+    for (const r of records) this.ids.add(r.id);
     this.count += records.length;
     // Once per minute at most: a stream of bad records must not flood the log.
     this.unlogged += records.length;
@@ -93,7 +102,8 @@ export class UsageDeadLetters {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
       throw err;
     }
-    const taken = this.count;
+    const taken = new Set(this.ids);
+    this.ids.clear();
     this.count = 0;
     let n = 0;
     let batch: UsageRecord[] = [];
@@ -117,7 +127,8 @@ export class UsageDeadLetters {
       const rest = await fs.readFile(claimed, 'utf8');
       await fs.appendFile(this.file, rest, 'utf8');
       await fs.unlink(claimed);
-      this.count += taken;
+      for (const id of taken) this.ids.add(id);
+      this.count = this.ids.size;
       throw err;
     }
   }

@@ -155,8 +155,9 @@ export class UsageStorageWriter {
     if (!this.running) {
       this.running = this.cycle().finally(() => {
         this.running = null;
-        // Records that arrived during the last write of the cycle must not wait for the next enqueue.
-        if (this.queue.length > 0 && !this.retryTimer && !this.closed && !this.timer) {
+        // Records that arrived (or were spilled to the spool) during the last write of the cycle must
+        // not wait for the next enqueue.
+        if ((this.queue.length > 0 || this.spool.count > 0) && !this.retryTimer && !this.closed && !this.timer) {
           this.timer = setTimeout(() => {
             this.timer = null;
             void this.kick();
@@ -212,7 +213,8 @@ export class UsageStorageWriter {
         this.onSuccess(part.length);
       } catch (err) {
         if (!this.storage.isDataError?.(err)) {
-          const left = part;
+          // A batch copied to the spool while it was in flight is retried from there, not twice.
+          const left = this.inflightSpilled ? [] : part;
           for (let i = parts.length - 1; i >= 0; i--) left.push(...parts[i]);
           return { left, error: err as Error };
         }
@@ -243,16 +245,14 @@ export class UsageStorageWriter {
   async replayDeadLetters(): Promise<{ replayed: number; deadLettered: number }> {
     await this.ready;
     while (this.running) await this.running;
-    let replayed = 0;
+    const written = this.stats.written;
     const run = this.deadLetters!.replay(async (b) => {
       const failed = await this.deliver(b);
       if (failed) throw failed.error;
-      replayed += b.length;
     }, this.options.batchSize);
     this.running = run.then(() => undefined, () => undefined).finally(() => (this.running = null));
     await run;
-    const deadLettered = this.deadLetters!.count;
-    return { replayed: replayed, deadLettered };
+    return { replayed: this.stats.written - written, deadLettered: this.deadLetters!.count };
   }
 
   private onSuccess(n: number): void {
