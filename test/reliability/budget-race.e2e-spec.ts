@@ -4,34 +4,19 @@
  * Used never passes the limit by more than the largest single call; no reservation is left over.
  * Then: a restart with storage ['memory', 'file'] seeds the counters from the file, not from memory.
  */
-import { spawn, ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Test } from '@nestjs/testing';
 import Redis from 'ioredis';
 import { UsageBudgetExceededError, UsageService, UsageTrackingModule, UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { CALLS, LIMIT, REPS, RacingAgent, race, raceBudgets } from './fixtures/budget-race.fixture';
-import { REDIS_URL, deleteRedisKeys, tempDir, unique } from './reliability.helpers';
+import { REDIS_URL, deleteRedisKeys, spawnFixture, tempDir, unique } from './reliability.helpers';
 
 jest.setTimeout(300_000);
 
 const FIXTURE = join(__dirname, 'fixtures', 'budget-race.fixture.ts');
 
-function child(prefix: string, seed: number) {
-  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', FIXTURE], {
-    env: { ...process.env, REDIS_URL, PREFIX: prefix, SEED: String(seed), TS_NODE_PROJECT: join(__dirname, '..', '..', 'tsconfig.json') },
-  }) as ChildProcessWithoutNullStreams;
-  let err = '';
-  proc.stderr.on('data', (d) => (err += d));
-  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
-  const next = async () => {
-    const r = await lines.next();
-    if (r.done) throw new Error(`child ${proc.pid} ended: ${err}`);
-    return r.value as string;
-  };
-  return { proc, next };
-}
+const child = (prefix: string, seed: number) => spawnFixture(FIXTURE, { REDIS_URL, PREFIX: prefix, SEED: String(seed) });
 
 describe('hard budget admission with varying call sizes', () => {
   it('2 processes x 100 concurrent calls (1-60 tokens), limit 1,000, 20 times: overshoot < one call, no reservation left', async () => {
@@ -59,7 +44,7 @@ describe('hard budget admission with varying call sizes', () => {
       process.stdout.write(`budget race (used/admitted per repetition, limit ${LIMIT}): ${report.join(' ')}\n`);
     } finally {
       for (const k of kids) k.proc.stdin.end();
-      await Promise.all(kids.map((k) => new Promise((r) => (k.proc.exitCode !== null ? r(null) : k.proc.once('exit', r)))));
+      await Promise.all(kids.map((k) => k.exited()));
       redis.disconnect();
       await deleteRedisKeys(prefix);
     }

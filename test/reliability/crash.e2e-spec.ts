@@ -5,15 +5,13 @@
  * - killed 1.5 s after a 50,000-record burst (store slower than the input): what waited longer than
  *   flushIntervalMs was in the store or on disk, so the next start has all 50,000, none twice.
  */
-import { spawn, ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Client } from 'pg';
 import { UsageService, UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { createUsageRecord, recordToJson } from '../../libs/agent-usage/src/record/usage-record.factory';
 import { UsageStorageRegistry } from '../../libs/agent-usage/src/storage/usage-storage.registry';
-import { PG_URL, bootUsageApp, dropTables, tempDir, unique, waitFor } from './reliability.helpers';
+import { PG_URL, bootUsageApp, dropTables, spawnFixture, tempDir, unique, waitFor } from './reliability.helpers';
 
 jest.setTimeout(300_000);
 
@@ -36,22 +34,7 @@ function optionsFor(table: string, spool: string, writer: UsageTrackingModuleOpt
 }
 
 function start(options: UsageTrackingModuleOptions, env: Record<string, string> = {}) {
-  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', FIXTURE], {
-    env: { ...process.env, OPTIONS: JSON.stringify(options), TS_NODE_PROJECT: join(__dirname, '..', '..', 'tsconfig.json'), ...env },
-  }) as ChildProcessWithoutNullStreams;
-  let err = '';
-  proc.stderr.on('data', (d) => (err += d));
-  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
-  const next = async () => {
-    const r = await lines.next();
-    if (r.done) throw new Error(`child ${proc.pid} ended: ${err}`);
-    return r.value as string;
-  };
-  const kill = () => new Promise<void>((resolve) => {
-    proc.once('exit', () => resolve());
-    proc.kill('SIGKILL');
-  });
-  return { proc, next, kill };
+  return spawnFixture(FIXTURE, { OPTIONS: JSON.stringify(options), ...env });
 }
 
 async function stored(table: string): Promise<{ rows: number; ids: number }> {

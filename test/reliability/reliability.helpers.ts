@@ -1,7 +1,9 @@
 /** Shared by the reliability suites: real Nest apps over the real servers, unique names, waits. */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { INestApplication, LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Client } from 'pg';
@@ -80,4 +82,27 @@ export async function deleteRedisKeys(prefix: string): Promise<void> {
   } finally {
     redis.disconnect();
   }
+}
+
+/** A TypeScript fixture in a child process (ts-node): its stdout lines one by one, and a real SIGKILL. */
+export function spawnFixture(fixture: string, env: Record<string, string>) {
+  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', fixture], {
+    env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '..', '..', 'tsconfig.json'), ...env },
+  }) as ChildProcessWithoutNullStreams;
+  let err = '';
+  proc.stderr.on('data', (d) => (err += d));
+  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<string> => {
+    const r = await lines.next();
+    if (r.done) throw new Error(`child ${proc.pid} ended: ${err}`);
+    return r.value as string;
+  };
+  const kill = () =>
+    new Promise<void>((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  const exited = () => new Promise((resolve) => (proc.exitCode !== null ? resolve(null) : proc.once('exit', resolve)));
+  return { proc, next, kill, exited };
 }

@@ -107,7 +107,8 @@ describe('spool ownership', () => {
     // Two instances of the same store (one folder), e.g. two replicas of one app.
     const s1 = new SwitchStorage();
     const s2 = new SwitchStorage();
-    const w1 = new UsageStorageWriter('switch', s1, writerOptions(root), quiet as unknown as Logger);
+    // w1 retries only when told (flush): in this one test process its replays would race w3's.
+    const w1 = new UsageStorageWriter('switch', s1, writerOptions(root, { retryDelayMs: 600_000, maxRetryDelayMs: 600_000 }), quiet as unknown as Logger);
     const w2 = new UsageStorageWriter('switch', s2, writerOptions(root), quiet as unknown as Logger);
     const other = new UsageStorageWriter('other', new SwitchStorage(), writerOptions(root), quiet as unknown as Logger);
     await Promise.all([w1.open(), w2.open(), other.open()]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_ATTRIBUTION_LENGTH } from '../usage-tracking.constants';
 import { InvalidUsageInputError, unknownKeyError } from '../usage.errors';
-import type { UsageRecord, UsageRecordInput } from '../interfaces/usage-record.interface';
+import { ATTRIBUTION_FIELDS, TOKEN_FIELDS, type UsageRecord, type UsageRecordInput } from '../interfaces/usage-record.interface';
 
 /**
  * The record rule: what every driver (memory, file, PostgreSQL, Redis) can store exactly. A record
@@ -34,18 +34,8 @@ const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{
 /** The keys `record()` takes; anything else is a typo that would silently drop data. */
 export const RECORD_INPUT_KEYS = new Set<string>([
   'id',
-  'agentName',
-  'userId',
-  'group',
-  'chatName',
-  'modelName',
-  'providerName',
-  'inputTokens',
-  'cachedInputTokens',
-  'cacheWriteTokens',
-  'outputTokens',
-  'reasoningTokens',
-  'totalTokens',
+  ...ATTRIBUTION_FIELDS,
+  ...TOKEN_FIELDS,
   'requests',
   'success',
   'usageMissing',

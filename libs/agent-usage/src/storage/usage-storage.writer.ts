@@ -293,14 +293,17 @@ export class UsageStorageWriter {
    * that needs its own writes does not silently answer without them.
    */
   async flush(): Promise<void> {
+    await this.spool.settle();
+    // A cycle that began before this call may fail on a store that is back by now: judge a fresh one.
+    if (this.running) await this.running;
     if (this.retryTimer) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
     }
-    await this.spool.settle();
     for (let i = 0; i < 3 && (this.queue.length > 0 || this.spool.count > 0 || this.running); i++) {
       await this.kick();
-      if (!this.healthy) {
+      // Failing with nothing left (another process replayed it) is not a failure of this flush.
+      if (!this.healthy && (this.queue.length > 0 || this.spool.count > 0)) {
         throw new Error(
           `usage storage "${this.name}" is failing (${this.stats.lastError}); ${this.queue.length + this.spool.count} record(s) pending`,
         );

@@ -418,7 +418,10 @@ export class DatabaseUsageStorage implements UsageStorage {
   }
 
   target(): string | undefined {
-    const o = this.dataSource?.options as { url?: string; host?: string; port?: number; database?: string } | undefined;
+    // Before the first connection the configured URL names the same target.
+    const o = (this.dataSource?.options ?? (this.options.url ? { url: this.options.url } : undefined)) as
+      | { url?: string; host?: string; port?: number; database?: string }
+      | undefined;
     if (!o) return undefined;
     let where = `${o.host ?? 'localhost'}:${o.port ?? 5432}/${o.database ?? ''}`;
     if (o.url) {
