@@ -25,6 +25,7 @@ export type { UsageAttribution, ShouldTrackUsage, TrackUsageCall } from './conte
 
 // Records and reads
 export type { UsageRecord, UsageRecordInput } from './interfaces/usage-record.interface';
+export { RECORD_LIMITS } from './record/usage-record.factory';
 export type {
   UsageFilters,
   UsagePageOptions,
@@ -43,6 +44,7 @@ export { nanoUsdToString } from './query/money';
 
 // Storage drivers (database and cache: see the subpaths)
 export type { UsageStorage, UsageStorageContext, UsageStorageStats } from './interfaces/usage-storage.interface';
+export type { UsageDeadLetter } from './storage/usage-dead-letters';
 export { MemoryUsageStorage } from './storage/memory/memory.storage';
 export { FileUsageStorage } from './storage/file/file.storage';
 export type { UsageDataSource, UsageRedisClient, UsageRedisOptions } from './interfaces/peer-types.interface';

@@ -8,6 +8,7 @@ import { UsageRecorder, UsageRecorderStats } from './record/usage.recorder';
 import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { UsageReader, UsageStorageReader } from './storage/usage-storage.reader';
 import { UsageAttribution, UsageContextState, usageContextStorage } from './context/usage-context';
+import type { UsageDeadLetter } from './storage/usage-dead-letters';
 import type { UsageBudgetStatus, UsageBudgetStatusQuery } from './budgets/budget-options.interface';
 import { UsageBudgetService } from './budgets/budget.service';
 
@@ -78,6 +79,23 @@ export class UsageService extends UsageStorageReader {
   /** Write-path health per driver: pending, spooled, written, failed writes, lost, last error. */
   getStorageStats(): UsageStorageStats[] {
     return this.storages.stats();
+  }
+
+  /**
+   * Records a store refused as data (split out of their batch so the others were stored), with the
+   * store's error, oldest first. `storage` defaults to the primary driver.
+   */
+  deadLetters(storage?: string, limit = 100): Promise<UsageDeadLetter[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw new InvalidUsageInputError('limit', 'a positive integer', limit);
+    return this.storages.writer(storage ?? this.storages.primary).readDeadLetters(limit);
+  }
+
+  /**
+   * Writes a store's dead letters again (once the store or its schema was fixed): stored ones leave the
+   * dead-letter file, those still refused stay. Ids make it idempotent.
+   */
+  replayDeadLetters(storage?: string): Promise<{ replayed: number; deadLettered: number }> {
+    return this.storages.writer(storage ?? this.storages.primary).replayDeadLetters();
   }
 
   getRecorderStats(): UsageRecorderStats {

@@ -7,7 +7,8 @@ import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.r
 import { TrackedCallFrame, UsageContextState, UsageRunState, newRunState, usageContextStorage } from '../context/usage-context';
 import { normalizeResponses } from '../normalize/normalize-responses';
 import type { NormalizedUsage } from '../normalize/normalize-usage';
-import { createUsageRecord } from './usage-record.factory';
+import { assertRecordInput, createUsageRecord } from './usage-record.factory';
+import { InvalidUsageInputError } from '../common/usage.errors';
 import { recordedResponses } from './recorded-responses';
 import { agentNameOf, decideTracking } from './tracking.policy';
 import { UsagePricingService } from '../pricing/pricing.service';
@@ -117,6 +118,8 @@ export class UsageRecorder {
    * resolved to off. Throws `InvalidUsageInputError` for bad input (nothing is stored then).
    */
   record(input: UsageRecordInput, detectedProvider: string | null = null, ownRun?: UsageRunState): UsageRecord | null {
+    // Before any field is read: record(null) is a usage error, not a TypeError. Keys are checked in the factory.
+    if (input === null || typeof input !== 'object') assertRecordInput(input);
     const ctx = usageContextStorage.getStore();
     const frame = ctx?.frame;
     // A declared provider beats the one guessed from the response shape: many providers (Azure, Groq,
@@ -161,6 +164,10 @@ export class UsageRecorder {
       const price = this.pricer.price(record);
       record.costNanoUsd = price.costNanoUsd;
       record.priceSource = price.priceSource;
+      if (price.costNanoUsd !== null && !Number.isSafeInteger(price.costNanoUsd)) {
+        // Huge counts times a price: no store can keep that cost exactly.
+        throw new InvalidUsageInputError('inputTokens/outputTokens', 'counts whose priced cost is at most 2^53-1 nano-USD', price.costNanoUsd);
+      }
     }
     this.registry.dispatch(record, targets);
     this.stats.recorded++;
@@ -177,6 +184,7 @@ export class UsageRecorder {
 
   /** Records every model call found in `response` (one per call). Non-responses record nothing. */
   recordResponse(response: unknown, extra: UsageRecordInput = {}): UsageRecord[] {
+    assertRecordInput(extra, 'extra');
     // Inside a tracked method the same object may come back as its result: remember it.
     return this.recordResponseOnce(response, extra, usageContextStorage.getStore()?.frame !== undefined);
   }
