@@ -4,7 +4,7 @@ import { InvalidUsageInputError } from './usage.errors';
 export function countOf(field: string, value: unknown): number | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidUsageInputError(field, 'a non-negative integer (or null when unknown)', value);
+    throw new InvalidUsageInputError(field, 'a non-negative integer of at most 2^53-1 (or null when unknown)', value);
   }
   return value;
 }
