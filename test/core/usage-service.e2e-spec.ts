@@ -296,6 +296,8 @@ describe('capture', () => {
     expect(await app.get(WriterAgent).twoCalls()).toBe('done');
     const items = (await usage.getUsage()).items;
     expect(items.map((r) => [r.agentName, r.modelName, r.providerName, r.inputTokens, r.cachedInputTokens, r.cacheWriteTokens]).sort()).toEqual([
+      // The declared provider ('openai' on the decorator) beats the response's shape; the model comes
+      // from the response (README "What is recorded"; test/core/provider-and-reads.e2e-spec.ts).
       ['writer', 'claude-haiku', 'openai', 115, 100, 10],
       ['writer', 'gpt-4o-mini', 'openai', 1, null, null],
     ]);
