@@ -92,7 +92,7 @@ class GatedStorage extends MemoryUsageStorage {
   open(): void {
     this.opened();
   }
-  async write(records: readonly UsageRecord[]): Promise<void> {
+  override async write(records: readonly UsageRecord[]): Promise<void> {
     await this.gate;
     return super.write(records);
   }
