@@ -15,6 +15,7 @@ import { Pool } from 'pg';
 import { UsageBudgetExceededError, UsageService, UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { PG_URL, REDIS_URL, SupportAgent, TestClock, bootApp, unique } from './budget-test.helpers';
 import { allTables } from '../database/fixtures/database-test.fixture';
+import { deleteKeys } from '../cache/fixtures/cache-test.helpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'budget-seeding-'));
 const prefix = `${unique('test-budgets-seeding')}:`;
@@ -34,12 +35,7 @@ afterAll(async () => {
   jest.useRealTimers();
   rmSync(dir, { recursive: true, force: true });
   const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(redis, prefix);
   await redis.quit();
   const pg = new Pool({ connectionString: PG_URL, max: 1 });
   await pg.query(`DROP TABLE IF EXISTS ${allTables(tables).map((t) => `"${t}"`).join(', ')}`);
