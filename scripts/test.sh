@@ -52,7 +52,7 @@ node_modules/.bin/jest --ci --json --outputFile="$results" \
 
 step "coverage (lines / branches per library folder; floors in scripts/coverage-floors.json)"
 coverage_rc=0
-node scripts/coverage-check.js "$coverage/coverage-summary.json" >&2 || coverage_rc=$?
+node -r ts-node/register/transpile-only scripts/coverage-check.ts "$coverage/coverage-summary.json" >&2 || coverage_rc=$?
 
 step "nest 12 smoke"
 smoke_rc=0
