@@ -9,12 +9,10 @@ import type { UsageCallInfo } from '../capture/tracked-call.invoker';
 import { UsageStorageRegistry } from '../storage/usage-storage.registry';
 import { UsageStorageReader } from '../storage/usage-storage.reader';
 import { BudgetReservation, BudgetReservations } from './budget-reservation';
-import { nanoUsdToString } from '../query/money';
 import { BudgetConnections } from './budget.connections';
 import { DEFAULT_ADMISSION_TIMEOUT_MS, DEFAULT_KEY_PREFIX, DEFAULT_RESERVATION_TTL_MS, USAGE_CLOCK } from './budget.constants';
 import type {
   CompiledBudget,
-  UsageBudgetMetric,
   UsageBudgetScope,
   UsageBudgetStats,
   UsageBudgetStatus,
@@ -26,6 +24,7 @@ import { RedisBudgetCounter } from './budget-counter.redis';
 import { UsageBudgetExceededError } from './budget-exceeded.error';
 import type { WindowBounds } from './budget-window.util';
 import { sleep } from '../common/sleep';
+import { admissionBackoff, budgetStatus, metricOfRecord, metricOfTotals } from './budget-status';
 
 /** Record / call field each scope reads. */
 const SCOPE_FIELD = {
@@ -38,14 +37,6 @@ const SCOPE_FIELD = {
 
 type ScopeField = (typeof SCOPE_FIELD)[keyof typeof SCOPE_FIELD];
 
-export function metricOfRecord(metric: UsageBudgetMetric, r: UsageRecord): number {
-  return metric === 'cost' ? (r.costNanoUsd ?? 0) : metric === 'tokens' ? (r.totalTokens ?? 0) : r.requests;
-}
-export function metricOfTotals(metric: UsageBudgetMetric, t: UsageTotals): number {
-  return metric === 'cost' ? t.costNanoUsd : metric === 'tokens' ? t.totalTokens : t.requests;
-}
-const unitOf = (m: UsageBudgetMetric) => (m === 'cost' ? 'nano_usd' : m) as UsageBudgetStatus['unit'];
-const round2 = (x: number) => Math.round(x * 100) / 100;
 const isAsyncFn = (f: unknown) => typeof f === 'function' && f.constructor?.name === 'AsyncFunction';
 
 /**
@@ -252,7 +243,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     const deadline = Date.now() + this.admissionTimeoutMs;
     const retry = async (): Promise<void> => {
       for (let attempt = 0; ; attempt++) {
-        await sleep(Math.min(50, 2 + attempt * 2) * (0.5 + Math.random()));
+        await sleep(admissionBackoff(attempt));
         const t = this.clock().getTime();
         const r = this.local.admit(need, id, t, this.ttlMs);
         if (r.status === 'admitted') return hold(false, need.map((x) => this.local.window(x.budget, t)));
@@ -283,7 +274,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
       const t = need[r.index];
       this.local.merge(t.budget, t.value, windows[r.index].start, r.used, now);
       if (r.status === 'refused' || Date.now() >= deadline) throw this.exceeded(t, r.used, now, r.status === 'refused' ? 'limit_reached' : 'in_flight');
-      await sleep(Math.min(50, 2 + attempt * 2) * (0.5 + Math.random()));
+      await sleep(admissionBackoff(attempt));
     }
   }
 
@@ -357,35 +348,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
   }
 
   buildStatus(b: CompiledBudget, value: string, w: WindowBounds, used: number, nowMs: number): UsageBudgetStatus {
-    const length = w.end - w.start;
-    const elapsed = Math.min(length, Math.max(1, nowMs - w.start));
-    const projection = Math.max(used, Math.round(used * (length / elapsed)));
-    const status: UsageBudgetStatus = {
-      budget: b.name,
-      scope: {
-        type: b.scope,
-        value: value === SHARED ? null : value,
-        ...(b.match ? { match: [...b.match] } : {}),
-      },
-      metric: b.metric,
-      unit: unitOf(b.metric),
-      window: { type: b.window, start: new Date(w.start), end: new Date(w.end), timeZone: this.timeZone },
-      resetAt: new Date(w.end),
-      limit: b.limit,
-      used,
-      remaining: Math.max(0, b.limit - used),
-      percent: round2((used * 100) / b.limit),
-      projection,
-      projectedPercent: round2((projection * 100) / b.limit),
-      paused: b.hard && used >= b.limit,
-    };
-    if (b.metric === 'cost') {
-      status.limitUsd = nanoUsdToString(b.limit);
-      status.usedUsd = nanoUsdToString(used);
-      status.remainingUsd = nanoUsdToString(status.remaining);
-      status.projectionUsd = nanoUsdToString(projection);
-    }
-    return status;
+    return budgetStatus(b, value, w, used, nowMs, this.timeZone);
   }
 
   /**
