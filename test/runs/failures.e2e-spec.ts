@@ -71,6 +71,9 @@ class SdkAgent {
   async stream(model: string) {
     return this.client.chat.completions.create({ model, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
   }
+  helperStream(model: string) {
+    return this.client.chat.completions.stream({ model, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
+  }
 }
 
 let server: Server;
@@ -139,6 +142,14 @@ async function caught(fn: () => unknown): Promise<unknown> {
   throw new Error('expected a throw');
 }
 
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 it('a synchronous throw is recorded (usage missing) and the same error object is rethrown synchronously', async () => {
   const flaky = app.get(Flaky);
   let err: unknown;
@@ -201,6 +212,18 @@ it('the real openai client: a stream cut mid-way is recorded as failed with the 
   expect(seen.join('')).toBe('Hello');
   // fetch's own error (undici: "terminated"), from another realm under Jest: compared by class name.
   expect((err as Error).constructor.name).toMatch(/Error$/);
+  const rs = await records();
+  expect(rs).toHaveLength(1);
+  expect(rs[0]).toMatchObject({ agentName: 'sdk-agent', success: false, errorType: (err as Error).constructor.name, usageMissing: true });
+});
+
+it('the real openai client: a helper stream (chat.completions.stream) cut mid-way, consumed by finalChatCompletion(), is recorded as failed once', async () => {
+  const helper = app.get(SdkAgent).helperStream('cut-stream');
+  const err = await caught(() => helper.finalChatCompletion());
+  expect(err).toBeDefined();
+  await waitFor(async () => (await records()).length >= 1);
+  // A few more turns: a second record for the same failure would show up here.
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   const rs = await records();
   expect(rs).toHaveLength(1);
   expect(rs[0]).toMatchObject({ agentName: 'sdk-agent', success: false, errorType: (err as Error).constructor.name, usageMissing: true });

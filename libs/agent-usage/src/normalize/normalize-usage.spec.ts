@@ -1,4 +1,6 @@
-import { normalizeResponse, normalizeResponses } from './normalize-usage';
+import { normalizeResponse } from './normalize-usage';
+import { normalizeResponses } from './normalize-responses';
+import { StreamUsageCollector } from './stream-usage';
 
 describe('normalizeResponse', () => {
   it('OpenAI Chat Completions: prompt includes cached, completion includes reasoning', () => {
@@ -140,5 +142,31 @@ describe('normalizeResponse', () => {
       [100, 50, 10, 4],
       [200, null, 20, null],
     ]);
+  });
+
+  it('OpenAI cache writes, Anthropic thinking and the Gemini tool-use prompt are counted', () => {
+    expect(normalizeResponse({ object: 'chat.completion', usage: { prompt_tokens: 100, completion_tokens: 10, prompt_tokens_details: { cached_tokens: 20, cache_write_tokens: 30 } } })).toMatchObject({ cachedInputTokens: 20, cacheWriteTokens: 30 });
+    expect(normalizeResponse({ object: 'response', usage: { input_tokens: 100, output_tokens: 10, input_tokens_details: { cached_tokens: 20, cache_write_tokens: 30 } } })).toMatchObject({ cachedInputTokens: 20, cacheWriteTokens: 30 });
+    expect(normalizeResponse({ type: 'message', role: 'assistant', usage: { input_tokens: 5, output_tokens: 40, output_tokens_details: { thinking_tokens: 25 } } })).toMatchObject({ outputTokens: 40, reasoningTokens: 25 });
+    expect(normalizeResponse({ usageMetadata: { promptTokenCount: 50, toolUsePromptTokenCount: 7, candidatesTokenCount: 3, totalTokenCount: 60 } })).toMatchObject({ inputTokens: 57, outputTokens: 3, totalTokens: 60 });
+  });
+
+  it('Agents SDK 0.20 Usage: details are arrays (one per request) and are summed; the raw response wins', () => {
+    const [fromUsage] = normalizeResponses({
+      rawResponses: [{ usage: { requests: 1, inputTokens: 100, outputTokens: 10, inputTokensDetails: [{ cached_tokens: 40, cache_write_tokens: 5 }], outputTokensDetails: [{ reasoning_tokens: 4 }] } }],
+    });
+    expect(fromUsage).toMatchObject({ inputTokens: 100, cachedInputTokens: 40, cacheWriteTokens: 5, reasoningTokens: 4 });
+    const [fromRaw] = normalizeResponses({
+      lastAgent: { model: 'gpt-4o' },
+      rawResponses: [{ usage: { inputTokens: 1, outputTokens: 1 }, providerData: { object: 'chat.completion', model: 'gpt-4o-mini-2024-07-18', usage: { prompt_tokens: 9, completion_tokens: 2 } } }],
+    });
+    expect(fromRaw).toMatchObject({ modelName: 'gpt-4o-mini-2024-07-18', inputTokens: 9, outputTokens: 2 });
+  });
+
+  it('a Responses stream cut short (response.incomplete) is billed from its usage', () => {
+    const c = new StreamUsageCollector();
+    c.observe({ type: 'response.created', response: { model: 'gpt-4.1-2025-04-14', usage: null } });
+    c.observe({ type: 'response.incomplete', response: { object: 'response', model: 'gpt-4.1-2025-04-14', usage: { input_tokens: 30, output_tokens: 500, input_tokens_details: { cached_tokens: 0, cache_write_tokens: 12 } } } });
+    expect(c.result()).toMatchObject({ modelName: 'gpt-4.1-2025-04-14', inputTokens: 30, cacheWriteTokens: 12, outputTokens: 500, usageMissing: false });
   });
 });

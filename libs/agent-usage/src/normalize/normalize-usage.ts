@@ -1,8 +1,9 @@
 /**
  * Provider responses -> one shape. Counts follow the record's inclusive semantics (see UsageRecord):
- * OpenAI and Gemini prompts already include cached tokens; Anthropic and Bedrock inputs exclude cache
- * reads and writes, so those are added; Gemini candidates exclude thoughts, so thoughts are added.
- * A count the provider did not send stays null.
+ * OpenAI and Gemini prompts already include cached tokens (and OpenAI's cache writes); Anthropic and
+ * Bedrock inputs exclude cache reads and writes, so those are added; Gemini's prompt excludes the
+ * tool-use prompt and its candidates exclude thoughts, so both are added. A count the provider did not
+ * send stays null.
  */
 export interface NormalizedUsage {
   providerName: string | null;
@@ -57,7 +58,7 @@ function openAiChat(u: Obj, provider: string | null, model: string | null): Norm
     modelName: model,
     inputTokens: input,
     cachedInputTokens: n(u.prompt_tokens_details?.cached_tokens),
-    cacheWriteTokens: null,
+    cacheWriteTokens: n(u.prompt_tokens_details?.cache_write_tokens),
     outputTokens: output,
     reasoningTokens: n(u.completion_tokens_details?.reasoning_tokens),
     totalTokens: totalOf(input, output, u.total_tokens),
@@ -65,7 +66,23 @@ function openAiChat(u: Obj, provider: string | null, model: string | null): Norm
   };
 }
 
-/** OpenAI Responses API usage, and the OpenAI Agents SDK Usage (camelCase details). */
+/**
+ * One detail count from a details object, or summed over an array of them: the OpenAI Agents SDK
+ * (0.20) keeps one details object per request in `Usage.inputTokensDetails` / `outputTokensDetails`.
+ */
+function detail(details: unknown, snake: string, camel: string): number | null {
+  if (Array.isArray(details)) {
+    let total: number | null = null;
+    for (const d of details) {
+      const v = isObj(d) ? n(d[snake] ?? d[camel]) : null;
+      if (v !== null) total = (total ?? 0) + v;
+    }
+    return total;
+  }
+  return isObj(details) ? n(details[snake] ?? details[camel]) : null;
+}
+
+/** OpenAI Responses API usage, and the OpenAI Agents SDK Usage (camelCase, details per request). */
 function openAiResponses(u: Obj, provider: string | null, model: string | null): NormalizedUsage {
   const input = n(u.input_tokens ?? u.inputTokens);
   const output = n(u.output_tokens ?? u.outputTokens);
@@ -75,16 +92,16 @@ function openAiResponses(u: Obj, provider: string | null, model: string | null):
     providerName: provider,
     modelName: model,
     inputTokens: input,
-    cachedInputTokens: n(inDetails?.cached_tokens ?? inDetails?.cachedTokens),
-    cacheWriteTokens: null,
+    cachedInputTokens: detail(inDetails, 'cached_tokens', 'cachedTokens'),
+    cacheWriteTokens: detail(inDetails, 'cache_write_tokens', 'cacheWriteTokens'),
     outputTokens: output,
-    reasoningTokens: n(outDetails?.reasoning_tokens ?? outDetails?.reasoningTokens),
+    reasoningTokens: detail(outDetails, 'reasoning_tokens', 'reasoningTokens'),
     totalTokens: totalOf(input, output, u.total_tokens ?? u.totalTokens),
     usageMissing: input === null && output === null,
   };
 }
 
-/** Anthropic Messages: input_tokens excludes cache reads and writes. */
+/** Anthropic Messages: input_tokens excludes cache reads and writes; thinking is part of output_tokens. */
 function anthropic(u: Obj, provider: string | null, model: string | null): NormalizedUsage {
   const base = n(u.input_tokens);
   const read = n(u.cache_read_input_tokens);
@@ -98,15 +115,19 @@ function anthropic(u: Obj, provider: string | null, model: string | null): Norma
     cachedInputTokens: base === null ? null : (read ?? 0),
     cacheWriteTokens: base === null ? null : (write ?? 0),
     outputTokens: output,
-    reasoningTokens: null,
+    reasoningTokens: n(u.output_tokens_details?.thinking_tokens),
     totalTokens: input !== null && output !== null ? input + output : null,
     usageMissing: input === null && output === null,
   };
 }
 
-/** Gemini usageMetadata: prompt includes cached content; candidates exclude thoughts. */
+/**
+ * Gemini usageMetadata: the prompt includes cached content but not the tool-use prompt (which
+ * totalTokenCount counts); candidates exclude thoughts.
+ */
 function gemini(u: Obj, provider: string | null, model: string | null): NormalizedUsage {
-  const prompt = n(u.promptTokenCount);
+  const promptOnly = n(u.promptTokenCount);
+  const prompt = promptOnly === null ? null : promptOnly + (n(u.toolUsePromptTokenCount) ?? 0);
   const candidates = n(u.candidatesTokenCount);
   const thoughts = n(u.thoughtsTokenCount);
   const output = candidates === null && thoughts === null ? null : (candidates ?? 0) + (thoughts ?? 0);
@@ -161,9 +182,11 @@ function generic(u: Obj, provider: string | null, model: string | null): Normali
 }
 
 /** Dispatches on the usage object's own field names. */
-function fromUsageObject(u: Obj, provider: string | null, model: string | null): NormalizedUsage {
+export function fromUsageObject(u: Obj, provider: string | null, model: string | null): NormalizedUsage {
   if ('prompt_tokens' in u || 'completion_tokens' in u) return openAiChat(u, provider ?? 'openai', model);
-  if ('cache_read_input_tokens' in u || 'cache_creation_input_tokens' in u) return anthropic(u, provider ?? 'anthropic', model);
+  if ('cache_read_input_tokens' in u || 'cache_creation_input_tokens' in u || isObj(u.output_tokens_details) && 'thinking_tokens' in u.output_tokens_details) {
+    return anthropic(u, provider ?? 'anthropic', model);
+  }
   if ('input_tokens_details' in u || 'inputTokensDetails' in u || 'output_tokens_details' in u) {
     return openAiResponses(u, provider ?? 'openai', model);
   }
@@ -206,19 +229,16 @@ export function normalizeResponse(value: unknown): NormalizedUsage | null {
 }
 
 /**
- * Every model call inside `value`: one for a single response, one per model request for an
- * OpenAI Agents SDK run result (`rawResponses`), so per-request prices and tiers apply per request.
+ * Vercel AI SDK steps (`generateText` / `streamText` results): one per model request. The model is the
+ * one the API answered (`response.modelId`), the provider the SDK's (`openai.responses` -> `openai`).
  */
-export function normalizeResponses(value: unknown): NormalizedUsage[] {
-  if (isObj(value) && Array.isArray(value.rawResponses) && value.rawResponses.length > 0) {
-    const out: NormalizedUsage[] = [];
-    for (const r of value.rawResponses) {
-      if (!isObj(r)) continue;
-      const one = isObj(r.usage) ? fromUsageObject(r.usage, 'openai', str(r.model) ?? str(value.lastAgent?.model)) : null;
-      if (one) out.push(one);
-    }
-    if (out.length) return out;
+export function normalizeAiSdkSteps(steps: readonly unknown[]): NormalizedUsage[] {
+  const out: NormalizedUsage[] = [];
+  for (const step of steps) {
+    if (!isObj(step)) continue;
+    const provider = str(step.model?.provider)?.split('.')[0] ?? null;
+    const model = str(step.response?.modelId) ?? str(step.model?.modelId);
+    out.push(isObj(step.usage) ? generic(step.usage, provider, model) : missing(provider, model));
   }
-  const one = normalizeResponse(value);
-  return one ? [one] : [];
+  return out;
 }

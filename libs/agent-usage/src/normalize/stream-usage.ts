@@ -2,11 +2,12 @@ import { NormalizedUsage, missing, normalizeResponse } from './normalize-usage';
 
 type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null;
+const TERMINAL_RESPONSE_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
 
 /**
  * Follows the chunks of a streamed model response and keeps the usage they carry:
  * - OpenAI Chat: usage only in the last chunk, and only with `stream_options: { include_usage: true }`;
- * - OpenAI Responses: the `response.completed` event carries the whole response;
+ * - OpenAI Responses: the `response.completed` (or `.incomplete`, `.failed`) event carries the whole response;
  * - Anthropic: `message_start` has the input side, `message_delta` the cumulative output;
  * - Gemini: every chunk's `usageMetadata` is cumulative, the last one wins.
  * `result()` is null when nothing looked like a model stream.
@@ -27,7 +28,8 @@ export class StreamUsageCollector {
     }
     if (typeof chunk.type === 'string' && chunk.type.startsWith('response.')) {
       this.mark('openai', chunk.response?.model);
-      if (chunk.type === 'response.completed' && isObj(chunk.response)) this.usage = normalizeResponse(chunk.response);
+      // An answer cut short (`response.incomplete`) or failed after generating is billed too.
+      if (TERMINAL_RESPONSE_EVENTS.has(chunk.type) && isObj(chunk.response?.usage)) this.usage = normalizeResponse(chunk.response);
       return;
     }
     if (chunk.type === 'message_start' && isObj(chunk.message)) {

@@ -47,6 +47,7 @@ export class PriceBook {
   private readonly agents = new Map<string, AgentCard>();
   private readonly table: BundledPriceTable | null;
   private readonly cache = new Map<string, readonly PriceCandidate[]>();
+  private readonly deployments = new Map<string, string>();
 
   constructor(options: PricingOptions = {}) {
     this.table = options.table === false ? null : new BundledPriceTable();
@@ -85,6 +86,7 @@ export class PriceBook {
       group.versions.sort((a, b) => b.from - a.from);
     }
     for (const [name, a] of Object.entries(options.agents ?? {})) this.agents.set(name, agentCard(name, a));
+    for (const [name, model] of Object.entries(options.deployments ?? {})) this.deployments.set(name.toLowerCase(), model);
   }
 
   /** The ordered candidates for a model name (cached). */
@@ -95,9 +97,13 @@ export class PriceBook {
     if (found) return found;
     const list: PriceCandidate[] = [];
     const fits = (g: OverrideGroup) => g.provider === null || g.provider === provider;
-    for (const g of this.exact.get(modelName.toLowerCase()) ?? []) if (fits(g)) list.push(g);
-    for (const { re, group } of this.regexes) if (fits(group) && re.test(modelName)) list.push(group);
-    const fromTable = this.table?.resolve(modelName, providerName);
+    // A deployment name is priced as the model it serves; overrides naming the deployment come first.
+    const served = this.deployments.get(modelName.toLowerCase());
+    for (const name of served ? [modelName, served] : [modelName]) {
+      for (const g of this.exact.get(name.toLowerCase()) ?? []) if (fits(g) && !list.includes(g)) list.push(g);
+      for (const { re, group } of this.regexes) if (fits(group) && re.test(name) && !list.includes(group)) list.push(group);
+    }
+    const fromTable = this.table?.resolve(served ?? modelName, providerName);
     if (fromTable) list.push(fromTable);
     found = list;
     // Model names can come from responses: bound the cache instead of letting it grow without end.

@@ -62,6 +62,37 @@ function compileModel(model: TableModel): Selector {
   };
 }
 
+/** Bedrock model ids, optionally with a cross-region prefix: `[us.]anthropic.claude-...-v1:0`. */
+const BEDROCK_ID = /^(?:[a-z]{2,6}\.)?(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|writer)\.[^/\s]+$/;
+
+/**
+ * The (name, provider) pairs to try, in order, for the names users really have: the name as given (with
+ * its provider, then alone: a provider the table does not know, say 'my-proxy', must not hide the model);
+ * the Gemini API's `models/gemini-2.5-flash`; gateway-style `openai/gpt-4o`, `gemini/gemini-2.5-flash`
+ * (the prefix is tried as the provider, the table knows the usual aliases); Bedrock ids recorded without
+ * a provider (`anthropic.claude-sonnet-4-20250514-v1:0`).
+ */
+function lookupsFor(modelName: string, providerName: string | null): [string, string | undefined][] {
+  const out: [string, string | undefined][] = [];
+  const add = (name: string, provider: string | null | undefined) => out.push([name, provider ?? undefined]);
+  if (providerName) add(modelName, providerName);
+  add(modelName, undefined);
+  const bare = modelName.startsWith('models/') ? modelName.slice('models/'.length) : modelName;
+  if (bare !== modelName) {
+    if (providerName) add(bare, providerName);
+    add(bare, undefined);
+  }
+  const slash = bare.indexOf('/');
+  if (slash > 0 && slash < bare.length - 1) {
+    const rest = bare.slice(slash + 1);
+    add(rest, bare.slice(0, slash).toLowerCase());
+    if (providerName) add(rest, providerName);
+    add(rest, undefined);
+  }
+  if (BEDROCK_ID.test(bare)) add(bare, 'bedrock');
+  return out;
+}
+
 /**
  * The bundled, offline table of @pydantic/genai-prices. Model names are resolved with the package's own
  * matching (provider aliases, fallbacks, date suffixes) once per name; prices are compiled to exact
@@ -72,8 +103,8 @@ export class BundledPriceTable {
 
   /** The table's candidate for this model name, or null when the table does not know it. */
   resolve(modelName: string, providerName: string | null): PriceCandidate | null {
-    // A provider name the table does not know (say 'my-proxy') must not hide the model: retry by name.
-    const hit = (providerName ? this.lookup(modelName, providerName) : null) ?? this.lookup(modelName, undefined);
+    let hit = null;
+    for (const [name, provider] of lookupsFor(modelName, providerName)) if ((hit = this.lookup(name, provider))) break;
     if (!hit) return null;
     const model = hit.model as unknown as TableModel;
     let select = this.compiled.get(model);

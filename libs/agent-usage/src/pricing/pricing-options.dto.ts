@@ -131,6 +131,8 @@ export class PricingOptionsDto {
   // Checked item by item below.
   @IsOptional() overrides?: unknown;
   @IsOptional() @IsObject() agents?: unknown;
+  // Checked entry by entry below.
+  @IsOptional() deployments?: unknown;
   @IsOptional()
   @IsIn(['null'], { message: "unknownModel must be 'null': the cost of a model without a price is recorded as unknown, never as 0" })
   unknownModel?: 'null';
@@ -179,6 +181,8 @@ export function validatePricingOptions(value: unknown): string[] {
     }
   }
 
+  problems.push(...deploymentProblems(value.deployments));
+
   if (isObj(value.agents)) {
     for (const [name, a] of Object.entries(value.agents)) {
       const at = `agents.${name}`;
@@ -190,6 +194,25 @@ export function validatePricingOptions(value: unknown): string[] {
       problems.push(...check(Object.assign(new AgentPricingDto(), a), at));
       if (!AGENT_PRICE_FIELDS.some((f) => a[f] !== undefined)) problems.push(`${at} must set costPerQuery, inputCostPerToken or outputCostPerToken`);
     }
+  }
+  return problems;
+}
+
+/** `deployments`: `{ '<deployment or alias>': '<model it serves>' }`, both non-empty names. */
+function deploymentProblems(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!isObj(value)) return [`deployments must be an object mapping a deployment name to the model it serves (e.g. { 'prod-chat': 'gpt-4o' }); got ${describe(value)}`];
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  for (const [name, model] of Object.entries(value)) {
+    if (name.trim().length === 0 || name.length > 255) problems.push('deployments must not have an empty (or longer than 255 characters) deployment name as a key');
+    if (typeof model !== 'string' || model.trim().length === 0 || model.length > 255) {
+      problems.push(`deployments.${name} must be the name of the model that deployment serves (a non-empty string of at most 255 characters, e.g. 'gpt-4o'); got ${describe(model)}`);
+    }
+    const lower = name.toLowerCase();
+    const first = seen.get(lower);
+    if (first !== undefined) problems.push(`deployments.${name} repeats deployments.${first} (names match case-insensitively)`);
+    else seen.set(lower, name);
   }
   return problems;
 }

@@ -72,6 +72,13 @@ export interface PricingOptions {
   /** Prices per agent name (the record's `agentName`). */
   agents?: Record<string, AgentPricing>;
   /**
+   * Names that are not model names, mapped to the model they serve, e.g. Azure OpenAI deployment names:
+   * `{ 'prod-chat': 'gpt-4o' }`. A record whose model is `prod-chat` is priced as `gpt-4o` (with the
+   * record's provider, e.g. `azure`, when the table knows it). Keys match case-insensitively; overrides
+   * that name the deployment itself still win. The record keeps the name it was recorded with.
+   */
+  deployments?: Record<string, string>;
+  /**
    * What a model without a price costs. Only `'null'`: unknown, never 0. Such models are logged once
    * and listed by `UsagePricingService.getUnpricedModels()`.
    */

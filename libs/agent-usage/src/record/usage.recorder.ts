@@ -5,8 +5,11 @@ import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-op
 import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
 import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.registry';
 import { TrackedCallFrame, UsageContextState, UsageRunState, newRunState, usageContextStorage } from '../capture/usage-context';
-import { normalizeResponses } from '../normalize/normalize-usage';
+import { normalizeResponses } from '../normalize/normalize-responses';
+import { NormalizedUsage, normalizeAiSdkSteps } from '../normalize/normalize-usage';
+import { AgentsRunStreamObserver, isAgentsStreamedRun, normalizeAgentsRun } from '../normalize/agents-run';
 import { StreamUsageCollector } from '../normalize/stream-usage';
+import { observeIteration } from '../capture/usage-stream.proxy';
 import { createUsageRecord } from './usage-record.factory';
 
 /** Prices a record as it is made (see pricing/). Must be synchronous and cheap: it runs on the call path. */
@@ -41,7 +44,10 @@ export interface UsageRecorderStats {
   listenerErrors: number;
 }
 
-/** Responses already recorded: a response returned through several tracked methods counts once. */
+/**
+ * Responses already recorded, and streams already watched (the original and the proxy handed out):
+ * a response or a stream returned through several tracked methods counts once.
+ */
 const recordedResponses = new WeakSet<object>();
 /** Run ids the host named that this process remembers (their first records are already marked). */
 const MAX_NAMED_RUNS = 10_000;
@@ -74,6 +80,26 @@ function markRun(record: UsageRecord, run: UsageRunState, given: boolean): void 
   else return;
   record.agentRunStart = true;
 }
+
+type Obj = Record<string | symbol, any>;
+
+/**
+ * The final-result method of an SDK helper stream, which records the whole answer whichever way the
+ * caller consumes it: OpenAI `chat.completions.stream()` (every completion of the run), `responses.stream()`,
+ * Anthropic `messages.stream()`. These helpers read the HTTP stream themselves, so awaiting their end
+ * does not change what the caller sees.
+ */
+function helperFinalResult(v: Obj): (() => Promise<unknown>) | null {
+  if (typeof v.done === 'function' && typeof v.allChatCompletions === 'function' && typeof v.finalChatCompletion === 'function') {
+    return () => v.done().then(() => v.allChatCompletions());
+  }
+  if (typeof v.finalResponse === 'function' && typeof v.on === 'function') return () => v.finalResponse();
+  if (typeof v.finalMessage === 'function' && typeof v.on === 'function') return () => v.finalMessage();
+  return null;
+}
+
+/** A Vercel AI SDK `streamText` result: its `steps` promise settles when the stream is consumed. */
+const isAiSdkStream = (v: Obj): boolean => 'fullStream' in v && 'totalUsage' in v && 'steps' in v && !Array.isArray(v.steps);
 
 /**
  * Turns calls and inputs into records and hands them to the drivers. Everything here is synchronous
@@ -235,6 +261,11 @@ export class UsageRecorder {
     const usages = normalizeResponses(response);
     if (usages.length === 0) return [];
     if (remember) recordedResponses.add(response);
+    return this.recordUsages(usages, extra);
+  }
+
+  /** One record per normalized model request. */
+  private recordUsages(usages: readonly NormalizedUsage[], extra: UsageRecordInput): UsageRecord[] {
     // Outside any run, one response (e.g. an Agents SDK run result with several requests) is one run.
     const ownRun = usageContextStorage.getStore()?.run ? undefined : newRunState(randomUUID());
     const out: UsageRecord[] = [];
@@ -388,106 +419,136 @@ export class UsageRecorder {
     return this.captureOrWrap(result, frame, usageContextStorage.getStore());
   }
 
-  /** A stream is handed back wrapped, recorded when its iteration ends; anything else is captured now. */
+  /**
+   * Streams are recorded when they end: SDK helper streams through their own final result, streamed
+   * Agents SDK runs when `completed` settles, AI SDK `streamText` when its steps settle, other async
+   * iterables (raw SDK streams) wrapped and observed as the caller iterates. Anything else is captured now.
+   * A value already recorded or watched by an inner tracked call is handed on untouched (counted once).
+   */
   private captureOrWrap(value: unknown, frame: TrackedCallFrame, state: UsageContextState | undefined): unknown {
-    if (
-      value &&
-      typeof value === 'object' &&
-      typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' &&
-      !recordedResponses.has(value)
-    ) {
-      return this.wrapStream(value as AsyncIterable<unknown> & object, frame, state);
+    if (!value || typeof value !== 'object' || recordedResponses.has(value)) return value;
+    const v = value as Obj;
+    try {
+      if (isAgentsStreamedRun(v)) return this.watchAgentsRun(v, frame, state);
+      const final = helperFinalResult(v);
+      if (final) {
+        recordedResponses.add(v);
+        this.whenSettled(final(), frame, state, (result) => this.recordDeferred(result));
+        return value;
+      }
+      if (isAiSdkStream(v)) {
+        recordedResponses.add(v);
+        this.whenSettled(Promise.resolve(v.steps), frame, state, (steps) => this.recordUsages(normalizeAiSdkSteps(steps as unknown[]), {}));
+        return value;
+      }
+    } catch (err) {
+      this.captureFailed(frame, err as Error);
+      return value;
     }
+    if (typeof v[Symbol.asyncIterator] === 'function') return this.wrapStream(v as AsyncIterable<unknown> & object, frame, state);
     this.capture(value, frame);
     return value;
   }
 
   /**
-   * Observes a streamed response without changing what the caller sees: only `Symbol.asyncIterator`
-   * is intercepted; other members (e.g. `controller`, `toReadableStream`) reach the original stream.
+   * A helper's final result: one completion, a list of them (a chat completion run), a response, a
+   * message. Remembered: the caller may pass the same object through another tracked method.
    */
-  private wrapStream<T extends AsyncIterable<unknown> & object>(stream: T, frame: TrackedCallFrame, state: UsageContextState | undefined): T {
-    const record = (input: UsageRecordInput, provider: string | null) => this.record(input, provider);
-    const onError = (err: Error) => {
-      this.stats.captureErrors++;
-      this.logger.error(`usage capture of a stream from ${frame.className}.${frame.method} failed: ${err.message}`);
+  private recordDeferred(result: unknown): void {
+    for (const r of Array.isArray(result) ? result : [result]) this.recordResponseOnce(r, {}, true);
+  }
+
+  /**
+   * Runs `onValue` in the tracked call's context once `promise` fulfils; a rejection (the stream failed
+   * after the call returned) is recorded as a failure. The caller still sees the error through their own
+   * use of the stream.
+   */
+  private whenSettled(promise: Promise<unknown>, frame: TrackedCallFrame, state: UsageContextState | undefined, onValue: (v: unknown) => void): void {
+    promise.then(
+      (v) => this.inContext(state, frame, () => onValue(v)),
+      (err) => this.inContext(state, frame, () => this.recordStreamFailure(err, null)),
+    );
+  }
+
+  /** A stream that ended in `error` after its call returned: one failed record, once per error object. */
+  private recordStreamFailure(error: unknown, usage: NormalizedUsage | null): void {
+    if (typeof error === 'object' && error !== null) {
+      if (recordedErrors.has(error)) return;
+      recordedErrors.add(error); // rethrown through a tracked caller, it counts once
+    }
+    const errorType = errorTypeOf(error);
+    if (usage) this.recordUsages([usage], { success: false, errorType });
+    else this.record({ success: false, errorType, usageMissing: true }, null);
+  }
+
+  private inContext(state: UsageContextState | undefined, frame: TrackedCallFrame, fn: () => void): void {
+    try {
+      if (state) usageContextStorage.run(state, fn);
+      else fn();
+    } catch (err) {
+      this.captureFailed(frame, err as Error);
+    }
+  }
+
+  private captureFailed(frame: TrackedCallFrame, err: Error): void {
+    this.stats.captureErrors++;
+    this.logger.error(`usage capture of a stream from ${frame.className}.${frame.method} failed: ${err.message}`, err.stack);
+  }
+
+  /**
+   * A streamed Agents SDK run: one record per model request once the run has completed and the caller's
+   * iteration (if any) has ended, so the raw model events it saw (each request's model and usage) are
+   * known. Recorded whether or not the caller awaits `completed`.
+   */
+  private watchAgentsRun<T extends Obj & AsyncIterable<unknown>>(run: T, frame: TrackedCallFrame, state: UsageContextState | undefined): T {
+    const observer = new AgentsRunStreamObserver();
+    let iterating = 0;
+    let completed = false;
+    let recorded = false;
+    const settle = () => {
+      if (recorded || !completed || iterating > 0) return;
+      recorded = true;
+      this.inContext(state, frame, () => this.recordUsages(normalizeAgentsRun(run, observer.requests), {}));
     };
-    recordedResponses.add(stream);
-    return new Proxy(stream, {
-      get(target, prop) {
-        if (prop === Symbol.asyncIterator) {
-          return () => {
-            const it = target[Symbol.asyncIterator]();
-            const collector = new StreamUsageCollector();
-            let finished = false;
-            const finish = (success: boolean, err?: unknown) => {
-              if (finished) return;
-              finished = true;
-              const usage = collector.result();
-              if (!usage && success) return;
-              if (!success && typeof err === 'object' && err !== null) {
-                if (recordedErrors.has(err)) return;
-                recordedErrors.add(err); // rethrown through a tracked caller, it counts once
-              }
-              const run = () => {
-                try {
-                  if (!usage) {
-                    record({ success: false, errorType: errorTypeOf(err), usageMissing: true }, null);
-                    return;
-                  }
-                  record(
-                    {
-                      modelName: usage.modelName ?? undefined,
-                      inputTokens: usage.inputTokens,
-                      cachedInputTokens: usage.cachedInputTokens,
-                      cacheWriteTokens: usage.cacheWriteTokens,
-                      outputTokens: usage.outputTokens,
-                      reasoningTokens: usage.reasoningTokens,
-                      totalTokens: usage.totalTokens,
-                      usageMissing: usage.usageMissing,
-                      success,
-                      errorType: success ? undefined : errorTypeOf(err),
-                    },
-                    usage.providerName,
-                  );
-                } catch (err) {
-                  onError(err as Error);
-                }
-              };
-              if (state) usageContextStorage.run(state, run);
-              else run();
-            };
-            const iterator: AsyncIterableIterator<unknown> = {
-              async next(...a: [] | [unknown]) {
-                try {
-                  const r = await it.next(...a);
-                  if (r.done) finish(true);
-                  else collector.observe(r.value);
-                  return r;
-                } catch (err) {
-                  finish(false, err);
-                  throw err;
-                }
-              },
-              async return(v?: unknown) {
-                finish(true);
-                return it.return ? it.return(v) : { done: true, value: v };
-              },
-              async throw(e?: unknown) {
-                finish(false, e);
-                if (it.throw) return it.throw(e);
-                throw e;
-              },
-              [Symbol.asyncIterator]() {
-                return iterator;
-              },
-            };
-            return iterator;
-          };
-        }
-        const v = Reflect.get(target, prop, target);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
+    // A failed run still made (and pays for) the requests that completed before it failed.
+    (run.completed as Promise<unknown>).then(
+      () => ((completed = true), settle()),
+      () => ((completed = true), settle()),
+    );
+    const proxy = observeIteration(run, () => {
+      iterating++;
+      return {
+        value: (e) => observer.observe(e),
+        end: () => {
+          iterating--;
+          settle();
+        },
+      };
     });
+    recordedResponses.add(run);
+    recordedResponses.add(proxy);
+    return proxy;
+  }
+
+  /** A raw SDK stream (or any async iterable): one record per iteration, made when it ends. */
+  private wrapStream<T extends AsyncIterable<unknown> & object>(stream: T, frame: TrackedCallFrame, state: UsageContextState | undefined): T {
+    recordedResponses.add(stream);
+    const proxy = observeIteration(stream, () => {
+      const collector = new StreamUsageCollector();
+      return {
+        value: (chunk) => collector.observe(chunk),
+        end: (error) => {
+          const usage = collector.result();
+          if (error === undefined) {
+            if (usage) this.inContext(state, frame, () => this.recordUsages([usage], { success: true }));
+            return;
+          }
+          this.inContext(state, frame, () => this.recordStreamFailure(error, usage));
+        },
+      };
+    });
+    // A tracked method returning another tracked method's stream hands on this proxy: counted once.
+    recordedResponses.add(proxy);
+    return proxy;
   }
 }
