@@ -45,7 +45,7 @@ describe('an install whose migrations predate the alerts table', () => {
     await ds.initialize();
     try {
       // The state an earlier version's migration left: ledger and rollups, no alerts table.
-      await ds.transaction((m) => createAgentUsageTables(m.queryRunner!, { schema }, 'UTC', { alerts: false }));
+      await ds.transaction((m) => createAgentUsageTables(m.queryRunner!, { tableName: 'agent_usage_records', rollupTableName: 'agent_usage_daily', schema }, 'UTC', { alerts: false }));
       expect(await tablesOf(schema)).toEqual(['agent_usage_daily', 'agent_usage_daily_users', 'agent_usage_records']);
 
       expect(new CreateAgentUsageAlerts1796500000000().name).toBe('CreateAgentUsageAlerts1796500000000');
