@@ -9,6 +9,8 @@ import type { INestApplication } from '@nestjs/common';
 import { Client } from 'pg';
 import Redis from 'ioredis';
 import { UsageBudgetService, UsageService, UsageThresholdJob, type UsageTrackingModuleOptions } from 'nestjs-agent-usage';
+import { CacheUsageStorage } from '../../libs/agent-usage/src/storage/cache';
+import { DatabaseUsageStorage } from '../../libs/agent-usage/src/storage/database';
 import { PG_URL, REDIS_URL, SupportAgent, TestClock, bootApp, unique } from '../budgets/budget-test.helpers';
 
 jest.setTimeout(120_000);
@@ -211,5 +213,34 @@ describe("a host's connections", () => {
     } finally {
       await host.quit();
     }
+  });
+});
+
+describe('driver instances whose options name no connection', () => {
+  it("use the module's connections", async () => {
+    const name = unique('conn_inst').toLowerCase();
+    tablesToDrop.push(`${name}_l`, `${name}_r`, `${name}_r_users`, `${name}_alerts`);
+    const prefix = `${unique('conn-inst')}:`;
+    const connectionName = unique('conn-inst');
+    prefixes.push(prefix, `${prefix}b:`);
+    const app = await bootApp(
+      {
+        trackUsage: true,
+        storage: [new DatabaseUsageStorage({ tableName: `${name}_l`, rollupTableName: `${name}_r` }), new CacheUsageStorage({ keyPrefix: prefix })],
+        database: { url: PG_URL, applicationName: name, connectionOptions: { poolSize: 1 } },
+        cache: { url: REDIS_URL, redisOptions: { connectionName } },
+        budgets,
+        scheduler: { coordination: 'database', alertsTable: `${name}_alerts`, keyPrefix: `${prefix}b:`, enabled: false },
+      },
+      { clock },
+    );
+    try {
+      await exercise(app);
+      expect((await ourPgSessions(pgProbe)).map((s) => s.application_name)).toEqual([name]);
+      expect((await ourRedisClients(redisProbe)).map((c) => c.name)).toEqual([connectionName]);
+    } finally {
+      await app.close();
+    }
+    await waitFor('our connections to close', async () => (await ourPgSessions(pgProbe)).length === 0 && (await ourRedisClients(redisProbe)).length === 0);
   });
 });

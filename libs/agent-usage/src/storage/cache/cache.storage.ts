@@ -684,7 +684,7 @@ export class CacheUsageStorage implements UsageStorage {
 /** The module's Redis owner, for a driver instance whose own options name no client. */
 function sharedConnection(context: UsageStorageContext): UsageRedisConnection | null {
   try {
-    return context.moduleRef?.get(getUsageConnectionToken('redis'), { strict: false }) ?? null;
+    return context.moduleRef?.get(getUsageConnectionToken('redis'), { strict: true }) ?? null;
   } catch {
     return null; // used outside the module
   }

@@ -202,7 +202,7 @@ export class DatabaseUsageStorage implements UsageStorage {
     const own = this.constructorOptions;
     if (own.dataSource || own.url || own.connectionName || !context.moduleRef) return null;
     try {
-      return context.moduleRef.get(getUsageConnectionToken('database'), { strict: false });
+      return context.moduleRef.get(getUsageConnectionToken('database'), { strict: true });
     } catch {
       return null; // used outside the module
     }
