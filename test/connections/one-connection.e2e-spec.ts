@@ -244,3 +244,23 @@ describe('driver instances whose options name no connection', () => {
     await waitFor('our connections to close', async () => (await ourPgSessions(pgProbe)).length === 0 && (await ourRedisClients(redisProbe)).length === 0);
   });
 });
+
+describe('a backend that is down at boot', () => {
+  it('does not stop the app: the shared connection opens on first use, the job counts the failure', async () => {
+    // Nothing listens on this port (this file's fixed range): connecting is refused.
+    const down = 'postgres://postgres@127.0.0.1:56791/test';
+    const app = await bootApp(
+      { trackUsage: true, storage: 'memory', database: { url: down }, budgets, scheduler: { coordination: 'database', enabled: false } },
+      { clock },
+    );
+    try {
+      const budgetsService = app.get(UsageBudgetService);
+      await budgetsService.whenReady();
+      expect(budgetsService.coordination.kind).toBe('database');
+      expect((await app.get(UsageThresholdJob).run()).ran).toBe(true);
+      expect(budgetsService.getStats().jobErrors).toBeGreaterThan(0);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -54,7 +54,8 @@ export class UsageBudgetCoordination {
     if (mode === 'memory') return;
     if (this.database.source === 'url') assertPackagesFor('budgetsPg');
     const db = this.database;
-    if (await db.find()) this.sql = { schema: db.schema, query: (sql, params) => db.query(sql, params) };
+    // Opened on first query, like the driver's: PostgreSQL being down at boot does not stop the app.
+    if (db.available()) this.sql = { schema: db.schema, query: (sql, params) => db.query(sql, params) };
     else if (mode === 'database') {
       throw new Error(`scheduler.coordination is 'database' but no PostgreSQL is available: set database.url / database.dataSource or import TypeOrmModule`);
     }

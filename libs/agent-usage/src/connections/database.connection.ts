@@ -39,7 +39,7 @@ export class UsageDatabaseConnection implements OnApplicationShutdown {
     return typeof this.options.schema === 'string' ? this.options.schema : undefined;
   }
 
-  /** True when `url` or `dataSource` is set (the host's connection may exist all the same: see `find`). */
+  /** True when `url` or `dataSource` is set (the host's connection may exist all the same: see `available`). */
   get configured(): boolean {
     return this.source !== 'host';
   }
@@ -53,19 +53,20 @@ export class UsageDatabaseConnection implements OnApplicationShutdown {
   }
 
   /**
-   * The DataSource when one is configured or the host has an initialized PostgreSQL one; null when there
-   * is none (budgets then coordinate without PostgreSQL). A host DataSource of another kind is logged.
+   * Whether there is a PostgreSQL connection to use, without opening it (a server down at boot must not
+   * stop the app): `url` or `dataSource`, or the host's initialized PostgreSQL DataSource. A host
+   * DataSource of another kind is logged.
    */
-  async find(): Promise<UsageDataSourceHandle | null> {
-    if (this.configured) return this.get();
+  available(): boolean {
+    if (this.configured) return true;
     const ds = this.hostDataSource(false);
-    if (!ds) return null;
-    if (ds.isInitialized && ds.options?.type === 'postgres') return this.get();
+    if (!ds) return false;
+    if (ds.isInitialized && ds.options?.type === 'postgres') return true;
     this.logger.warn(`the host TypeORM DataSource is not an initialized PostgreSQL connection: budgets coordinate without it`);
-    return null;
+    return false;
   }
 
-  /** Rows of one parameterized statement. */
+  /** Rows of one parameterized statement (opens the connection on first use). */
   async query<R = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> {
     return (await (await this.get()).query(sql, params)) as R[];
   }
