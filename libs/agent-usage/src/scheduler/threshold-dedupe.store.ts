@@ -1,6 +1,7 @@
 import type { UsageRedisCommands } from '../connections/redis.connection';
 import type { BudgetSqlClient, UsageBudgetCoordination } from '../budgets/budget-coordination';
 import { ensureAlertsTableSql } from '../storage/database/schema/alerts.schema';
+import { qualifiedName } from '../storage/database/usage-sql.builder';
 
 /** One level of one budget x scope value x window. */
 export interface ThresholdClaim {
@@ -54,7 +55,7 @@ export class SqlThresholdDedupe implements ThresholdDedupeStore {
     private readonly tableName: string,
   ) {
     // Both names were validated as plain identifiers; quoting keeps reserved words working.
-    this.table = sql.schema ? `"${sql.schema}"."${tableName}"` : `"${tableName}"`;
+    this.table = qualifiedName(tableName, sql.schema);
   }
   async init(): Promise<void> {
     const [row] = await this.sql.query<{ exists: boolean }>(`SELECT to_regclass($1::text) IS NOT NULL AS exists`, [this.table]);
