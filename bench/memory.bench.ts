@@ -176,7 +176,8 @@ export async function runMemory(cfg: BenchConfig): Promise<PartResult> {
     const retained = heap() - h0;
     retainedPeak = Math.max(retainedPeak, retained);
     const st = b.usage.getStorageStats()[0];
-    const disk = await spoolLines(join(spoolDir, 'database'));
+    // The store's own spool folder (`<root>/database-<hash of its target>`), as the writer names it.
+    const disk = await spoolLines((b.usage as any).storages.writer('database').folder);
     const expected = n - bound;
     void sink;
 
@@ -225,8 +226,9 @@ export async function runMemory(cfg: BenchConfig): Promise<PartResult> {
     );
   } finally {
     const tc = nowNs();
+    const folder: string = (b.usage as any).storages.writer('database').folder;
     await b.close(); // shutdown spools what is still buffered
-    const after = await spoolLines(join(spoolDir, 'database'));
+    const after = await spoolLines(folder);
     findings.push(
       `Memory: after shutdown (store still down) the spool holds ${fmtInt(after.lines)} of ${fmtInt(n)} records (the buffer is spooled too), in ${fmtInt(msSince(tc))} ms.`,
     );

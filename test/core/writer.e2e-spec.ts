@@ -17,6 +17,14 @@ class FlakyStorage extends MemoryUsageStorage {
   }
 }
 
+const waitFor = async (check: () => boolean, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
 const quiet = new Logger('writer-test');
 jest.spyOn(quiet, 'error').mockImplementation(() => undefined);
 jest.spyOn(quiet, 'warn').mockImplementation(() => undefined);
@@ -45,17 +53,18 @@ describe('buffered writer', () => {
     const records = conformanceRecords(1000, 3);
     store.down = true;
     for (const r of records) w.enqueue(r);
-    await new Promise((r) => setTimeout(r, 50));
+    // Memory stays bounded at 300 at once; what waited longer than flushIntervalMs goes to disk too.
+    expect(w.getStats().spooled).toBeGreaterThanOrEqual(700);
+    await waitFor(() => w.getStats().spooled === 1000);
     const during = w.getStats();
     expect(during.failedWrites).toBeGreaterThan(0);
     expect(during.pending).toBe(1000); // nothing dropped
-    expect(during.spooled).toBe(700); // memory bounded at 300, the rest on disk
     store.down = false;
     await w.flush();
     const after = w.getStats();
     expect(after).toMatchObject({ pending: 0, spooled: 0, written: 1000, lost: 0 });
     expect(Number((await store.aggregate({})).recordCount)).toBe(1000);
-    expect(readdirSync(join(dir, 'flaky')).filter((f) => f.endsWith('.jsonl'))).toEqual([]);
+    expect(readdirSync(w.folder).filter((f) => f.endsWith('.jsonl'))).toEqual([]);
     await w.close();
   });
 
@@ -95,18 +104,33 @@ describe('buffered writer', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const store = new MemoryUsageStorage();
-    const slow = Object.assign(Object.create(store), { write: async (rs: readonly UsageRecord[]) => { await gate; return store.write(rs); } });
-    const w = new UsageStorageWriter('slow', slow, options(dir, { batchSize: 10 }), quiet);
+    let entered = 0;
+    let finished = 0;
+    const slow = Object.assign(Object.create(store), {
+      write: async (rs: readonly UsageRecord[]) => {
+        entered++;
+        await gate;
+        await store.write(rs);
+        finished++;
+      },
+    });
+    // A long flush interval: nothing is spilled to the spool while the gate is closed.
+    const w = new UsageStorageWriter('slow', slow, options(dir, { batchSize: 10, flushIntervalMs: 60_000 }), quiet);
     await w.open();
-    const records = conformanceRecords(100, 5);
+    const records = conformanceRecords(110, 5);
+    for (const r of records.slice(0, 10)) w.enqueue(r); // a full batch starts a write
+    await waitFor(() => entered === 1);
+    // The write is in flight now (entered, not finished): enqueue must return at once and keep everything.
     const t0 = process.hrtime.bigint();
-    for (const r of records) w.enqueue(r);
+    for (const r of records.slice(10)) w.enqueue(r);
     const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    expect(w.getStats().pending).toBe(100);
+    expect([entered, finished]).toEqual([1, 0]);
+    expect(w.getStats().pending).toBe(110); // 10 in flight + 100 queued behind it
     expect(elapsedMs).toBeLessThan(1000); // a sanity bound only; speed is measured by the benchmarks
     release();
     await w.flush();
-    expect(Number((await store.aggregate({})).recordCount)).toBe(100);
+    expect(Number((await store.aggregate({})).recordCount)).toBe(110);
+    expect(finished).toBe(11);
     await w.close();
   });
 });

@@ -5,7 +5,6 @@
  * or its own backends are terminated by application_name.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'pg';
@@ -13,53 +12,11 @@ import type { UsageRecord } from '../../libs/agent-usage/src/interfaces/usage-re
 import { DatabaseUsageStorage } from '../../libs/agent-usage/src/storage/database/database.storage';
 import { MemoryUsageStorage } from '../../libs/agent-usage/src/storage/memory/memory.storage';
 import { DEFAULT_WRITER_OPTIONS, UsageStorageWriter } from '../../libs/agent-usage/src/storage/usage-storage.writer';
+import { TcpProxy } from '../reliability/tcp-proxy';
 import { PG_URL, TestLogger, allTables, normTotals, randomRecords, storageContext, uniqueName, userRollupOf } from './fixtures/database-test.fixture';
 
 jest.setTimeout(60_000);
 
-/** A TCP relay to PostgreSQL that can be cut (every open socket destroyed, new ones refused) and restored. */
-class TcpProxy {
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async up(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.target.port, this.target.host);
-      this.sockets.add(client).add(upstream);
-      const done = () => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      for (const s of [client, upstream]) s.on('error', done).on('close', done);
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  url(): string {
-    const u = new URL(PG_URL);
-    u.hostname = '127.0.0.1';
-    u.port = String(this.port);
-    return u.toString();
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
@@ -123,7 +80,7 @@ it('connection cut mid-stream: records wait in memory and in the spool, then arr
   const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
   await proxy.up();
   cleanups.push(() => proxy.down());
-  const { names, driver, writer, logger } = setup(proxy.url());
+  const { names, driver, writer, logger } = setup(proxy.url(PG_URL));
   await driver.init(storageContext('UTC', {}, undefined, logger));
   await writer.open();
 
@@ -196,7 +153,7 @@ it('server unreachable at startup: init does not fail the app, tables are create
   await proxy.up();
   await proxy.down(); // keep its port, refuse connections
   cleanups.push(() => proxy.down());
-  const { names, driver, writer, logger } = setup(proxy.url());
+  const { names, driver, writer, logger } = setup(proxy.url(PG_URL));
   await driver.init(storageContext('UTC', {}, undefined, logger));
   expect(logger.lines.join('\n')).toMatch(/unreachable at startup/);
   await writer.open();

@@ -263,7 +263,7 @@ describe('demo app, memory storage', () => {
 
   it('GET /usage/stats', async () => {
     const res = await http.get('/usage/stats').expect(200);
-    expect(res.body.storage).toEqual([{ name: 'memory', pending: 0, spooled: 0, written: 5, failedWrites: 0, lost: 0, lastError: null }]);
+    expect(res.body.storage).toEqual([{ name: 'memory', pending: 0, spooled: 0, written: 5, failedWrites: 0, lost: 0, deadLettered: 0, lastError: null }]);
     expect(res.body.recorder).toMatchObject({ recorded: 5, skipped: 0, captureErrors: 0 });
   });
 

@@ -21,6 +21,8 @@ export { normalizeResponses } from './normalize/normalize-responses';
 export type { NormalizedUsage } from './normalize/normalize-usage';
 export { MemoryUsageStorage } from './storage/memory/memory.storage';
 export { FileUsageStorage } from './storage/file/file.storage';
+export type { UsageDeadLetter } from './storage/usage-dead-letters';
+export { RECORD_LIMITS } from './record/usage-record.factory';
 export { nanoUsdToString } from './query/money';
 export { UsagePricingService } from './pricing/pricing.service';
 export type { PriceInput, PriceQuote, TokenCountsInput, UnpricedModel } from './pricing/pricing.service';

@@ -16,6 +16,7 @@ import { DEFAULT_PAGE_LIMIT, MAX_ATTRIBUTION_LENGTH, MAX_PAGE_LIMIT, USAGE_TRACK
 import { InvalidUsageInputError } from './usage.errors';
 import { UsageRecorder, UsageRecorderStats } from './record/usage.recorder';
 import { UsageStorageRegistry } from './storage/usage-storage.registry';
+import type { UsageDeadLetter } from './storage/usage-dead-letters';
 import { assertDimension, isEmptyFilter, normalizeFilters } from './query/usage-filters';
 import { toTotals } from './query/usage-totals';
 import { UsageAttribution, UsageContextState, usageContextStorage } from './capture/usage-context';
@@ -159,6 +160,23 @@ export class UsageService extends UsageReader {
   /** Write-path health per driver: pending, spooled, written, failed writes, lost, last error. */
   getStorageStats(): UsageStorageStats[] {
     return this.storages.stats();
+  }
+
+  /**
+   * Records a store refused as data (split out of their batch so the others were stored), with the
+   * store's error, oldest first. `storage` defaults to the primary driver.
+   */
+  deadLetters(storage?: string, limit = 100): Promise<UsageDeadLetter[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw new InvalidUsageInputError('limit', 'a positive integer', limit);
+    return this.storages.writer(storage ?? this.storages.primary).readDeadLetters(limit);
+  }
+
+  /**
+   * Writes a store's dead letters again (once the store or its schema was fixed): stored ones leave the
+   * dead-letter file, those still refused stay. Ids make it idempotent.
+   */
+  replayDeadLetters(storage?: string): Promise<{ replayed: number; deadLettered: number }> {
+    return this.storages.writer(storage ?? this.storages.primary).replayDeadLetters();
   }
 
   getRecorderStats(): UsageRecorderStats {

@@ -4,6 +4,14 @@ import { WindowBounds, windowAt } from './budget-window.util';
 /** Value key of global and shared (`match`) budgets. */
 export const SHARED = '*';
 
+/**
+ * Settled calls a budget must have seen before their largest size is trusted as "one call's worth".
+ * Until then (and whenever nothing is known) calls are admitted one at a time, so a small first call
+ * cannot let many large ones in at once. With 20 samples of a size distribution the largest is rarely
+ * far below the true maximum; a configured `reserve` is trusted at once.
+ */
+export const MIN_ESTIMATE_SAMPLES = 20;
+
 interface Slot {
   used: number;
   /** Reservation id -> expiry (Date.now() ms) of calls admitted and not yet recorded. */
@@ -34,6 +42,8 @@ export class LocalBudgetCounters {
   private readonly states = new Map<string, BudgetState>();
   /** Largest single record seen per budget: the default estimate of "one call's worth". */
   private readonly maxSeen = new Map<string, number>();
+  /** Settled records seen per budget (this process): see MIN_ESTIMATE_SAMPLES. */
+  private readonly samples = new Map<string, number>();
 
   constructor(
     private readonly timeZone: string,
@@ -64,6 +74,7 @@ export class LocalBudgetCounters {
   add(budget: CompiledBudget, value: string, amount: number, nowMs: number): void {
     this.slot(budget, value, nowMs).used += amount;
     if (amount > (this.maxSeen.get(budget.name) ?? 0)) this.maxSeen.set(budget.name, amount);
+    this.samples.set(budget.name, (this.samples.get(budget.name) ?? 0) + 1);
   }
 
   used(budget: CompiledBudget, value: string, nowMs: number): number {
@@ -85,7 +96,8 @@ export class LocalBudgetCounters {
   }
 
   estimate(budget: CompiledBudget): number {
-    return Math.max(budget.reserve, this.maxSeen.get(budget.name) ?? 0);
+    const trusted = (this.samples.get(budget.name) ?? 0) >= MIN_ESTIMATE_SAMPLES;
+    return Math.max(budget.reserve, trusted ? (this.maxSeen.get(budget.name) ?? 0) : 0);
   }
 
   /** Scope values with usage in the current window. */

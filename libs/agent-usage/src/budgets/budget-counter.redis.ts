@@ -2,13 +2,15 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import type { UsageRedisCommands } from '../connections/redis.connection';
 import type { CompiledBudget } from './budget-options.interface';
-import type { BudgetTarget } from './budget-counter.memory';
+import { MIN_ESTIMATE_SAMPLES, type BudgetTarget } from './budget-counter.memory';
 
 /**
  * Check-and-reserve across instances, atomically. Per target: KEYS used-hash, reservations-zset;
  * ARGV: ttl ms, reservation id, then per target limit, estimate floor, key expiry (epoch ms).
  * Reservations carry their expiry as score (Redis TIME, so instance clocks do not matter) and are
  * purged on every admission: a caller that crashed never holds budget beyond its TTL.
+ * The largest settled amount counts as one call's worth only after ARGV[last] settlements (see
+ * MIN_ESTIMATE_SAMPLES); before that a call is admitted only when none is in flight.
  * Returns {1} admitted, {0, i, used} target i spent, {-1, i, used} target i busy (calls in flight may spend it).
  */
 const ADMIT = `
@@ -26,7 +28,10 @@ for i = 1, n do
   if used >= limit then return {0, i, tostring(used)} end
   local open = redis.call('ZCARD', z)
   if open > 0 then
-    local est = math.max(tonumber(redis.call('HGET', h, 'max') or '0'), floor)
+    local seen = tonumber(redis.call('HGET', h, 'n') or '0')
+    local largest = 0
+    if seen >= tonumber(ARGV[#ARGV]) then largest = tonumber(redis.call('HGET', h, 'max') or '0') end
+    local est = math.max(largest, floor)
     if est <= 0 or used + (open + 1) * est > limit then return {-1, i, tostring(used)} end
   end
 end
@@ -42,6 +47,7 @@ return {1, 0, '0'}
 const SETTLE = `
 local amt = tonumber(ARGV[1])
 local used = redis.call('HINCRBY', KEYS[1], 'used', amt)
+redis.call('HINCRBY', KEYS[1], 'n', 1)
 if amt > tonumber(redis.call('HGET', KEYS[1], 'max') or '0') then redis.call('HSET', KEYS[1], 'max', amt) end
 redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[2]))
 return used
@@ -117,6 +123,7 @@ export class RedisBudgetCounter {
       keys.push(this.usedKey(t.budget, t.value, windows[i].start), this.reservationsKey(t.budget, t.value, windows[i].start));
       args.push(t.budget.limit, t.budget.reserve, windows[i].end + GRACE_MS);
     });
+    args.push(MIN_ESTIMATE_SAMPLES);
     const [code, index, used] = (await this.script(ADMIT, ADMIT_SHA, keys, args)) as [number, number, string];
     if (code === 1) return { status: 'admitted' };
     return { status: code === 0 ? 'refused' : 'busy', index: index - 1, used: Number(used) };

@@ -107,7 +107,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     this.clock = options.scheduler?.clock ?? (() => new Date());
     this.ttlMs = options.scheduler?.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
     this.admissionTimeoutMs = options.scheduler?.admissionTimeoutMs ?? DEFAULT_ADMISSION_TIMEOUT_MS;
-    this.reader = new UsageReader(registry, registry.primary, options);
+    this.reader = new UsageReader(registry, mostDurable(registry.defaultTargets), options);
     this.local = new LocalBudgetCounters(this.timeZone, (b) => {
       // A new window starts at zero here; other instances' spend (or a restart's) comes from the store.
       if (b.hard) void this.seedBudget(b).catch((e: Error) => this.logger.error(`budget "${b.name}": reseeding the new window failed: ${e.message}`));
@@ -417,4 +417,12 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     for (const b of budgets) out.push(...(await this.statusesOf(b, q.value)));
     return out;
   }
+}
+
+/** Seeding reads the store that survives a restart best: database > cache > file > custom > memory. */
+const DURABILITY: Record<string, number> = { database: 4, cache: 3, file: 2, memory: 0 };
+export function mostDurable(names: readonly string[]): string {
+  let best = names[0];
+  for (const n of names) if ((DURABILITY[n] ?? 1) > (DURABILITY[best] ?? 1)) best = n;
+  return best;
 }

@@ -53,6 +53,19 @@ export interface UsageStorage {
   clear(filters: NormalizedUsageFilters): Promise<number>;
   /** Release connections this driver opened itself (never the host's). */
   close?(): Promise<void>;
+  /**
+   * True when `error` (thrown by `write`) means the store refuses this data, so writing the same
+   * records again fails again (e.g. PostgreSQL SQLSTATE class 22 or 23). The writer then splits the
+   * batch, stores the others and dead-letters the refused records. Anything else (connection lost, server
+   * busy, disk full) must answer false: those are retried and spooled, never dead-lettered.
+   * Without this method nothing is ever dead-lettered.
+   */
+  isDataError?(error: unknown): boolean;
+  /**
+   * Where this driver writes, without credentials (e.g. `postgres://db:5432/app#public.agent_usage_records`),
+   * once `init` ran. Names its spool folder, so records spooled for one store are only ever replayed into it.
+   */
+  target?(): string | undefined;
 }
 
 /** A driver class; it is instantiated through the host's injector, so it may inject providers. */
@@ -74,5 +87,7 @@ export interface UsageStorageStats {
   failedWrites: number;
   /** Records that could not be kept at all (spool unwritable); always logged. */
   lost: number;
+  /** Records the store refused (data error) that wait in its dead-letter file; see `UsageService.deadLetters()`. */
+  deadLettered: number;
   lastError: string | null;
 }

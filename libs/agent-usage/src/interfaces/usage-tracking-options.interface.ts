@@ -27,7 +27,10 @@ export interface UsageWriterOptions {
   flushIntervalMs?: number;
   /** Records held in memory per driver before spilling to the spool file. Default 100000. */
   maxBufferedRecords?: number;
-  /** Where spilled records wait for the store to come back. Default `<os tmpdir>/nestjs-agent-usage-spool`. */
+  /**
+   * Root of the spool folders (one sub-folder per store: `<driver name>-<hash of its target>`).
+   * Default `<os tmpdir>/nestjs-agent-usage/<package name>-<hash of the working directory>`: per app.
+   */
   spoolDirectory?: string;
   /** First retry delay after a failed write, ms (doubles up to `maxRetryDelayMs`). Default 200. */
   retryDelayMs?: number;

@@ -1,5 +1,5 @@
 import { MAX_ATTRIBUTION_LENGTH } from '../usage-tracking.constants';
-import { InvalidUsageInputError } from '../usage.errors';
+import { InvalidUsageInputError, unknownKeyError } from '../usage.errors';
 import {
   NormalizedUsageFilters,
   USAGE_DIMENSIONS,
@@ -10,17 +10,6 @@ import { ATTRIBUTION_FIELDS } from '../interfaces/usage-record.interface';
 import { endOfDayExclusive, parseDay, startOfDay } from './time-zone';
 
 const FILTER_KEYS = new Set<string>([...ATTRIBUTION_FIELDS, 'date', 'dateFrom', 'dateTo', 'from', 'to', 'success']);
-/** LarAgent-style keys users may try; the error points them at ours. */
-const ALIASES: Record<string, string> = {
-  agent: 'agentName',
-  user: 'userId',
-  user_id: 'userId',
-  model: 'modelName',
-  provider: 'providerName',
-  chat: 'chatName',
-  date_from: 'dateFrom',
-  date_to: 'dateTo',
-};
 
 function attributionList(field: string, value: unknown): string[] {
   const list = Array.isArray(value) ? value : [value];
@@ -62,10 +51,7 @@ export function normalizeFilters(filters: UsageFilters | undefined | null, timeZ
   const upper: Date[] = [];
   for (const [key, value] of Object.entries(filters)) {
     if (value === undefined) continue;
-    if (!FILTER_KEYS.has(key)) {
-      const hint = ALIASES[key] ? ` (did you mean "${ALIASES[key]}"?)` : '';
-      throw new InvalidUsageInputError(`filters.${key}`, `one of ${[...FILTER_KEYS].join(', ')}${hint}`, key);
-    }
+    if (!FILTER_KEYS.has(key)) throw unknownKeyError(`filters.${key}`, key, FILTER_KEYS);
     switch (key) {
       case 'date': {
         const d = day('filters.date', value);

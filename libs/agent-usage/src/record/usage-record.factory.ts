@@ -1,41 +1,122 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_ATTRIBUTION_LENGTH } from '../usage-tracking.constants';
-import { InvalidUsageInputError } from '../usage.errors';
-import type { UsageRecord, UsageRecordInput } from '../interfaces/usage-record.interface';
+import { InvalidUsageInputError, unknownKeyError } from '../usage.errors';
+import { ATTRIBUTION_FIELDS, TOKEN_FIELDS, type UsageRecord, type UsageRecordInput } from '../interfaces/usage-record.interface';
 
-const MAX_ID_LENGTH = 128;
-const MAX_METADATA_JSON = 16_384;
+/**
+ * The record rule: what every driver (memory, file, PostgreSQL, Redis) can store exactly. A record
+ * outside it is refused at `record()`, so no store can refuse it later and block the records behind it.
+ */
+export const RECORD_LIMITS = {
+  idLength: 128,
+  attributionLength: MAX_ATTRIBUTION_LENGTH,
+  /** `metadata` as JSON, in UTF-16 code units (what `JSON.stringify(...).length` says). */
+  metadataJsonLength: 16_384,
+  /** Each count, `inputTokens + outputTokens`, and the priced cost: 2^53 - 1. */
+  maxCount: Number.MAX_SAFE_INTEGER,
+  /** `recordedAt` from 1970-01-01T00:00:00Z (inclusive) to 10000-01-01T00:00:00Z (exclusive). */
+  minRecordedAt: 0,
+  maxRecordedAt: Date.UTC(10_000, 0, 1),
+} as const;
+
+const MAX_ID_LENGTH = RECORD_LIMITS.idLength;
+const MAX_METADATA_JSON = RECORD_LIMITS.metadataJsonLength;
 // Control characters in an attribution value are rejected: they break logs, CSV exports and keys.
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+// A lone UTF-16 surrogate cannot be encoded as UTF-8: PostgreSQL and Redis would store something else.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+// In JSON text a lone surrogate comes out as an escape (after an even run of backslashes); jsonb refuses it.
+const JSON_LONE_SURROGATE = /(?:^|[^\\])(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/i;
+/** ISO 8601 date-time with seconds optional and an explicit offset (`Z` or `+hh:mm`). */
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/i;
+
+const INPUT_KEYS = [
+  'id',
+  ...ATTRIBUTION_FIELDS,
+  ...TOKEN_FIELDS,
+  'requests',
+  'success',
+  'usageMissing',
+  'runStart',
+  'agentRunStart',
+  'costNanoUsd',
+  'priceSource',
+  'recordedAt',
+  'metadata',
+  'storage',
+] as const satisfies readonly (keyof UsageRecordInput)[];
+// A field added to UsageRecordInput but not to the list above fails to compile here.
+const EVERY_INPUT_KEY_LISTED: Exclude<keyof UsageRecordInput, (typeof INPUT_KEYS)[number]> extends never ? true : never = true;
+void EVERY_INPUT_KEY_LISTED;
+
+/** The keys `record()` takes; anything else is a typo that would silently drop data. */
+export const RECORD_INPUT_KEYS: ReadonlySet<string> = new Set<string>(INPUT_KEYS);
+
+/** Throws unless `input` is an object made only of known keys (no allocation on the good path). */
+export function assertRecordInput(input: unknown, field = 'record'): asserts input is UsageRecordInput {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new InvalidUsageInputError(field, 'an object of usage fields (inputTokens, outputTokens, ...)', input);
+  }
+  for (const key in input) {
+    if (!RECORD_INPUT_KEYS.has(key)) throw unknownKeyError(`${field}.${key}`, key, RECORD_INPUT_KEYS);
+  }
+}
 
 function count(field: string, value: unknown): number | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidUsageInputError(field, 'a non-negative integer (or null when unknown)', value);
+    throw new InvalidUsageInputError(field, 'a non-negative integer of at most 2^53-1 (or null when unknown)', value);
   }
   return value;
 }
 
 function text(field: string, value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ATTRIBUTION_LENGTH || CONTROL_CHARS.test(value)) {
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    value.length > MAX_ATTRIBUTION_LENGTH ||
+    CONTROL_CHARS.test(value) ||
+    LONE_SURROGATE.test(value)
+  ) {
     throw new InvalidUsageInputError(
       field,
-      `a string of 1 to ${MAX_ATTRIBUTION_LENGTH} characters without control characters (or null)`,
+      `a string of 1 to ${MAX_ATTRIBUTION_LENGTH} characters without control characters or lone surrogates (or null)`,
       value,
     );
   }
   return value;
 }
 
+const INSTANT_EXPECTED =
+  'a valid Date, epoch milliseconds or an ISO 8601 date-time with an offset ("2026-01-31T12:00:00Z", "...+02:00"), ' +
+  'from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z';
+
+function daysIn(year: number, month: number): number {
+  return month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/** A string is taken only when it is a real calendar instant with an offset (no server-zone guessing, no rollover). */
+function parseInstant(value: string): number {
+  const m = ISO_INSTANT.exec(value);
+  if (!m) return NaN;
+  const month = +m[2];
+  const dayOfMonth = +m[3];
+  if (month < 1 || month > 12 || dayOfMonth < 1 || dayOfMonth > daysIn(+m[1], month)) return NaN;
+  if (+m[4] > 23 || +m[5] > 59 || (m[6] !== undefined && +m[6] > 59)) return NaN;
+  if (m[7] !== undefined && (+m[7] > 23 || +m[8] > 59)) return NaN;
+  return Date.parse(value);
+}
+
 function instant(value: unknown): Date {
   if (value === undefined) return new Date();
-  const d = value instanceof Date ? new Date(value.getTime()) : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
-  if (!d || isNaN(d.getTime())) {
-    throw new InvalidUsageInputError('recordedAt', 'a valid Date, ISO 8601 string or epoch milliseconds', value);
+  const ms =
+    value instanceof Date ? value.getTime() : typeof value === 'number' ? value : typeof value === 'string' ? parseInstant(value) : NaN;
+  if (!(ms >= RECORD_LIMITS.minRecordedAt && ms < RECORD_LIMITS.maxRecordedAt)) {
+    throw new InvalidUsageInputError('recordedAt', INSTANT_EXPECTED, value);
   }
-  return d;
+  return new Date(ms);
 }
 
 /**
@@ -57,7 +138,7 @@ export interface UsageRecordFill {
 }
 
 export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFill): UsageRecord {
-  if (input === null || typeof input !== 'object') throw new InvalidUsageInputError('record', 'an object', input);
+  assertRecordInput(input);
   let id: string;
   if (input.id === undefined || input.id === null) id = randomUUID();
   else if (typeof input.id !== 'string' || input.id.length === 0 || input.id.length > MAX_ID_LENGTH || CONTROL_CHARS.test(input.id)) {
@@ -80,7 +161,12 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
   if (outputTokens !== null && reasoningTokens !== null && reasoningTokens > outputTokens) {
     throw new InvalidUsageInputError('reasoningTokens', `at most outputTokens (${outputTokens}): outputTokens includes reasoning`, reasoningTokens);
   }
-  if (totalTokens === null && inputTokens !== null && outputTokens !== null) totalTokens = inputTokens + outputTokens;
+  if (totalTokens === null && inputTokens !== null && outputTokens !== null) {
+    totalTokens = inputTokens + outputTokens;
+    if (totalTokens > Number.MAX_SAFE_INTEGER) {
+      throw new InvalidUsageInputError('outputTokens', `at most 2^53-1 together with inputTokens (${inputTokens})`, outputTokens);
+    }
+  }
 
   let requests = 1;
   if (input.requests !== undefined) {
@@ -116,6 +202,9 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
     }
     if (json.length > MAX_METADATA_JSON) {
       throw new InvalidUsageInputError('metadata', `at most ${MAX_METADATA_JSON} characters as JSON`, `${json.length} characters`);
+    }
+    if (JSON_LONE_SURROGATE.test(json)) {
+      throw new InvalidUsageInputError('metadata', 'JSON without lone UTF-16 surrogates (PostgreSQL jsonb refuses them)', meta);
     }
     metadata = meta;
   }

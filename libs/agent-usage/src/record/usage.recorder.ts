@@ -10,7 +10,8 @@ import { NormalizedUsage, normalizeAiSdkSteps } from '../normalize/normalize-usa
 import { AgentsRunStreamObserver, isAgentsStreamedRun, normalizeAgentsRun } from '../normalize/agents-run';
 import { StreamUsageCollector } from '../normalize/stream-usage';
 import { observeIteration } from '../capture/usage-stream.proxy';
-import { createUsageRecord } from './usage-record.factory';
+import { assertRecordInput, createUsageRecord } from './usage-record.factory';
+import { InvalidUsageInputError } from '../usage.errors';
 
 /** Prices a record as it is made (see pricing/). Must be synchronous and cheap: it runs on the call path. */
 export interface UsageRecordPricer {
@@ -187,6 +188,8 @@ export class UsageRecorder {
    * resolved to off. Throws `InvalidUsageInputError` for bad input (nothing is stored then).
    */
   record(input: UsageRecordInput, detectedProvider: string | null = null, ownRun?: UsageRunState): UsageRecord | null {
+    // Before any field is read: record(null) is a usage error, not a TypeError. Keys are checked in the factory.
+    if (input === null || typeof input !== 'object') assertRecordInput(input);
     const ctx = usageContextStorage.getStore();
     const frame = ctx?.frame;
     // A declared provider beats the one guessed from the response shape: many providers (Azure, Groq,
@@ -231,6 +234,10 @@ export class UsageRecorder {
       const price = this.pricer.price(record);
       record.costNanoUsd = price.costNanoUsd;
       record.priceSource = price.priceSource;
+      if (price.costNanoUsd !== null && !Number.isSafeInteger(price.costNanoUsd)) {
+        // Huge counts times a price: no store can keep that cost exactly.
+        throw new InvalidUsageInputError('inputTokens/outputTokens', 'counts whose priced cost is at most 2^53-1 nano-USD', price.costNanoUsd);
+      }
     }
     this.registry.dispatch(record, targets);
     this.stats.recorded++;
@@ -247,6 +254,7 @@ export class UsageRecorder {
 
   /** Records every model call found in `response` (one per call). Non-responses record nothing. */
   recordResponse(response: unknown, extra: UsageRecordInput = {}): UsageRecord[] {
+    assertRecordInput(extra, 'extra');
     // Inside a tracked method the same object may come back as its result: remember it.
     return this.recordResponseOnce(response, extra, usageContextStorage.getStore()?.frame !== undefined);
   }

@@ -6,9 +6,10 @@ import type { UsageRecord } from '../interfaces/usage-record.interface';
 import { recordFromJson, recordToJson } from '../record/usage-record.factory';
 
 /**
- * A local JSON Lines file that holds records a driver could not take in time (store down, or the
- * in-memory buffer full). Appends are batched and ordered; replay claims a file by renaming it, so
- * two processes sharing the folder never replay the same file, and drivers are idempotent on id anyway.
+ * Local JSON Lines files that hold records a driver could not take in time (store down, the in-memory
+ * buffer full, or the store slower than `flushIntervalMs`). The folder belongs to one store (see
+ * usage-spool.location.ts). Replay claims a file by renaming it to `*.replaying-<pid>`; a claim whose
+ * process is gone (killed mid-replay) is taken back and replayed again: drivers are idempotent on id.
  */
 /** Records per asynchronous append (bounds the size of one JSON string). */
 const APPEND_CHUNK = 5_000;
@@ -26,9 +27,12 @@ export class UsageSpool {
   count = 0;
   /** Records that could not be written even to the spool (disk full, no permission). Always logged. */
   lost = 0;
+  /** Unreadable lines skipped while replaying (a write torn by a crash). Logged. */
+  tornLines = 0;
+  private replaying = false;
 
   constructor(
-    private readonly directory: string,
+    private directory: string,
     private readonly logger: LoggerService,
     private readonly driverName: string,
     /** Records waiting for the async append before `add` writes them synchronously (memory stays bounded). */
@@ -41,12 +45,51 @@ export class UsageSpool {
     return join(this.directory, `spool-${process.pid}-${Date.now()}-${this.seq++}.jsonl`);
   }
 
-  /** Counts what earlier runs left behind, so `pending` tells the truth from the start. */
+  get folder(): string {
+    return this.directory;
+  }
+
+  /**
+   * Moves to the store's own folder once its target is known, taking along what was spooled before
+   * (in this run, or by an earlier run whose driver never started).
+   */
+  async bind(directory: string): Promise<void> {
+    if (directory === this.directory) return;
+    await this.settle();
+    const from = this.directory;
+    this.directory = directory;
+    this.file = this.nextFileName();
+    this.syncFile = null;
+    await fs.mkdir(directory, { recursive: true });
+    for (const f of await this.files(from)) await fs.rename(join(from, f), join(directory, f));
+    await fs.rmdir(from).catch(() => undefined);
+  }
+
+  /** Counts what earlier runs left behind (taking back files claimed by dead processes), so `pending` tells the truth. */
   async open(): Promise<void> {
     await fs.mkdir(this.directory, { recursive: true });
-    for (const f of await this.files()) {
-      this.count += await countLines(join(this.directory, f));
+    await this.reclaim();
+    this.count = this.pendingRecords.length + (await this.countFiles());
+  }
+
+  /** Claimed files whose process is gone go back to the queue of files (this process claims nothing yet at open). */
+  private async reclaim(): Promise<number> {
+    let n = 0;
+    for (const f of await fs.readdir(this.directory).catch(() => [] as string[])) {
+      const m = /^(spool-.+\.jsonl)\.replaying-(\d+)$/.exec(f);
+      if (!m || (Number(m[2]) !== process.pid && isAlive(Number(m[2])))) continue;
+      if (Number(m[2]) === process.pid && this.replaying) continue;
+      await fs.rename(join(this.directory, f), join(this.directory, m[1])).catch(() => undefined);
+      n++;
     }
+    if (n) this.logger.warn(`[${this.driverName}] took back ${n} spool file(s) whose replay was interrupted (process gone); replaying them again`);
+    return n;
+  }
+
+  private async countFiles(): Promise<number> {
+    let n = 0;
+    for (const f of await this.files()) n += await countLines(join(this.directory, f)).catch(() => 0);
+    return n;
   }
 
   add(records: readonly UsageRecord[]): void {
@@ -107,9 +150,9 @@ export class UsageSpool {
     }
   }
 
-  private async files(): Promise<string[]> {
+  private async files(directory = this.directory): Promise<string[]> {
     try {
-      return (await fs.readdir(this.directory)).filter((f) => f.startsWith('spool-') && f.endsWith('.jsonl')).sort();
+      return (await fs.readdir(directory)).filter((f) => f.startsWith('spool-') && f.endsWith('.jsonl')).sort();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
@@ -121,8 +164,20 @@ export class UsageSpool {
    * only after all its records were written; on failure it is put back for the next replay.
    */
   async replay(write: (batch: UsageRecord[]) => Promise<void>, batchSize: number): Promise<number> {
-    if (this.count === 0 && this.pendingRecords.length === 0) return 0;
     await this.settle();
+    await this.reclaim();
+    this.replaying = true;
+    try {
+      return await this.replayFiles(write, batchSize);
+    } finally {
+      this.replaying = false;
+      // What is really left: another process may have replayed some files, a claim may have been taken back.
+      await this.settle();
+      this.count = this.pendingRecords.length + (await this.countFiles());
+    }
+  }
+
+  private async replayFiles(write: (batch: UsageRecord[]) => Promise<void>, batchSize: number): Promise<number> {
     // New spills go to fresh files while the current ones are replayed.
     this.file = this.nextFileName();
     this.syncFile = null;
@@ -157,9 +212,11 @@ export class UsageSpool {
           }
         }
         if (batch.length) await write(batch);
-        if (torn) this.logger.warn(`[${this.driverName}] skipped ${torn} unreadable line(s) in spool ${f} (torn write)`);
+        if (torn) {
+          this.tornLines += torn;
+          this.logger.warn(`[${this.driverName}] skipped ${torn} unreadable line(s) in spool ${f} (torn write)`);
+        }
         await fs.unlink(claimed);
-        this.count = Math.max(0, this.count - n);
         replayed += n - torn;
       } catch (err) {
         // Give the file back; records already written are skipped next time by id.
@@ -170,6 +227,15 @@ export class UsageSpool {
       }
     }
     return replayed;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -9,6 +9,7 @@ import { assertPackagesFor } from '../optional-packages';
 import { MemoryUsageStorage } from './memory/memory.storage';
 import { FileUsageStorage } from './file/file.storage';
 import { DEFAULT_WRITER_OPTIONS, UsageStorageWriter } from './usage-storage.writer';
+import { defaultSpoolRoot } from './usage-spool.location';
 import { getUsageConnectionToken } from '../connections/usage-connection.tokens';
 import type { UsageDatabaseConnection } from '../connections/database.connection';
 import type { UsageRedisConnection } from '../connections/redis.connection';
@@ -99,7 +100,9 @@ export class UsageStorageRegistry implements OnModuleInit, OnModuleDestroy {
 
   private addWriter(name: string, storage: UsageStorage): UsageStorageWriter {
     const batchSize = this.options.writer?.batchSize ?? storage.writeBatchSize ?? DEFAULT_WRITER_OPTIONS.batchSize;
-    const w = new UsageStorageWriter(name, storage, { ...DEFAULT_WRITER_OPTIONS, ...this.options.writer, batchSize }, this.logger);
+    // The default spool root is per app (package name + working directory), read when the app boots.
+    const spoolDirectory = this.options.writer?.spoolDirectory ?? defaultSpoolRoot();
+    const w = new UsageStorageWriter(name, storage, { ...DEFAULT_WRITER_OPTIONS, ...this.options.writer, batchSize, spoolDirectory }, this.logger);
     this.writers.set(name, w);
     if (this.initialized) void this.open(w).catch((e: Error) => this.logger.error(`usage storage "${name}" failed to start: ${e.message}`, e.stack));
     return w;

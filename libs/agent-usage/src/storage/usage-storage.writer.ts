@@ -1,16 +1,16 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { UsageStorage, UsageStorageStats } from '../interfaces/usage-storage.interface';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { UsageWriterOptions } from '../interfaces/usage-tracking-options.interface';
 import { UsageSpool } from './usage-spool';
+import { UsageDeadLetter, UsageDeadLetters } from './usage-dead-letters';
+import { defaultSpoolRoot, spoolFolderOf } from './usage-spool.location';
 
 export const DEFAULT_WRITER_OPTIONS: Required<UsageWriterOptions> = {
   batchSize: 500,
   flushIntervalMs: 1000,
   maxBufferedRecords: 100_000,
-  spoolDirectory: join(tmpdir(), 'nestjs-agent-usage-spool'),
+  spoolDirectory: defaultSpoolRoot(),
   retryDelayMs: 200,
   maxRetryDelayMs: 30_000,
   shutdownTimeoutMs: 10_000,
@@ -19,8 +19,11 @@ export const DEFAULT_WRITER_OPTIONS: Required<UsageWriterOptions> = {
 /**
  * Sits between `record()` and one driver. `enqueue` only pushes to an array (the agent's call path
  * never waits on I/O); batches go to the driver by size or by interval, one write at a time. A failed
- * write is logged, counted and retried with backoff, its records kept; beyond `maxBufferedRecords` the
- * overflow goes to a local spool file that is replayed once the store accepts writes again.
+ * write is logged once per outage, counted and retried with backoff, its records kept; beyond
+ * `maxBufferedRecords`, or when records wait longer than `flushIntervalMs` behind a slow store, they go
+ * to the store's spool folder, replayed once the store takes writes again. A batch the store refuses
+ * as data (`isDataError`) is split until the refused records are found: the others are stored, the
+ * refused ones dead-lettered, so no record ever blocks the ones behind it.
  */
 export class UsageStorageWriter {
   private queue: UsageRecord[] = [];
@@ -32,7 +35,16 @@ export class UsageStorageWriter {
   private healthy = true;
   private closed = false;
   private readonly spool: UsageSpool;
+  private deadLetters: UsageDeadLetters | null = null;
   private readonly stats: UsageStorageStats;
+  /** The batch being written (copied to the spool when it takes longer than `flushIntervalMs`). */
+  private inflight: UsageRecord[] | null = null;
+  private inflightSpilled = false;
+  /** When the oldest record still in `queue` arrived behind a running write (0: none waiting). */
+  private backlogSince = 0;
+  private watchdog: NodeJS.Timeout | null = null;
+  /** Failed attempts of the current outage after the first (logged once, at recovery). */
+  private failuresThisOutage = 0;
   /** Writes wait until the driver is initialised (records may arrive while the app boots). */
   private ready: Promise<void>;
   private markReady!: () => void;
@@ -46,28 +58,62 @@ export class UsageStorageWriter {
   ) {
     this.ready = new Promise((r) => (this.markReady = r));
     this.retryDelay = options.retryDelayMs;
-    const safe = name.replace(/[^A-Za-z0-9_.-]/g, '_');
     // The spool's own in-memory allowance scales with the buffer bound, so the total stays near it.
     const backlog = Math.min(20_000, Math.ceil(options.maxBufferedRecords / 4));
-    this.spool = new UsageSpool(join(options.spoolDirectory, safe), logger, name, backlog);
-    this.stats = { name, pending: 0, spooled: 0, written: 0, failedWrites: 0, lost: 0, lastError: null };
+    // Until the driver started, its target is unknown: spill to the "unbound" folder of this name.
+    this.spool = new UsageSpool(spoolFolderOf(options.spoolDirectory, name, undefined), logger, name, backlog);
+    this.stats = { name, pending: 0, spooled: 0, written: 0, failedWrites: 0, lost: 0, deadLettered: 0, lastError: null };
   }
 
-  /** Counts what a previous run spooled and replays it in the background. */
+  /** The store's spool folder (spool files and `dead-letters.jsonl`). */
+  get folder(): string {
+    return this.spool.folder;
+  }
+
+  /**
+   * After the driver's `init`: moves to the store's own spool folder, counts what earlier runs left
+   * (taking back files whose replaying process died) and replays it in the background.
+   */
   async open(): Promise<void> {
+    const folder = spoolFolderOf(this.options.spoolDirectory, this.name, this.storage.target?.());
+    await this.spool.bind(folder);
     await this.spool.open();
+    this.deadLetters = new UsageDeadLetters(folder, this.logger, this.name);
+    await this.deadLetters.open();
     this.isOpen = true;
     this.markReady();
+    this.watchdog = setInterval(() => this.spillIfSlow(), Math.max(1, this.options.flushIntervalMs));
+    this.watchdog.unref?.();
     if (this.spool.count > 0) {
       this.logger.log(`[${this.name}] replaying ${this.spool.count} spooled usage record(s) from a previous run`);
       void this.kick();
     }
   }
 
+  /**
+   * The store is slower than the input: what waited `flushIntervalMs` goes to disk (the batch in flight
+   * is copied, the queue moved), so a crash loses at most what arrived in the last `flushIntervalMs`.
+   * A record both stored and spooled is written twice, which the drivers' idempotent ids absorb.
+   */
+  private spillIfSlow(): void {
+    if ((!this.running && !this.retryTimer) || this.closed) return;
+    const now = Date.now();
+    if (this.inflight && !this.inflightSpilled && now - this.inflightSince >= this.options.flushIntervalMs) {
+      this.inflightSpilled = true;
+      this.spool.add(this.inflight);
+    }
+    if (this.queue.length > 0 && this.backlogSince > 0 && now - this.backlogSince >= this.options.flushIntervalMs) {
+      this.spool.add(this.queue.splice(0));
+      this.backlogSince = 0;
+    }
+  }
+  private inflightSince = 0;
+
   /** Hot path: O(1), no I/O. */
   enqueue(record: UsageRecord): void {
     const q = this.queue;
     q.push(record);
+    if (q.length === 1) this.backlogSince = Date.now();
     if (q.length > this.options.maxBufferedRecords) {
       // Keep memory bounded: the newest overflow waits on disk instead.
       this.spool.add(q.splice(this.options.maxBufferedRecords));
@@ -91,7 +137,13 @@ export class UsageStorageWriter {
   }
 
   getStats(): UsageStorageStats {
-    return { ...this.stats, pending: this.queue.length + this.spool.count, spooled: this.spool.count, lost: this.spool.lost };
+    return {
+      ...this.stats,
+      pending: this.queue.length + this.spool.count + (this.inflight && !this.inflightSpilled ? this.inflight.length : 0),
+      spooled: this.spool.count,
+      lost: this.spool.lost + (this.deadLetters?.lost ?? 0),
+      deadLettered: this.deadLetters?.count ?? 0,
+    };
   }
 
   /** Starts a flush cycle unless one runs; returns the running cycle. */
@@ -103,8 +155,9 @@ export class UsageStorageWriter {
     if (!this.running) {
       this.running = this.cycle().finally(() => {
         this.running = null;
-        // Records that arrived during the last write of the cycle must not wait for the next enqueue.
-        if (this.queue.length > 0 && !this.retryTimer && !this.closed && !this.timer) {
+        // Records that arrived (or were spilled to the spool) during the last write of the cycle must
+        // not wait for the next enqueue.
+        if ((this.queue.length > 0 || this.spool.count > 0) && !this.retryTimer && !this.closed && !this.timer) {
           this.timer = setTimeout(() => {
             this.timer = null;
             void this.kick();
@@ -120,20 +173,21 @@ export class UsageStorageWriter {
     await this.ready;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.batchSize);
-      try {
-        await this.storage.write(batch);
-        this.onSuccess(batch.length);
-      } catch (err) {
-        this.queue.unshift(...batch);
-        this.onFailure(err as Error);
+      if (this.queue.length === 0) this.backlogSince = 0;
+      const failed = await this.deliver(batch);
+      if (failed) {
+        if (this.queue.length === 0) this.backlogSince = this.inflightSince || Date.now();
+        this.queue.unshift(...failed.left);
+        this.onFailure(failed.error);
         return;
       }
     }
+    this.backlogSince = 0;
     if (this.spool.count > 0) {
       try {
         const n = await this.spool.replay(async (b) => {
-          await this.storage.write(b);
-          this.onSuccess(b.length);
+          const failed = await this.deliver(b);
+          if (failed) throw failed.error;
         }, this.options.batchSize);
         if (n) this.logger.log(`[${this.name}] replayed ${n} spooled usage record(s)`);
       } catch (err) {
@@ -142,11 +196,73 @@ export class UsageStorageWriter {
     }
   }
 
+  /**
+   * Writes `batch`; when the store refuses it as data, splits it (halves, depth first) until the refused
+   * records stand alone, stores every other one and dead-letters those. Returns what is left when the
+   * store turned out to be down (to retry later), or null.
+   */
+  private async deliver(batch: UsageRecord[]): Promise<{ left: UsageRecord[]; error: Error } | null> {
+    const parts = [batch];
+    while (parts.length > 0) {
+      const part = parts.pop()!;
+      this.inflight = part;
+      this.inflightSince = Date.now();
+      this.inflightSpilled = false;
+      try {
+        await this.storage.write(part);
+        this.onSuccess(part.length);
+      } catch (err) {
+        if (!this.storage.isDataError?.(err)) {
+          // A batch copied to the spool while it was in flight is retried from there, not twice.
+          const left = this.inflightSpilled ? [] : part;
+          for (let i = parts.length - 1; i >= 0; i--) left.push(...parts[i]);
+          return { left, error: err as Error };
+        }
+        if (part.length === 1) {
+          await this.deadLetters!.add(part, err as Error);
+          this.stats.deadLettered = this.deadLetters!.count;
+        } else {
+          const mid = part.length >> 1;
+          parts.push(part.slice(mid), part.slice(0, mid));
+        }
+      } finally {
+        this.inflight = null;
+      }
+    }
+    return null;
+  }
+
+  /** Dead letters of this store, oldest first. */
+  async readDeadLetters(limit: number): Promise<UsageDeadLetter[]> {
+    await this.ready;
+    return this.deadLetters!.read(limit);
+  }
+
+  /**
+   * Writes the dead letters again (after the store or the data was fixed); those still refused are
+   * dead-lettered again. Runs in the flush cycle's turn (a driver never writes concurrently).
+   */
+  async replayDeadLetters(): Promise<{ replayed: number; deadLettered: number }> {
+    await this.ready;
+    while (this.running) await this.running;
+    const written = this.stats.written;
+    const run = this.deadLetters!.replay(async (b) => {
+      const failed = await this.deliver(b);
+      if (failed) throw failed.error;
+    }, this.options.batchSize);
+    this.running = run.then(() => undefined, () => undefined).finally(() => (this.running = null));
+    await run;
+    return { replayed: this.stats.written - written, deadLettered: this.deadLetters!.count };
+  }
+
   private onSuccess(n: number): void {
     this.stats.written += n;
     if (!this.healthy) {
       this.healthy = true;
-      this.logger.log(`[${this.name}] usage storage is writable again; ${this.queue.length + this.spool.count} record(s) still pending`);
+      this.logger.log(
+        `[${this.name}] usage storage is writable again after ${this.failuresThisOutage + 1} failed attempt(s); ${this.queue.length + this.spool.count} record(s) still pending`,
+      );
+      this.failuresThisOutage = 0;
     }
     this.retryDelay = this.options.retryDelayMs;
   }
@@ -154,13 +270,14 @@ export class UsageStorageWriter {
   private onFailure(err: Error): void {
     this.stats.failedWrites++;
     this.stats.lastError = err.message;
+    // Once per outage (the stack once); the attempts after it are counted and told at recovery.
     if (this.healthy) {
       this.healthy = false;
       this.logger.error(
-        `[${this.name}] usage storage write failed; records are kept and retried: ${err.message}`,
+        `[${this.name}] usage storage write failed; records are kept and retried (logged once until it recovers): ${err.message}`,
         err.stack,
       );
-    }
+    } else this.failuresThisOutage++;
     if (this.closed) return;
     const delay = this.retryDelay;
     this.retryDelay = Math.min(this.retryDelay * 2, this.options.maxRetryDelayMs);
@@ -176,14 +293,17 @@ export class UsageStorageWriter {
    * that needs its own writes does not silently answer without them.
    */
   async flush(): Promise<void> {
+    await this.spool.settle();
+    // A cycle that began before this call may fail on a store that is back by now: judge a fresh one.
+    if (this.running) await this.running;
     if (this.retryTimer) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
     }
-    await this.spool.settle();
     for (let i = 0; i < 3 && (this.queue.length > 0 || this.spool.count > 0 || this.running); i++) {
       await this.kick();
-      if (!this.healthy) {
+      // Failing with nothing left (another process replayed it) is not a failure of this flush.
+      if (!this.healthy && (this.queue.length > 0 || this.spool.count > 0)) {
         throw new Error(
           `usage storage "${this.name}" is failing (${this.stats.lastError}); ${this.queue.length + this.spool.count} record(s) pending`,
         );
@@ -197,6 +317,8 @@ export class UsageStorageWriter {
    */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = null;
     if (this.timer) clearTimeout(this.timer);
@@ -211,7 +333,6 @@ export class UsageStorageWriter {
     const deadline = Date.now() + this.options.shutdownTimeoutMs;
     let delay = this.options.retryDelayMs;
     while (this.queue.length > 0 && Date.now() < deadline) {
-      this.healthy = true;
       await this.kick();
       if (this.queue.length > 0) {
         await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));

@@ -353,6 +353,28 @@ export class CacheUsageStorage implements UsageStorage {
     return n;
   }
 
+  /**
+   * Only this driver's own per-record checks and a script error on the data (Lua raising `ERR ...` on a
+   * value, a counter overflow) refuse the records. Connection errors, LOADING, BUSY, READONLY, OOM, WRONGTYPE (a key of another layout) and
+   * NOSCRIPT are about the server, not the records: retried, never dead-lettered.
+   */
+  isDataError(error: unknown): boolean {
+    const e = error as { name?: string; message?: string } | null;
+    if (typeof e?.message !== 'string') return false;
+    // This driver's own checks of one record's values before it builds the script call.
+    if (error instanceof UsageTrackingError) return /^cache usage storage: (?:\w+ must be a non-negative safe integer|record .* has an invalid recordedAt)/.test(e.message);
+    if (e.name !== 'ReplyError') return false;
+    return /^ERR (?:.*(?:user_script|Error running script)|value is not an? (?:integer|valid float)|increment or decrement would overflow|increment would produce NaN)/.test(
+      e.message,
+    );
+  }
+
+  target(): string | undefined {
+    const o = this.client?.options as { host?: string; port?: number; db?: number; path?: string } | undefined;
+    if (!o) return undefined;
+    return `redis://${o.path ?? `${o.host ?? 'localhost'}:${o.port ?? 6379}`}/${o.db ?? 0}#${this.rawPrefix}`;
+  }
+
   async write(records: readonly UsageRecord[]): Promise<void> {
     await this.ready();
     if (records.length === 0) return;

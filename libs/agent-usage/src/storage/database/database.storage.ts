@@ -61,6 +61,12 @@ function isConnectionError(err: unknown): boolean {
   if (CONNECTION_CODES.has(code) || code.startsWith('08')) return true;
   return /connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Connection refused/i.test(String((err as Error)?.message));
 }
+/**
+ * SQLSTATE classes that mean "this data is refused" (22 data exception, e.g. a date out of range or an
+ * invalid JSON escape; 23 integrity constraint violation): retrying the same rows fails the same way.
+ * Connection classes (08, 57P0x) and resources (53) are outages, retried; conflicts (40) are retried here.
+ */
+const DATA_ERROR_CLASSES = new Set(['22', '23']);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** JSON for jsonb: PostgreSQL rejects the NUL character (\u0000) in jsonb strings, which would poison a batch forever. */
@@ -365,6 +371,25 @@ export class DatabaseUsageStorage implements UsageStorage {
       counts.push(`(SELECT count(*) FROM up${i})::int AS ${layout.kind}_rows`);
     });
     return `WITH ${ctes.join(',\n      ')}\n      SELECT ${counts.join(', ')}`;
+  }
+
+  isDataError(error: unknown): boolean {
+    const code = errorCode(error);
+    return code !== undefined && code.length === 5 && DATA_ERROR_CLASSES.has(code.slice(0, 2)) && !isConnectionError(error);
+  }
+
+  target(): string | undefined {
+    // Before the first connection the configured URL names the same target.
+    const o = (this.dataSource?.options ?? (this.options.url ? { url: this.options.url } : undefined)) as
+      | { url?: string; host?: string; port?: number; database?: string }
+      | undefined;
+    if (!o) return undefined;
+    let where = `${o.host ?? 'localhost'}:${o.port ?? 5432}/${o.database ?? ''}`;
+    if (o.url) {
+      const u = new URL(o.url);
+      where = `${u.hostname}:${u.port || 5432}${u.pathname}`;
+    }
+    return `postgres://${where}#${this.ledger}`;
   }
 
   async write(records: readonly UsageRecord[]): Promise<void> {

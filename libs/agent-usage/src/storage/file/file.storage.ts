@@ -21,7 +21,6 @@ import {
   matchesFilters,
 } from '../../query/in-memory-query';
 import { recordFromJson, recordToJson } from '../../record/usage-record.factory';
-import { utcDaysBetween } from '../../query/time-zone';
 
 const FILE_RE = /^usage-(\d{4}-\d{2}-\d{2})\.jsonl$/;
 
@@ -52,6 +51,10 @@ export class FileUsageStorage implements UsageStorage {
     if (context.options.file?.directory) this.directory = resolve(context.options.file.directory);
     await fs.mkdir(this.directory, { recursive: true });
     for (const day of await this.days()) await this.sealTornTail(this.fileOf(day));
+  }
+
+  target(): string {
+    return `file://${this.directory}`;
   }
 
   private fileOf(day: string): string {
@@ -108,14 +111,16 @@ export class FileUsageStorage implements UsageStorage {
     return out.sort();
   }
 
-  /** Day files the time range can touch (a day file holds records of that UTC day only). */
+  /**
+   * Day files the time range can touch (a day file holds records of that UTC day only). Compared as
+   * `YYYY-MM-DD` strings, which sort like the days themselves: the record rule keeps years at 1970..9999.
+   */
   private async daysFor(f: NormalizedUsageFilters): Promise<string[]> {
     const all = await this.days();
     if (!f.from && !f.to) return all;
-    const from = f.from ?? new Date(`${all[0] ?? '1970-01-01'}T00:00:00Z`);
-    const to = f.to ?? new Date(Date.now() + 86_400_000 * 366);
-    const wanted = new Set(utcDaysBetween(from, to));
-    return all.filter((d) => wanted.has(d));
+    const first = f.from ? f.from.toISOString().slice(0, 10) : '';
+    const last = f.to ? new Date(f.to.getTime() - 1).toISOString().slice(0, 10) : '\uffff';
+    return all.filter((d) => d >= first && d <= last);
   }
 
   /** Streams one day file, yielding each whole, first-seen, matching record. */
