@@ -50,6 +50,8 @@ export interface ResultRow {
   /** CI floor on `ratio` (only ratios are gated, never absolute times). */
   floor?: number;
   note?: string;
+  /** Set when the row's result is wrong (not slow): fails the run, quick or full. */
+  error?: string;
 }
 
 export const floorOk = (r: ResultRow): boolean => r.floor === undefined || (r.ratio !== null && r.ratio >= r.floor);

@@ -38,9 +38,11 @@ export async function describeEnvironment(): Promise<Environment> {
   let redis = 'unreachable';
   try {
     const Redis = (await import('ioredis')).default;
-    const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await r.connect();
+    // No reconnects: an unreachable Redis must not keep the process alive after the report.
+    const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    r.on('error', () => undefined);
     try {
+      await r.connect();
       redis = /redis_version:(\S+)/.exec(await r.info('server'))?.[1] ?? 'unknown';
     } finally {
       r.disconnect();

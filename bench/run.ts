@@ -112,6 +112,10 @@ async function main(): Promise<void> {
       log(`skipping the ${d} driver: ${problem}`);
     } else cfg.drivers.push(d);
   }
+  // In CI every driver must run: an unreachable PostgreSQL or Redis fails the run instead of shrinking it.
+  const ci = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
+  const missingInCi = ci ? Object.entries(cfg.skipped).map(([d, why]) => `${d} (${why})`) : [];
+  for (const m of missingInCi) log(`CI: the ${m} driver cannot run: FAILING the run`);
   const env = await describeEnvironment();
   log(`${quick ? 'quick' : 'full'} run; parts: ${parts.join(', ')}; drivers: ${cfg.drivers.join(', ')}`);
 
@@ -142,10 +146,14 @@ async function main(): Promise<void> {
 
   const below = rows.filter((r) => !floorOk(r));
   for (const r of below) log(`ratio below floor: ${r.metric} (${r.driver}): ${r.ratioText} < ${r.floor}`);
+  const wrong = rows.filter((r) => r.error);
+  for (const r of wrong) log(`WRONG RESULT: ${r.metric} (${r.driver}): ${r.error}`);
+  if (missingInCi.length) log(`drivers that did not run in CI: ${missingInCi.join(', ')}`);
   if (crashed.length) log(`parts that did not complete: ${crashed.join(', ')}`);
   log(`total ${(msSince(t0) / 1000).toFixed(1)} s`);
-  // Only ratios (and a harness that could not measure at all) fail the run; absolute times never do.
-  if (crashed.length > 0 || (quick && below.length > 0)) process.exitCode = 1;
+  // Wrong results, a driver missing in CI, ratios below their floors (quick) and a harness that could not
+  // measure fail the run; absolute times never do.
+  if (crashed.length > 0 || wrong.length > 0 || missingInCi.length > 0 || (quick && below.length > 0)) process.exitCode = 1;
 }
 
 main().catch((e) => {

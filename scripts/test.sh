@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # npm test: the whole check, as CI runs it (.ci/run starts PostgreSQL and Redis first).
 #   dependencies (npm ci only when needed) -> lint -> typecheck -> build (stop at the first failure)
-#   -> Jest (test/ and the library's specs) -> Nest 12 smoke -> packaging -> bench:quick (only if
-#   bench/run.ts exists)
-# Ends with one line "N passed, N failed": Jest's passed/failed tests (a suite that could not run
-# counts as one failure), plus one each for the Nest 12 smoke, the packaging test and bench:quick when it runs.
+#   -> Jest (test/ and the library's specs, with coverage) -> coverage floors per library folder
+#   -> Nest 12 smoke -> packaging -> bench:quick (only if bench/run.ts exists)
+# Ends with one line "N passed, N failed, N skipped" (todo tests, if any, on the line before): Jest's
+# tests (a suite that could not run counts as one failure), plus one each for the coverage floors, the
+# Nest 12 smoke, the packaging test and bench:quick when it runs.
 # Exit code 0 only when nothing failed.
 set -euo pipefail
 
@@ -42,9 +43,16 @@ fi
 
 step "jest"
 results=$(mktemp "${TMPDIR:-/tmp}/jest-results.XXXXXX")
-trap 'rm -f "$results"' EXIT
+coverage=$(mktemp -d "${TMPDIR:-/tmp}/jest-coverage.XXXXXX")
+trap 'rm -rf "$results" "$coverage"' EXIT
 jest_rc=0
-node_modules/.bin/jest --ci --json --outputFile="$results" || jest_rc=$?
+node_modules/.bin/jest --ci --json --outputFile="$results" \
+  --coverage --coverageDirectory="$coverage" --coverageReporters=json-summary \
+  --collectCoverageFrom='libs/agent-usage/src/**/*.ts' --collectCoverageFrom='!**/*.spec.ts' || jest_rc=$?
+
+step "coverage (lines / branches per library folder; floors in scripts/coverage-floors.json)"
+coverage_rc=0
+node -r ts-node/register/transpile-only scripts/coverage-check.ts "$coverage/coverage-summary.json" >&2 || coverage_rc=$?
 
 step "nest 12 smoke"
 smoke_rc=0
@@ -63,13 +71,13 @@ fi
 
 # Jest's counts; a suite that failed to run (syntax error, failing beforeAll import...) has no failed
 # test of its own, so it is counted as one failure; so is a Jest that failed without saying why.
-read -r passed failed < <(node - "$results" <<'NODE'
+read -r passed failed skipped todo < <(node - "$results" <<'NODE'
 const fs = require('node:fs');
 try {
   const r = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-  console.log(r.numPassedTests ?? 0, (r.numFailedTests ?? 0) + (r.numRuntimeErrorTestSuites ?? 0));
+  console.log(r.numPassedTests ?? 0, (r.numFailedTests ?? 0) + (r.numRuntimeErrorTestSuites ?? 0), r.numPendingTests ?? 0, r.numTodoTests ?? 0);
 } catch {
-  console.log(0, 0);
+  console.log(0, 0, 0, 0);
 }
 NODE
 )
@@ -80,6 +88,13 @@ fi
 
 echo >&2
 echo "Jest: exit code $jest_rc" >&2
+if [[ $coverage_rc == 0 ]]; then
+  passed=$((passed + 1))
+  echo "coverage floors: passed" >&2
+else
+  failed=$((failed + 1))
+  echo "coverage floors: FAILED (see the coverage step above)" >&2
+fi
 if [[ $smoke_rc == 0 ]]; then
   passed=$((passed + 1))
   echo "Nest 12 smoke: passed" >&2
@@ -104,5 +119,6 @@ if [[ -n $bench_rc ]]; then
   fi
 fi
 
-echo "$passed passed, $failed failed"
+if [[ $todo != 0 ]]; then echo "$todo todo"; fi
+echo "$passed passed, $failed failed, $skipped skipped"
 [[ $failed == 0 ]]

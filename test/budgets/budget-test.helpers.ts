@@ -7,12 +7,27 @@ import { TrackUsage, USAGE_CLOCK, UsageTrackingModule, UsageTrackingModuleOption
 export const PG_URL = process.env.USAGE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.USAGE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A controllable clock for the USAGE_CLOCK seam. */
+/**
+ * One clock for everything: Jest's fake `Date` (timers stay real, and the fake clock moves on with real
+ * time), so the records agents make, the budget windows and the threshold job all read the same instant,
+ * and records really land in the window under test. `set()` jumps it. Restore with `jest.useRealTimers()`
+ * (Jest also does between test files).
+ */
 export class TestClock {
-  constructor(public current: Date) {}
-  readonly fn = (): Date => this.current;
+  constructor(start: Date) {
+    jest.useFakeTimers({
+      now: start,
+      advanceTimers: true,
+      doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'requestAnimationFrame', 'cancelAnimationFrame', 'requestIdleCallback', 'cancelIdleCallback', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
+    });
+  }
+  get current(): Date {
+    return new Date();
+  }
+  /** The clock as a function, for the USAGE_CLOCK seam (it reads the same fake `Date`). */
+  readonly fn = (): Date => new Date();
   set(iso: string): void {
-    this.current = new Date(iso);
+    jest.setSystemTime(new Date(iso));
   }
 }
 

@@ -60,7 +60,7 @@ describe('hard budgets (pause), in-process counters', () => {
     expect(status).toMatchObject({ used: 2000, remaining: 0, percent: 100, paused: true, limit: 2000, metric: 'tokens', unit: 'tokens' });
     expect(status.resetAt.toISOString()).toBe('2031-01-01T11:00:00.000Z');
 
-    clock.set('2031-01-01T10:59:59.999Z');
+    clock.set('2031-01-01T10:59:58.000Z'); // the one clock moves on with real time: keep a margin
     await expect(agent.respond('q')).rejects.toBeInstanceOf(UsageBudgetExceededError);
     clock.set('2031-01-01T11:00:00.000Z');
     await expect(agent.respond('q')).resolves.toBeDefined();
@@ -116,6 +116,8 @@ describe('hard budgets: concurrency, leaks, cost, sync methods', () => {
           { name: 'cost', scope: 'user', match: 'payer', window: 'day', metric: 'cost', limit: '0.01', actions: ['pause'] },
         ],
         scheduler: { coordination: 'memory', reservationTtlMs: 300, admissionTimeoutMs: 3000 },
+        // Known prices, so the cost test can work out the agent's call cost by hand.
+        pricing: { overrides: [{ match: 'claude-sonnet-4', input: '3', output: '15' }] },
       },
       { providers: [SyncAgent, FlakyAgent] },
     );
@@ -161,12 +163,13 @@ describe('hard budgets: concurrency, leaks, cost, sync methods', () => {
     usage.record({ agentName: 'support', userId: 'payer', modelName: 'gpt-4o', inputTokens: 1, outputTokens: 1, costNanoUsd: 4_000_000 });
     const err = await usage.runWithContext({ userId: 'payer' }, () => app.get(ResearchAgent).respond('q')).catch((e) => e);
     expect(err).toBeInstanceOf(UsageBudgetExceededError);
-    // The agent's own call is priced by the pricing service when it knows the model (else it adds nothing).
-    const stored = (await usage.getUsageAggregate({ userId: 'payer' })).costNanoUsd;
-    expect(stored).toBeGreaterThanOrEqual(10_000_000);
-    expect(err.body).toMatchObject({ metric: 'cost', unit: 'nano_usd', limit: 10_000_000, used: stored, limitUsd: '0.010000000' });
+    // Worked out by hand: the research call is 40 input tokens at $3/M and 10 output at $15/M
+    // = 120,000 + 150,000 nano-USD; plus the two explicit costs.
+    const expected = 6_000_000 + 120_000 + 150_000 + 4_000_000;
+    expect(err.body).toMatchObject({ metric: 'cost', unit: 'nano_usd', limit: 10_000_000, used: expected, limitUsd: '0.010000000', usedUsd: '0.010270000' });
     const [s] = await usage.getBudgetStatus('cost');
-    expect(s).toMatchObject({ limitUsd: '0.010000000', used: stored, remainingUsd: '0.000000000', paused: true });
+    expect(s).toMatchObject({ limitUsd: '0.010000000', used: expected, usedUsd: '0.010270000', remainingUsd: '0.000000000', paused: true });
+    expect((await usage.getUsageAggregate({ userId: 'payer' })).costNanoUsd).toBe(expected);
   });
 });
 

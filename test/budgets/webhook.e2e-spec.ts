@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { INestApplication } from '@nestjs/common';
@@ -8,7 +9,6 @@ import {
   UsageThresholdJob,
   WEBHOOK_SIGNATURE_HEADER,
   WEBHOOK_TIMESTAMP_HEADER,
-  signUsageWebhook,
   verifyUsageWebhook,
 } from 'nestjs-agent-usage';
 import { CapturingLogger, TestClock, bootApp } from './budget-test.helpers';
@@ -19,10 +19,15 @@ interface Received {
   body: string;
 }
 
-/** A real local endpoint: `/flaky` fails its first 2 calls, `/down` always fails, `/bad` answers 400, `/slow` never answers in time. */
+/**
+ * A real local endpoint: `/flaky` fails its first 2 calls, `/busy` answers 429 twice, `/timeout` 408 once,
+ * `/down` and `/closing` always fail, `/bad` answers 400, `/slow` never answers in time.
+ */
 function startReceiver(): Promise<{ server: Server; url: string; received: Received[] }> {
   const received: Received[] = [];
   let flaky = 0;
+  let busy = 0;
+  let timeout = 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
@@ -32,7 +37,13 @@ function startReceiver(): Promise<{ server: Server; url: string; received: Recei
         flaky++;
         res.statusCode = flaky <= 2 ? 503 : 204;
         res.end();
-      } else if (req.url === '/down') {
+      } else if (req.url === '/busy') {
+        res.statusCode = ++busy <= 2 ? 429 : 204;
+        res.end();
+      } else if (req.url === '/timeout') {
+        res.statusCode = ++timeout <= 1 ? 408 : 204;
+        res.end();
+      } else if (req.url === '/down' || req.url === '/closing') {
         res.statusCode = 500;
         res.end('boom');
       } else if (req.url === '/bad') {
@@ -76,13 +87,15 @@ describe('webhooks', () => {
           budget('down', 'a2', hook('/down')),
           budget('bad', 'a3', hook('/bad')),
           budget('slow', 'a4', hook('/slow', { retries: 1, timeoutMs: 100 })),
+          budget('busy', 'a5', hook('/busy')),
+          budget('timeout', 'a6', hook('/timeout')),
         ],
         scheduler: { enabled: false, coordination: 'memory' },
       },
       { clock, logger },
     );
     const usage = app.get(UsageService);
-    for (const agentName of ['a1', 'a2', 'a3', 'a4']) {
+    for (const agentName of ['a1', 'a2', 'a3', 'a4', 'a5', 'a6']) {
       usage.record({ agentName, modelName: 'gpt-4o', inputTokens: 100, outputTokens: 10, costNanoUsd: 2_000_000_000, recordedAt: clock.current });
       usage.record({ agentName, modelName: 'gpt-4o-mini', inputTokens: 100, outputTokens: 10, costNanoUsd: 750_000_000, recordedAt: clock.current });
     }
@@ -127,12 +140,20 @@ describe('webhooks', () => {
     expect(body.topCostDrivers.agents).toEqual([{ key: 'a1', costNanoUsd: 2_750_000_000, costUsd: '2.750000000', totalTokens: 220, requests: 2 }]);
   });
 
+  it('retries 429 and 408 (the receiver asks to come back), then delivers', () => {
+    expect(at('/busy').map((r) => r.path)).toEqual(['/busy', '/busy', '/busy']);
+    expect(at('/timeout')).toHaveLength(2);
+  });
+
   it('signs each delivery with HMAC-SHA256 over timestamp and raw body', () => {
     const r = at('/flaky')[2];
     const timestamp = r.headers[WEBHOOK_TIMESTAMP_HEADER] as string;
     const signature = r.headers[WEBHOOK_SIGNATURE_HEADER] as string;
-    expect(signature).toMatch(/^sha256=[0-9a-f]{64}$/);
-    expect(signature).toBe(signUsageWebhook(SECRET, timestamp, r.body));
+    // Computed here with node:crypto, as a receiver in any language would (README: "Webhooks").
+    const independent = `sha256=${createHmac('sha256', SECRET).update(`${timestamp}.${r.body}`, 'utf8').digest('hex')}`;
+    expect(signature).toBe(independent);
+    // The timestamp is the sending instant in unix seconds (the one clock: fake Date in 2031).
+    expect(Math.abs(Number(timestamp) - Math.floor(Date.parse('2031-07-01T06:00:00Z') / 1000))).toBeLessThan(600);
     expect(verifyUsageWebhook(SECRET, r.body, { timestamp, signature })).toBe(true);
     expect(verifyUsageWebhook('wrong-secret', r.body, { timestamp, signature })).toBe(false);
     expect(verifyUsageWebhook(SECRET, r.body.replace('"flaky"', '"other"'), { timestamp, signature })).toBe(false);
@@ -145,8 +166,8 @@ describe('webhooks', () => {
     expect(at('/slow')).toHaveLength(2); // timed out twice
     const stats = app.get(UsageBudgetService).getStats();
     expect(stats.webhookFailures).toBe(3);
-    expect(stats.webhookDeliveries).toBe(1);
-    expect(stats.webhookRetries).toBe(2 + 3 + 1);
+    expect(stats.webhookDeliveries).toBe(3); // flaky, busy, timeout
+    expect(stats.webhookRetries).toBe(2 + 3 + 1 + 2 + 1);
     const errors = logger.lines.filter((l) => l.level === 'error').map((l) => l.message);
     expect(errors.some((m) => /budget "down" 100% webhook to http:\/\/127\.0\.0\.1:\d+\/down failed after 4 attempt\(s\) \(last: HTTP 500\)/.test(m))).toBe(true);
     expect(errors.some((m) => /budget "bad" .* failed after 1 attempt\(s\) \(last: HTTP 400\)/.test(m))).toBe(true);
@@ -158,4 +179,48 @@ describe('webhooks', () => {
     expect((await app.get(UsageThresholdJob).run()).fired).toEqual([]);
     expect(receiver.received.length).toBe(before);
   });
+});
+
+describe('webhooks at shutdown', () => {
+  it('stop retrying once the app is closing (close does not wait out the backoff)', async () => {
+    const receiver = await startReceiver();
+    const logger = new CapturingLogger();
+    const app = await bootApp(
+      {
+        budgets: [
+          {
+            name: 'closing',
+            scope: 'agent',
+            match: 'c1',
+            window: 'day',
+            metric: 'requests',
+            limit: 1,
+            levels: [100],
+            actions: ['webhook'],
+            // Five retries 2 s apart and more: all of them would take over a minute.
+            webhook: { url: `${receiver.url}/closing`, retries: 5, retryDelayMs: 2_000 },
+          },
+        ],
+        scheduler: { enabled: false, coordination: 'memory' },
+      },
+      { logger },
+    );
+    try {
+      app.get(UsageService).record({ agentName: 'c1', inputTokens: 1, outputTokens: 1 });
+      const run = app.get(UsageThresholdJob).run();
+      // Wait (on the condition) for the first attempt, then close while the notifier sleeps before retry 1.
+      for (const deadline = Date.now() + 10_000; receiver.received.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+      expect(receiver.received).toHaveLength(1);
+      const t0 = Date.now();
+      await app.close();
+      await run;
+      expect(Date.now() - t0).toBeLessThan(8_000); // one backoff at most (2 s +- 25 %), not five
+      expect(receiver.received).toHaveLength(1);
+      const stats = app.get(UsageBudgetService).getStats();
+      expect(stats).toMatchObject({ webhookFailures: 1, webhookDeliveries: 0 });
+      expect(logger.matching('error', /budget "closing" 100% webhook .* failed after 1 attempt\(s\) \(last: HTTP 500\)/)).toHaveLength(1);
+    } finally {
+      await new Promise((r) => receiver.server.close(r));
+    }
+  }, 20_000);
 });

@@ -27,12 +27,13 @@ describe('UsageService filters', () => {
   beforeAll(async () => {
     app = await boot();
     usage = app.get(UsageService);
-    // Records on both sides of UTC midnights, and at the very last millisecond of a day.
-    usage.record(rec({ id: 'a', agentName: 'support', userId: 'u1', group: 'g1', chatName: 'c1', modelName: 'gpt-4o', providerName: 'openai', recordedAt: '2026-05-01T00:00:00.000Z' }));
-    usage.record(rec({ id: 'b', agentName: 'support', userId: 'u2', group: 'g2', chatName: 'c2', modelName: 'gpt-4o-mini', providerName: 'openai', recordedAt: '2026-05-01T23:59:59.999Z' }));
-    usage.record(rec({ id: 'c', agentName: 'research', userId: 'u1', group: 'g1', chatName: 'c3', modelName: 'claude-sonnet-4', providerName: 'anthropic', recordedAt: '2026-05-02T00:00:00.000Z' }));
-    usage.record(rec({ id: 'd', agentName: 'research', userId: 'u3', modelName: 'gemini-2.5-pro', providerName: 'google', recordedAt: '2026-05-03T12:00:00.000Z', success: false }));
-    usage.record(rec({ id: 'e', agentName: 'summarizer', userId: 'u2', modelName: 'gpt-4o', providerName: 'openai', recordedAt: '2026-04-30T23:59:59.999Z' }));
+    // Records on both sides of UTC midnights, and at the very last millisecond of a day. Input tokens are
+    // powers of two and output 100x them, so every group's totals say exactly which records it holds.
+    usage.record(rec({ id: 'a', agentName: 'support', userId: 'u1', group: 'g1', chatName: 'c1', modelName: 'gpt-4o', providerName: 'openai', inputTokens: 1, outputTokens: 100, recordedAt: '2026-05-01T00:00:00.000Z' }));
+    usage.record(rec({ id: 'b', agentName: 'support', userId: 'u2', group: 'g2', chatName: 'c2', modelName: 'gpt-4o-mini', providerName: 'openai', inputTokens: 2, outputTokens: 200, recordedAt: '2026-05-01T23:59:59.999Z' }));
+    usage.record(rec({ id: 'c', agentName: 'research', userId: 'u1', group: 'g1', chatName: 'c3', modelName: 'claude-sonnet-4', providerName: 'anthropic', inputTokens: 4, outputTokens: 400, recordedAt: '2026-05-02T00:00:00.000Z' }));
+    usage.record(rec({ id: 'd', agentName: 'research', userId: 'u3', modelName: 'gemini-2.5-pro', providerName: 'google', inputTokens: 8, outputTokens: 800, recordedAt: '2026-05-03T12:00:00.000Z', success: false }));
+    usage.record(rec({ id: 'e', agentName: 'summarizer', userId: 'u2', modelName: 'gpt-4o', providerName: 'openai', inputTokens: 16, outputTokens: 1600, recordedAt: '2026-04-30T23:59:59.999Z' }));
   });
   afterAll(() => app.close());
 
@@ -78,23 +79,58 @@ describe('UsageService filters', () => {
     expect(err.message).toContain(expected);
   });
 
-  it('groups by every dimension, ordered by key with null last', async () => {
-    expect((await usage.getUsageGroupedBy('day')).map((g) => [g.key, g.recordCount])).toEqual([
-      ['2026-04-30', 1],
-      ['2026-05-01', 2],
-      ['2026-05-02', 1],
-      ['2026-05-03', 1],
-    ]);
-    expect((await usage.getUsageGroupedBy('hour', { date: '2026-05-01' })).map((g) => g.key)).toEqual(['2026-05-01T00', '2026-05-01T23']);
-    expect((await usage.getUsageGroupedBy('group')).map((g) => [g.key, g.totalTokens])).toEqual([
-      ['g1', 30],
-      ['g2', 15],
-      [null, 30],
-    ]);
-    for (const d of ['agentName', 'userId', 'chatName', 'modelName', 'providerName'] as const) {
-      const groups = await usage.getUsageGroupedBy(d);
-      expect(groups.reduce((a, g) => a + g.recordCount, 0)).toBe(5);
+  it('groups by every dimension, ordered by key with null last, with every total exact', async () => {
+    // [key, records, input, output, total tokens, failed], worked out by hand from the five records above.
+    const expected: Record<string, [string | null, number, number, number, number, number][]> = {
+      agentName: [
+        ['research', 2, 12, 1200, 1212, 1],
+        ['summarizer', 1, 16, 1600, 1616, 0],
+        ['support', 2, 3, 300, 303, 0],
+      ],
+      userId: [
+        ['u1', 2, 5, 500, 505, 0],
+        ['u2', 2, 18, 1800, 1818, 0],
+        ['u3', 1, 8, 800, 808, 1],
+      ],
+      group: [
+        ['g1', 2, 5, 500, 505, 0],
+        ['g2', 1, 2, 200, 202, 0],
+        [null, 2, 24, 2400, 2424, 1],
+      ],
+      chatName: [
+        ['c1', 1, 1, 100, 101, 0],
+        ['c2', 1, 2, 200, 202, 0],
+        ['c3', 1, 4, 400, 404, 0],
+        [null, 2, 24, 2400, 2424, 1],
+      ],
+      modelName: [
+        ['claude-sonnet-4', 1, 4, 400, 404, 0],
+        ['gemini-2.5-pro', 1, 8, 800, 808, 1],
+        ['gpt-4o', 2, 17, 1700, 1717, 0],
+        ['gpt-4o-mini', 1, 2, 200, 202, 0],
+      ],
+      providerName: [
+        ['anthropic', 1, 4, 400, 404, 0],
+        ['google', 1, 8, 800, 808, 1],
+        ['openai', 3, 19, 1900, 1919, 0],
+      ],
+      day: [
+        ['2026-04-30', 1, 16, 1600, 1616, 0],
+        ['2026-05-01', 2, 3, 300, 303, 0],
+        ['2026-05-02', 1, 4, 400, 404, 0],
+        ['2026-05-03', 1, 8, 800, 808, 1],
+      ],
+    };
+    for (const [dimension, rows] of Object.entries(expected)) {
+      const groups = await usage.getUsageGroupedBy(dimension as never);
+      expect([dimension, groups.map((g) => [g.key, g.recordCount, g.inputTokens, g.outputTokens, g.totalTokens, g.failedCount])]).toEqual([dimension, rows]);
+      // Each record is one request here.
+      expect(groups.map((g) => g.requests)).toEqual(rows.map((r) => r[1]));
     }
+    expect((await usage.getUsageGroupedBy('hour', { date: '2026-05-01' })).map((g) => [g.key, g.totalTokens])).toEqual([
+      ['2026-05-01T00', 101],
+      ['2026-05-01T23', 202],
+    ]);
   });
 
   it('rejects a dimension outside the whitelist', async () => {
@@ -260,6 +296,8 @@ describe('capture', () => {
     expect(await app.get(WriterAgent).twoCalls()).toBe('done');
     const items = (await usage.getUsage()).items;
     expect(items.map((r) => [r.agentName, r.modelName, r.providerName, r.inputTokens, r.cachedInputTokens, r.cacheWriteTokens]).sort()).toEqual([
+      // The declared provider ('openai' on the decorator) beats the response's shape; the model comes
+      // from the response (README "What is recorded"; test/core/provider-and-reads.e2e-spec.ts).
       ['writer', 'claude-haiku', 'openai', 115, 100, 10],
       ['writer', 'gpt-4o-mini', 'openai', 1, null, null],
     ]);

@@ -80,13 +80,42 @@ export function parseDay(day: string): { y: number; m: number; d: number } | nul
   return { y, m: mo, d };
 }
 
-/** Converts a wall-clock time in `timeZone` to the instant (handles DST by re-checking the offset). */
+const DAY_MS = 86_400_000;
+
+/**
+ * The first instant in `(lo, hi]` whose offset differs from the offset at `lo` (one transition at most in
+ * between). Offsets are read to the second, so the search stops at one second.
+ */
+export function offsetChangeBetween(lo: number, hi: number, timeZone: string): number {
+  const before = timeZoneOffsetMs(new Date(lo), timeZone);
+  while (hi - lo > 1000) {
+    const mid = lo + Math.floor((hi - lo) / 2000) * 1000;
+    if (timeZoneOffsetMs(new Date(mid), timeZone) === before) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+/**
+ * Converts a wall-clock time in `timeZone` to the instant. A repeated wall time (DST fall-back) gives its
+ * first instant; a skipped one (spring-forward gap, e.g. midnight in America/Santiago on 2026-09-06) gives
+ * the transition, i.e. the first instant whose wall clock is at or after it.
+ */
 export function zonedTimeToUtc(y: number, mo: number, d: number, h: number, timeZone: string): Date {
-  const guess = Date.UTC(y, mo - 1, d, h);
-  if (isUtc(timeZone)) return new Date(guess);
-  let t = guess - timeZoneOffsetMs(new Date(guess), timeZone);
-  t = guess - timeZoneOffsetMs(new Date(t), timeZone);
-  return new Date(t);
+  const wall = Date.UTC(y, mo - 1, d, h);
+  if (isUtc(timeZone)) return new Date(wall);
+  // The offsets a day either side (no zone changes twice within two days) give the candidate instants.
+  const early = timeZoneOffsetMs(new Date(wall - DAY_MS), timeZone);
+  const late = timeZoneOffsetMs(new Date(wall + DAY_MS), timeZone);
+  const a = wall - early;
+  const b = wall - late;
+  const aOk = timeZoneOffsetMs(new Date(a), timeZone) === early;
+  const bOk = timeZoneOffsetMs(new Date(b), timeZone) === late;
+  if (aOk && bOk) return new Date(Math.min(a, b));
+  if (aOk) return new Date(a);
+  if (bOk) return new Date(b);
+  // In a gap: the transition lies between the two candidates.
+  return new Date(offsetChangeBetween(Math.min(a, b), Math.max(a, b), timeZone));
 }
 
 /** The instant a `YYYY-MM-DD` day starts in `timeZone`. Throws on a malformed day (callers validate). */

@@ -65,6 +65,7 @@ export class UsageWebhookNotifier {
         if (this.closing()) break;
         this.stats.webhookRetries++;
         await sleep(baseDelay * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5));
+        if (this.closing()) break; // the app began closing during the backoff: no attempt after it
       }
       attempts++;
       const timestamp = String(Math.floor(Date.now() / 1000));
