@@ -38,6 +38,8 @@ lock_follows_library() { lock_follows_package "$here" "$lib" nestjs-agent-usage;
 extra="libs/agent-usage dist $(tree_hash "$lib/dist")"
 if ! lock_follows_library; then
   log "package-lock.json here no longer matches libs/agent-usage/package.json: updating it (commit test/nest12-smoke/package-lock.json)"
+  # From scratch: an installed copy of the same version would count as "up to date" and stay stale.
+  rm -rf "$here/node_modules"
   (cd "$here" && npm install --no-audit --no-fund ../../libs/agent-usage)
   write_deps_stamp "$here" "$extra"
 fi

@@ -65,7 +65,8 @@ for host in nest11-cjs bare; do
     cp "$src/package-lock.json" "$dir/"
   else
     log "hosts/$host/package-lock.json does not match the package: updating it (commit test/packaging/hosts/$host/package-lock.json)"
-    rm -f "$dir/package-lock.json"
+    # From scratch: an installed copy of the same version would count as "up to date" and stay stale.
+    rm -rf "$dir/package-lock.json" "$dir/node_modules"
     (cd "$dir" && npm install --no-audit --no-fund) && cp "$dir/package-lock.json" "$src/package-lock.json" && write_deps_stamp "$dir" "$extra"
   fi
   if ! ensure_deps "$dir" --exact "$extra"; then
