@@ -204,7 +204,7 @@ interface Spec {
 }
 
 /** Floors on the defaults rows' ratio to their raw baseline: about half the median of measured quick runs (bench/README.md). */
-const INGEST_FLOORS = { memory: 0.1, file: 0.17, database: 0.16, cache: 0.14 };
+const INGEST_FLOORS = { memory: 0.06, file: 0.17, database: 0.16, cache: 0.14 };
 
 export async function runIngest(cfg: BenchConfig): Promise<ResultRow[]> {
   const q = cfg.quick;

@@ -337,7 +337,7 @@ async function measureSet(cfg: BenchConfig, ds: DataSet, rows: ResultRow[], find
  */
 const QUICK_FLOORS: Record<Kind, [number, number]> = {
   aggregate: [1.9, 1.9],
-  modelName: [3.4, 1.8],
+  modelName: [2.3, 1.8],
   agentName: [2.8, 1.9],
   day: [8.7, 2.0],
 };
