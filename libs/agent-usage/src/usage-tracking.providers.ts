@@ -14,6 +14,8 @@ import './budgets/budget-options.validator';
 import './scheduler/scheduler-options.validator';
 import { UsagePricingService } from './pricing/pricing.service';
 import { UsageTelemetryExporter } from './telemetry/usage-telemetry.exporter';
+import { usageConnectionProviders } from './connections/usage-connection.providers';
+import { UsageBudgetCoordination } from './budgets/budget-coordination';
 
 export const usageTrackingProviders: Provider[] = [
   {
@@ -22,11 +24,13 @@ export const usageTrackingProviders: Provider[] = [
     useFactory: (options: UsageTrackingModuleOptions) => validateUsageTrackingOptions(options),
     inject: [USAGE_TRACKING_MODULE_OPTIONS],
   },
+  ...usageConnectionProviders,
   UsageStorageRegistry,
   UsageRecorder,
   UsageService,
   UsageCaptureExplorer,
   UsagePricingService,
+  UsageBudgetCoordination,
   UsageBudgetService,
   UsageThresholdJob,
   UsageTelemetryExporter,

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { UsageFilters, UsageTotals } from '../interfaces/usage-query.interface';
@@ -10,7 +10,7 @@ import { UsageStorageRegistry } from '../storage/usage-storage.registry';
 import { UsageReader } from '../usage.service';
 import { usageContextStorage } from '../capture/usage-context';
 import { nanoUsdToString } from '../query/money';
-import { BudgetConnections } from './budget.connections';
+import { UsageBudgetCoordination } from './budget-coordination';
 import { registerBudgetService } from './budget-service.ref';
 import { DEFAULT_ADMISSION_TIMEOUT_MS, DEFAULT_KEY_PREFIX, DEFAULT_RESERVATION_TTL_MS, USAGE_CLOCK } from './budget.constants';
 import type {
@@ -63,13 +63,12 @@ const isAsyncFn = (f: unknown) => typeof f === 'function' && f.constructor?.name
  * and budget status. Inert (no listener, no guard, no connection) when no budget is configured.
  */
 @Injectable()
-export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('UsageBudgets');
   readonly budgets: CompiledBudget[];
   private readonly hardBudgets: CompiledBudget[];
   private readonly byName: Map<string, CompiledBudget>;
   readonly timeZone: string;
-  readonly connections: BudgetConnections;
   readonly stats: UsageBudgetStats = {
     refusedCalls: 0,
     thresholdsFired: 0,
@@ -98,6 +97,8 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     private readonly recorder: UsageRecorder,
     registry: UsageStorageRegistry,
     private readonly moduleRef: ModuleRef,
+    /** Redis or PostgreSQL shared with the drivers (connection owners in connections/), or memory. */
+    readonly coordination: UsageBudgetCoordination,
   ) {
     this.budgets = compileBudgets(options.budgets);
     this.hardBudgets = this.budgets.filter((b) => b.hard);
@@ -107,7 +108,6 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     this.ttlMs = options.scheduler?.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
     this.admissionTimeoutMs = options.scheduler?.admissionTimeoutMs ?? DEFAULT_ADMISSION_TIMEOUT_MS;
     this.reader = new UsageReader(registry, mostDurable(registry.defaultTargets), options);
-    this.connections = new BudgetConnections(options, moduleRef, this.logger);
     this.local = new LocalBudgetCounters(this.timeZone, (b) => {
       // A new window starts at zero here; other instances' spend (or a restart's) comes from the store.
       if (b.hard) void this.seedBudget(b).catch((e: Error) => this.logger.error(`budget "${b.name}": reseeding the new window failed: ${e.message}`));
@@ -132,9 +132,9 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
   async onApplicationBootstrap(): Promise<void> {
     try {
       if (this.budgets.length === 0) return;
-      await this.connections.resolve();
-      if (this.connections.redis && this.hardBudgets.length > 0) {
-        this.redis = new RedisBudgetCounter(this.connections.redis, this.options.scheduler?.keyPrefix ?? DEFAULT_KEY_PREFIX, this.logger);
+      await this.coordination.resolve();
+      if (this.coordination.redis && this.hardBudgets.length > 0) {
+        this.redis = new RedisBudgetCounter(this.coordination.redis, this.options.scheduler?.keyPrefix ?? DEFAULT_KEY_PREFIX, this.logger);
       }
       // One query per hard budget, so a restart does not forget the window's spend.
       for (const b of this.hardBudgets) {
@@ -144,7 +144,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
           this.logger.error(`budget "${b.name}": seeding from the store failed (${(e as Error).message}); counting from zero`);
         }
       }
-      this.logger.log(`${this.budgets.length} budget(s), ${this.hardBudgets.length} hard; shared state: ${this.connections.kind}`);
+      this.logger.log(`${this.budgets.length} budget(s), ${this.hardBudgets.length} hard; shared state: ${this.coordination.kind}`);
     } finally {
       this.markReady();
     }
@@ -152,11 +152,6 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
 
   async onModuleDestroy(): Promise<void> {
     await this.redis?.flush();
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    // After every onModuleDestroy (the job's last run included): only then close our own clients.
-    await this.connections.close();
   }
 
   /** Resolves once connections are open and hard budgets are seeded. */
