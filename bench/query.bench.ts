@@ -10,7 +10,8 @@
  * data marker match; the quick variant uses run-private tables and drops them.
  */
 import { rebuildAgentUsageRollups } from '../libs/agent-usage/src/storage/database';
-import { agentUsageTablesSql, rollupTables } from '../libs/agent-usage/src/storage/database/migrations/1795377442016-CreateAgentUsageTables';
+import { agentUsageTablesSql } from '../libs/agent-usage/src/storage/database/schema/agent-usage.schema';
+import { rollupTables } from '../libs/agent-usage/src/storage/database/schema/rollup.schema';
 import type { UsageFilters } from 'nestjs-agent-usage';
 import {
   type BenchApp,

@@ -64,8 +64,8 @@ describe('two instances sharing PostgreSQL (no Redis)', () => {
     ]);
     // Weeks start on Monday (2031-06-02 is a Monday).
     expect(new Date(rows[0].window_start).toISOString()).toBe('2031-06-02T00:00:00.000Z');
-    expect(a.get(UsageBudgetService).connections.kind).toBe('database');
-    expect(b.get(UsageBudgetService).connections.kind).toBe('database');
+    expect(a.get(UsageBudgetService).coordination.kind).toBe('database');
+    expect(b.get(UsageBudgetService).coordination.kind).toBe('database');
   });
 
   it('fires again in the next window', async () => {

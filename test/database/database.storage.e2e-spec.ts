@@ -684,7 +684,7 @@ describe('migration', () => {
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   });
 
-  it('creates the three tables and their indexes on an empty schema, idempotently; down() drops them', async () => {
+  it('creates the four tables (ledger, two rollups, alerts) and their indexes on an empty schema, idempotently; down() drops them', async () => {
     const ds = await openDataSource();
     const names = { tableName: 'ledger', rollupTableName: 'daily', schema };
     const Migration = createAgentUsageMigration({ ...names, timeZone: 'Europe/Paris' });
@@ -700,6 +700,7 @@ describe('migration', () => {
     }
     const indexes = await rowsOf(`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY 1, 2`, [schema]);
     expect(indexes).toEqual([
+      { tablename: 'agent_usage_alerts', indexname: 'agent_usage_alerts_pkey' },
       { tablename: 'daily', indexname: 'daily_agent_day_idx' },
       { tablename: 'daily', indexname: 'daily_pkey' },
       { tablename: 'daily_users', indexname: 'daily_users_pkey' },
@@ -721,6 +722,7 @@ describe('migration', () => {
     expect(await markers(names)).toEqual(['Europe/Paris', 'Europe/Paris']);
     const options = await rowsOf(`SELECT relname, reloptions FROM pg_class WHERE relnamespace = to_regnamespace($1) AND relkind = 'r' ORDER BY 1`, [`"${schema}"`]);
     expect(options).toEqual([
+      { relname: 'agent_usage_alerts', reloptions: null },
       { relname: 'daily', reloptions: ['fillfactor=70'] },
       { relname: 'daily_users', reloptions: ['fillfactor=70'] },
       { relname: 'ledger', reloptions: null },

@@ -81,18 +81,24 @@ it('SIGKILL while replaying a 50,000-record spool: the claimed file is taken bac
   await next.close();
 });
 
-it('SIGKILL 1.5 s after a 50,000-record burst: nothing older than flushIntervalMs is lost, nothing counted twice', async () => {
+it('SIGKILL 1.5 s (and three of its own flush intervals) after a 50,000-record burst: nothing older than flushIntervalMs is lost, nothing counted twice', async () => {
   const table = unique('rel_crash_burst');
   tables.push(table);
   const spool = join(dir, 'burst');
   // A small batch makes the store slower than the burst: the backlog must go to disk.
   const options = optionsFor(table, spool, { batchSize: 100, flushIntervalMs: 200 });
   const run = unique('b');
-  const child = start(options, { BURST: '50000', RUN: run });
+  const child = start(options, { BURST: '50000', RUN: run, TICK_MS: '200' });
   expect(await child.next()).toBe('ready');
-  const [, n] = (await child.next()).split(' ');
+  const [, n, at] = (await child.next()).split(' ');
   expect(Number(n)).toBe(50_000);
-  await new Promise((r) => setTimeout(r, 1_500));
+  // 1.5 s of wall time, and three flush intervals the child's own event loop really ran after them (on
+  // a starved machine a process that got no CPU could not have written anything: that is no loss).
+  const killAfter = Number(at) + 1_500;
+  for (let ticks = 0; ticks < 3; ) {
+    const [word, t] = (await child.next()).split(' ');
+    if (word === 'tick' && Number(t) >= killAfter) ticks++;
+  }
   await child.kill();
   const atKill = await stored(table);
   process.stdout.write(`burst: ${atKill.rows} of 50000 in the store at SIGKILL, the rest must be on disk\n`);

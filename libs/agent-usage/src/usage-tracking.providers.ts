@@ -16,6 +16,8 @@ import './budgets/budget-options.validator';
 import './budgets/thresholds/scheduler-options.validator';
 import { UsagePricingService } from './pricing/pricing.service';
 import { UsageTelemetryExporter } from './telemetry/usage-telemetry.exporter';
+import { usageConnectionProviders } from './connections/usage-connection.providers';
+import { UsageBudgetCoordination } from './budgets/budget-coordination';
 
 export const usageTrackingProviders: Provider[] = [
   {
@@ -24,6 +26,7 @@ export const usageTrackingProviders: Provider[] = [
     useFactory: (options: UsageTrackingModuleOptions) => validateUsageTrackingOptions(options),
     inject: [USAGE_TRACKING_MODULE_OPTIONS],
   },
+  ...usageConnectionProviders,
   UsageStorageRegistry,
   UsageRecorder,
   UsageService,
@@ -31,6 +34,7 @@ export const usageTrackingProviders: Provider[] = [
   TrackUsageMetadataAccessor,
   UsageCaptureExplorer,
   UsagePricingService,
+  UsageBudgetCoordination,
   UsageBudgetService,
   UsageThresholdJob,
   UsageTelemetryExporter,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
-import type { BudgetRedisClient } from './budget.connections';
+import type { UsageRedisCommands } from '../connections/redis.connection';
 import type { CompiledBudget } from './budget-options.interface';
 import { MIN_ESTIMATE_SAMPLES, type BudgetTarget } from './budget-counter.memory';
 
@@ -86,7 +86,7 @@ export class RedisBudgetCounter {
   errors = 0;
 
   constructor(
-    private readonly client: BudgetRedisClient,
+    private readonly client: UsageRedisCommands,
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {}

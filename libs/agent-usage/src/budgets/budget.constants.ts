@@ -21,7 +21,7 @@ export const DEFAULT_CRON = '0 * * * *';
 export const DEFAULT_JOB_NAME = 'nestjs-agent-usage:thresholds';
 /** Outside the cache driver's default `agent-usage:` namespace, so clearing one never touches the other. */
 export const DEFAULT_KEY_PREFIX = 'agent-usage-budgets:';
-export const DEFAULT_ALERTS_TABLE = 'agent_usage_alerts';
+export { DEFAULT_ALERTS_TABLE } from '../storage/database/database-storage.options';
 export const DEFAULT_RESERVATION_TTL_MS = 60_000;
 export const DEFAULT_ADMISSION_TIMEOUT_MS = 10_000;
 export const DEFAULT_WEBHOOK_RETRIES = 3;

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { UsageFilters, UsageTotals } from '../interfaces/usage-query.interface';
@@ -9,7 +9,7 @@ import type { UsageCallInfo } from '../capture/tracked-call.invoker';
 import { UsageStorageRegistry } from '../storage/usage-storage.registry';
 import { UsageStorageReader } from '../storage/usage-storage.reader';
 import { BudgetReservation, BudgetReservations } from './budget-reservation';
-import { BudgetConnections } from './budget.connections';
+import { UsageBudgetCoordination } from './budget-coordination';
 import { DEFAULT_ADMISSION_TIMEOUT_MS, DEFAULT_KEY_PREFIX, DEFAULT_RESERVATION_TTL_MS, USAGE_CLOCK } from './budget.constants';
 import type {
   CompiledBudget,
@@ -45,13 +45,12 @@ const isAsyncFn = (f: unknown) => typeof f === 'function' && f.constructor?.name
  * configured; no connection is opened without a budget.
  */
 @Injectable()
-export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('UsageBudgets');
   readonly budgets: CompiledBudget[];
   readonly hardBudgets: CompiledBudget[];
   private readonly byName: Map<string, CompiledBudget>;
   readonly timeZone: string;
-  readonly connections: BudgetConnections;
   readonly stats: UsageBudgetStats = {
     refusedCalls: 0,
     thresholdsFired: 0,
@@ -80,6 +79,8 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     @Inject(USAGE_TRACKING_OPTIONS) private readonly options: UsageTrackingModuleOptions,
     registry: UsageStorageRegistry,
     private readonly moduleRef: ModuleRef,
+    /** Redis or PostgreSQL shared with the drivers (connection owners in connections/), or memory. */
+    readonly coordination: UsageBudgetCoordination,
   ) {
     this.budgets = compileBudgets(options.budgets);
     this.hardBudgets = this.budgets.filter((b) => b.hard);
@@ -89,7 +90,6 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     this.ttlMs = options.scheduler?.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
     this.admissionTimeoutMs = options.scheduler?.admissionTimeoutMs ?? DEFAULT_ADMISSION_TIMEOUT_MS;
     this.reader = new UsageStorageReader(registry, mostDurable(registry.defaultTargets), options);
-    this.connections = new BudgetConnections(options, moduleRef, this.logger);
     this.local = new LocalBudgetCounters(this.timeZone, (b) => {
       // A new window starts at zero here; other instances' spend (or a restart's) comes from the store.
       if (b.hard) void this.seedBudget(b).catch((e: Error) => this.logger.error(`budget "${b.name}": reseeding the new window failed: ${e.message}`));
@@ -110,9 +110,9 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
   async onApplicationBootstrap(): Promise<void> {
     try {
       if (this.budgets.length === 0) return;
-      await this.connections.resolve();
-      if (this.connections.redis && this.hardBudgets.length > 0) {
-        this.redis = new RedisBudgetCounter(this.connections.redis, this.options.scheduler?.keyPrefix ?? DEFAULT_KEY_PREFIX, this.logger);
+      await this.coordination.resolve();
+      if (this.coordination.redis && this.hardBudgets.length > 0) {
+        this.redis = new RedisBudgetCounter(this.coordination.redis, this.options.scheduler?.keyPrefix ?? DEFAULT_KEY_PREFIX, this.logger);
       }
       // One query per hard budget, so a restart does not forget the window's spend.
       for (const b of this.hardBudgets) {
@@ -122,7 +122,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
           this.logger.error(`budget "${b.name}": seeding from the store failed (${(e as Error).message}); counting from zero`);
         }
       }
-      this.logger.log(`${this.budgets.length} budget(s), ${this.hardBudgets.length} hard; shared state: ${this.connections.kind}`);
+      this.logger.log(`${this.budgets.length} budget(s), ${this.hardBudgets.length} hard; shared state: ${this.coordination.kind}`);
     } finally {
       this.markReady();
     }
@@ -130,11 +130,6 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
 
   async onModuleDestroy(): Promise<void> {
     await this.redis?.flush();
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    // After every onModuleDestroy (the job's last run included): only then close our own clients.
-    await this.connections.close();
   }
 
   /** Resolves once connections are open and hard budgets are seeded. */

@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { UsageTrackingError } from './usage.errors';
 
 /**
@@ -29,7 +30,7 @@ export const OPTIONAL_PACKAGES = {
   databaseEntry: { feature: "'nestjs-agent-usage/database'", packages: ['typeorm', 'pg'] },
   cache: { feature: "storage 'cache' (Redis)", packages: ['ioredis'] },
   budgetsRedis: { feature: 'budgets coordinated through Redis', packages: ['ioredis'] },
-  budgetsPg: { feature: 'budgets coordinated through database.url', packages: ['pg'] },
+  budgetsPg: { feature: 'budgets coordinated through database.url', packages: ['typeorm', 'pg'] },
   testing: { feature: "'nestjs-agent-usage/testing'", packages: ['@jest/globals'] },
   scheduler: { feature: 'the scheduled threshold job', packages: ['@nestjs/schedule'] },
 } as const satisfies Record<string, { feature: string; packages: readonly string[] }>;
@@ -58,4 +59,23 @@ export function assertPackagesFor(feature: OptionalFeature): void {
 
 function listOf(names: readonly string[]): string {
   return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+/**
+ * Requires an optional peer, or returns null when it is not installed. `alignWith` resolves the module
+ * from that package's folder first, so e.g. `cron` is the very copy @nestjs/schedule uses.
+ */
+export function loadOptional<T>(name: string, alignWith?: string): T | null {
+  const attempts: (() => string)[] = [];
+  if (alignWith) attempts.push(() => require.resolve(name, { paths: [dirname(require.resolve(`${alignWith}/package.json`))] }));
+  attempts.push(() => require.resolve(name));
+  for (const resolve of attempts) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(resolve()) as T;
+    } catch {
+      /* try the next location */
+    }
+  }
+  return null;
 }

@@ -10,11 +10,20 @@ import { MemoryUsageStorage } from './memory/memory.storage';
 import { FileUsageStorage } from './file/file.storage';
 import { DEFAULT_WRITER_OPTIONS, UsageStorageWriter } from './usage-storage.writer';
 import { defaultSpoolRoot } from './usage-spool.location';
+import { getUsageConnectionToken } from '../connections/usage-connection.tokens';
+import type { UsageDatabaseConnection } from '../connections/database.connection';
+import type { UsageRedisConnection } from '../connections/redis.connection';
 
 type Alias = (typeof STORAGE_ALIASES)[number];
 
+/** The module's connection owners, handed to the drivers that use them. */
+interface UsageConnectionOwners {
+  database: UsageDatabaseConnection;
+  redis: UsageRedisConnection;
+}
+
 /** Built-in drivers; database and cache are required lazily so apps without typeorm/ioredis still load. */
-function createAlias(alias: Alias, options: UsageTrackingModuleOptions): UsageStorage {
+function createAlias(alias: Alias, options: UsageTrackingModuleOptions, connections: UsageConnectionOwners): UsageStorage {
   switch (alias) {
     case 'memory':
       return new MemoryUsageStorage(options.memory);
@@ -25,13 +34,13 @@ function createAlias(alias: Alias, options: UsageTrackingModuleOptions): UsageSt
       assertPackagesFor(db.dataSource ? 'databaseDataSource' : db.url ? 'databaseUrl' : 'databaseHost');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { DatabaseUsageStorage } = require('./database/database.storage');
-      return new DatabaseUsageStorage(options.database);
+      return new DatabaseUsageStorage(options.database, connections.database);
     }
     case 'cache': {
       assertPackagesFor('cache');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { CacheUsageStorage } = require('./cache/cache.storage');
-      return new CacheUsageStorage(options.cache);
+      return new CacheUsageStorage(options.cache, connections.redis);
     }
   }
 }
@@ -63,10 +72,15 @@ export class UsageStorageRegistry implements OnModuleInit, OnModuleDestroy {
   /** The driver that answers reads. */
   readonly primary: string;
 
+  private readonly connections: UsageConnectionOwners;
+
   constructor(
     @Inject(USAGE_TRACKING_OPTIONS) private readonly options: UsageTrackingModuleOptions,
     private readonly moduleRef: ModuleRef,
+    @Inject(getUsageConnectionToken('database')) database: UsageDatabaseConnection,
+    @Inject(getUsageConnectionToken('redis')) redis: UsageRedisConnection,
   ) {
+    this.connections = { database, redis };
     const specs: UsageStorageSpec[] = [];
     const add = (s: UsageStorageSpec | UsageStorageSpec[] | undefined) => {
       if (s !== undefined) specs.push(...(Array.isArray(s) ? s : [s]));
@@ -76,7 +90,7 @@ export class UsageStorageRegistry implements OnModuleInit, OnModuleDestroy {
     for (const spec of specs) {
       const name = storageNameOf(spec);
       if (this.writers.has(name) || this.pendingClasses.has(name)) continue;
-      if (typeof spec === 'string') this.addWriter(name, createAlias(spec as Alias, options));
+      if (typeof spec === 'string') this.addWriter(name, createAlias(spec as Alias, options, this.connections));
       else if (typeof spec === 'function') this.pendingClasses.set(name, spec);
       else this.addWriter(name, spec);
     }
@@ -121,7 +135,7 @@ export class UsageStorageRegistry implements OnModuleInit, OnModuleDestroy {
   writer(name: string): UsageStorageWriter {
     const w = this.writers.get(name);
     if (w) return w;
-    if ((STORAGE_ALIASES as readonly string[]).includes(name)) return this.addWriter(name, createAlias(name as Alias, this.options));
+    if ((STORAGE_ALIASES as readonly string[]).includes(name)) return this.addWriter(name, createAlias(name as Alias, this.options, this.connections));
     throw new UnknownUsageStorageError(name, [...this.writers.keys()]);
   }
 

@@ -16,7 +16,7 @@ import {
 import { OPTION_SECTION_VALIDATORS, dtoSectionValidator } from '../../options/usage-tracking-options.validator';
 import { isValidTimeZone } from '../../query/time-zone';
 import { describe } from '../../common/usage.errors';
-import { loadOptional } from '../budget.connections';
+import { loadOptional } from '../../common/optional-packages';
 
 /** Checked with the cron package @nestjs/schedule uses, when it is installed (else at registration). */
 function cronProblem(value: unknown): string | null {

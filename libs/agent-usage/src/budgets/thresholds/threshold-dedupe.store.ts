@@ -1,4 +1,7 @@
-import type { BudgetConnections, BudgetRedisClient, BudgetSqlClient } from '../budget.connections';
+import type { UsageRedisCommands } from '../../connections/redis.connection';
+import type { BudgetSqlClient, UsageBudgetCoordination } from '../budget-coordination';
+import { ensureAlertsTableSql } from '../../storage/database/schema/alerts.schema';
+import { qualifiedName } from '../../storage/database/usage-sql.builder';
 
 /** One level of one budget x scope value x window. */
 export interface ThresholdClaim {
@@ -28,7 +31,7 @@ const keyOf = (c: ThresholdClaim) => `${encodeURIComponent(c.budget)}:${encodeUR
 export class RedisThresholdDedupe implements ThresholdDedupeStore {
   readonly kind = 'redis' as const;
   constructor(
-    private readonly client: BudgetRedisClient,
+    private readonly client: UsageRedisCommands,
     private readonly prefix: string,
   ) {}
   async init(): Promise<void> {}
@@ -39,37 +42,24 @@ export class RedisThresholdDedupe implements ThresholdDedupeStore {
   async prune(): Promise<void> {}
 }
 
-/** `INSERT ... ON CONFLICT DO NOTHING RETURNING`: the row's primary key is the claim. */
+/**
+ * `INSERT ... ON CONFLICT DO NOTHING RETURNING`: the row's primary key is the claim. The table is the
+ * shipped migration's (storage/database/schema/alerts.schema.ts); created here when missing, with the
+ * same DDL and lock, for apps whose migrations predate it or that never ran the driver's autoMigrate.
+ */
 export class SqlThresholdDedupe implements ThresholdDedupeStore {
   readonly kind = 'database' as const;
   private readonly table: string;
   constructor(
     private readonly sql: BudgetSqlClient,
-    tableName: string,
+    private readonly tableName: string,
   ) {
     // Both names were validated as plain identifiers; quoting keeps reserved words working.
-    this.table = sql.schema ? `"${sql.schema}"."${tableName}"` : `"${tableName}"`;
+    this.table = qualifiedName(tableName, sql.schema);
   }
   async init(): Promise<void> {
-    try {
-      await this.sql.query(
-        `CREATE TABLE IF NOT EXISTS ${this.table} (
-          budget_name text NOT NULL,
-          scope_value text NOT NULL,
-          window_start timestamptz NOT NULL,
-          level integer NOT NULL,
-          window_end timestamptz NOT NULL,
-          used bigint NOT NULL,
-          fired_at timestamptz NOT NULL DEFAULT now(),
-          PRIMARY KEY (budget_name, scope_value, window_start, level)
-        )`,
-        [],
-      );
-    } catch (e) {
-      // Two instances creating the table at once: the loser sees a duplicate type/relation; the table exists.
-      const code = (e as { code?: string }).code ?? (e as { driverError?: { code?: string } }).driverError?.code;
-      if (code !== '23505' && code !== '42P07') throw e;
-    }
+    const [row] = await this.sql.query<{ exists: boolean }>(`SELECT to_regclass($1::text) IS NOT NULL AS exists`, [this.table]);
+    if (!row?.exists) await this.sql.query(ensureAlertsTableSql(this.tableName, this.sql.schema), []);
   }
   async claim(c: ThresholdClaim): Promise<boolean> {
     const rows = await this.sql.query(
@@ -100,8 +90,8 @@ export class MemoryThresholdDedupe implements ThresholdDedupeStore {
   }
 }
 
-export function createThresholdDedupe(connections: BudgetConnections, keyPrefix: string, alertsTable: string): ThresholdDedupeStore {
-  if (connections.redis) return new RedisThresholdDedupe(connections.redis, keyPrefix);
-  if (connections.sql) return new SqlThresholdDedupe(connections.sql, alertsTable);
+export function createThresholdDedupe(coordination: UsageBudgetCoordination, keyPrefix: string, alertsTable: string): ThresholdDedupeStore {
+  if (coordination.redis) return new RedisThresholdDedupe(coordination.redis, keyPrefix);
+  if (coordination.sql) return new SqlThresholdDedupe(coordination.sql, alertsTable);
   return new MemoryThresholdDedupe();
 }

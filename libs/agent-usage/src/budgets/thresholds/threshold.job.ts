@@ -6,8 +6,8 @@ import { USAGE_TRACKING_OPTIONS } from '../../common/usage-tracking.constants';
 import { UsageStorageRegistry } from '../../storage/usage-storage.registry';
 import { UsageStorageReader } from '../../storage/usage-storage.reader';
 import { UsageBudgetService } from '../budget.service';
-import { loadOptional } from '../budget.connections';
-import { MissingUsagePackageError, OPTIONAL_PACKAGES, missingPackages } from '../../common/optional-packages';
+import { UsageBudgetCoordination } from '../budget-coordination';
+import { MissingUsagePackageError, OPTIONAL_PACKAGES, loadOptional, missingPackages } from '../../common/optional-packages';
 import type {
   CompiledBudget,
   UsageBudgetStatus,
@@ -68,6 +68,8 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
     private readonly budgets: UsageBudgetService,
     storages: UsageStorageRegistry,
     private readonly moduleRef: ModuleRef,
+    /** Where levels are claimed: the Redis or PostgreSQL connection the drivers and budgets share. */
+    private readonly coordination: UsageBudgetCoordination,
   ) {
     this.reader = new UsageStorageReader(storages, storages.primary, options);
     this.notifier = new UsageWebhookNotifier(this.logger, budgets.stats, () => this.closing);
@@ -176,7 +178,7 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
     this.initialized ??= (async () => {
       await this.budgets.whenReady();
       const s = this.options.scheduler ?? {};
-      const dedupe = createThresholdDedupe(this.budgets.connections, s.keyPrefix ?? DEFAULT_KEY_PREFIX, s.alertsTable ?? DEFAULT_ALERTS_TABLE);
+      const dedupe = createThresholdDedupe(this.coordination, s.keyPrefix ?? DEFAULT_KEY_PREFIX, s.alertsTable ?? DEFAULT_ALERTS_TABLE);
       await dedupe.init();
       this.dedupe = dedupe;
       if (dedupe.kind === 'memory') {

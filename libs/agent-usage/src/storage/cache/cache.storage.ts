@@ -21,7 +21,8 @@ import {
 import { dayKey, endOfDayExclusive, isStartOfDay } from '../../query/time-zone';
 import { recordFromJson, recordToJson } from '../usage-record.json';
 import { InvalidUsageOptionsError, UsageTrackingError } from '../../common/usage.errors';
-import { assertPackagesFor } from '../../common/optional-packages';
+import { UsageRedisConnection } from '../../connections/redis.connection';
+import { getUsageConnectionToken } from '../../connections/usage-connection.tokens';
 import {
   CacheKeys,
   COUNTERS,
@@ -39,7 +40,6 @@ import {
   valueFields,
 } from './cache-storage.keys';
 import {
-  DEFAULT_CACHE_CLIENT_OPTIONS,
   DEFAULT_CACHE_KEY_PREFIX,
   DEFAULT_CACHE_SCAN_CHUNK,
   DEFAULT_CACHE_WRITE_CHUNK,
@@ -65,13 +65,6 @@ type Scripted = Record<string, (...args: (string | number | Buffer)[]) => Promis
 interface Fetched {
   record: UsageRecord;
   json: string;
-}
-
-function loadIoredis(): new (...args: any[]) => Redis {
-  assertPackagesFor('cache');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require('ioredis');
-  return mod.default ?? mod.Redis ?? mod;
 }
 
 const zeroSums = (): Sums => COUNTER_CODES.map(() => 0n);
@@ -114,7 +107,9 @@ export class CacheUsageStorage implements UsageStorage {
    */
   readonly writeBatchSize = 2000;
   private client?: Redis;
-  private ownsClient = false;
+  /** The module's shared connection owner, or one of this driver's own (then closed with the driver). */
+  private connection: UsageRedisConnection | null;
+  private ownsConnection = false;
   private keys = new CacheKeys(DEFAULT_CACHE_KEY_PREFIX);
   /** Our prefix plus the client's own ioredis `keyPrefix`: key names built inside Lua need both. */
   private rawPrefix = DEFAULT_CACHE_KEY_PREFIX;
@@ -132,13 +127,21 @@ export class CacheUsageStorage implements UsageStorage {
   private initializing?: Promise<void>;
   private metaReady = false;
   private metaCheck?: Promise<void>;
-  private connectionErrorLogged = false;
   /** Records not stored because they were older than the retention window when written. */
   expiredOnWrite = 0;
   /** Records handed to `write` that were already stored (retried batches, replays): skipped, not counted. */
   duplicatesSkipped = 0;
 
-  constructor(private readonly options: CacheStorageOptions = {}) {}
+  /**
+   * @param connection the module's connection owner (the registry passes it to the `'cache'` alias);
+   *   without it the driver uses the module's when its own options name no client, else opens its own.
+   */
+  constructor(
+    private readonly options: CacheStorageOptions = {},
+    connection?: UsageRedisConnection,
+  ) {
+    this.connection = connection ?? null;
+  }
 
   init(context: UsageStorageContext): Promise<void> {
     this.initializing ??= this.setUp(context);
@@ -152,7 +155,8 @@ export class CacheUsageStorage implements UsageStorage {
     this.logger = context.logger;
     const fromModule = { ...((context.options?.cache ?? {}) as CacheStorageOptions) };
     // Options given to the instance win; a client source given there replaces the module's.
-    if (CLIENT_SOURCE_KEYS.some((k) => this.options[k] !== undefined)) for (const k of CLIENT_SOURCE_KEYS) delete fromModule[k];
+    const ownSource = CLIENT_SOURCE_KEYS.some((k) => this.options[k] !== undefined);
+    if (ownSource) for (const k of CLIENT_SOURCE_KEYS) delete fromModule[k];
     const o: CacheStorageOptions = { ...fromModule, ...this.options };
     const problems = cacheStorageOptionProblems(o);
     if (problems.length) throw new InvalidUsageOptionsError(problems.map((p) => `cache.${p}`));
@@ -162,34 +166,14 @@ export class CacheUsageStorage implements UsageStorage {
     this.writeChunk = o.writeChunkSize ?? DEFAULT_CACHE_WRITE_CHUNK;
     const prefix = o.keyPrefix ?? DEFAULT_CACHE_KEY_PREFIX;
 
-    let client: Redis;
-    if (o.client) client = o.client as Redis; // typed structurally in the options (peer-types.interface.ts)
-    else if (o.clientToken !== undefined) {
-      try {
-        client = context.moduleRef.get(o.clientToken as any, { strict: false });
-      } catch (err) {
-        throw new InvalidUsageOptionsError([`cache.clientToken: no provider ${String((o.clientToken as any)?.name ?? o.clientToken)} in the container (${(err as Error).message})`]);
-      }
-      if (!client || typeof (client as any).defineCommand !== 'function') {
-        throw new InvalidUsageOptionsError(['cache.clientToken must resolve to an ioredis client']);
-      }
-    } else {
-      const RedisClass = loadIoredis();
-      const settings = { ...DEFAULT_CACHE_CLIENT_OPTIONS, ...o.redisOptions, lazyConnect: true };
-      client = o.url ? new RedisClass(o.url, settings) : new RedisClass(settings);
-      this.ownsClient = true;
-      // Without a listener ioredis prints every reconnect error; log once per outage instead.
-      client.on('error', (err: Error) => {
-        if (this.connectionErrorLogged) return;
-        this.connectionErrorLogged = true;
-        this.logger.warn?.(`[${context.name}] Redis connection error (commands fail until it reconnects): ${err.message}`);
-      });
-      client.on('ready', () => {
-        if (!this.connectionErrorLogged) return;
-        this.connectionErrorLogged = false;
-        this.logger.log(`[${context.name}] Redis connection is back`);
-      });
+    this.connection ??= ownSource ? null : sharedConnection(context);
+    if (!this.connection) {
+      const { client, clientToken, url, redisOptions } = o;
+      this.connection = new UsageRedisConnection({ client, clientToken, url, redisOptions }, context.moduleRef, this.logger, context.name);
+      this.ownsConnection = true;
     }
+    // Connected (or trying to: Redis being down at boot must not stop the app; the writer retries).
+    const client = (await this.connection.get()) as unknown as Redis;
     this.client = client;
     this.keys = new CacheKeys(prefix);
     this.rawPrefix = `${client.options?.keyPrefix ?? ''}${prefix}`;
@@ -197,12 +181,6 @@ export class CacheUsageStorage implements UsageStorage {
     client.defineCommand(WRITE_COMMAND, { lua: WRITE_SCRIPT, numberOfKeys: 0 });
     client.defineCommand(PRUNE_COMMAND, { lua: PRUNE_SCRIPT, numberOfKeys: 1 });
 
-    if (this.ownsClient) {
-      // Redis being down at boot must not stop the app: the writer keeps records until it is back.
-      await client.connect().catch((err: Error) => {
-        this.logger.warn?.(`[${context.name}] Redis is not reachable yet (${err.message}); usage writes are retried`);
-      });
-    }
     await this.ensureMeta().catch(() => undefined);
   }
 
@@ -659,15 +637,21 @@ export class CacheUsageStorage implements UsageStorage {
     return removed;
   }
 
-  /** Quits the client this driver created; a host's client (`client`, `clientToken`) is left alone. */
+  /**
+   * Closes the connection only when this driver opened it (its owner quits a client it created, never a
+   * host's); the module's shared one closes at app shutdown.
+   */
   async close(): Promise<void> {
-    const client = this.client;
-    if (!client || !this.ownsClient) return;
-    try {
-      await client.quit();
-    } catch {
-      client.disconnect(); // not connected: QUIT cannot be sent
-    }
+    if (this.ownsConnection) await this.connection?.close();
+  }
+}
+
+/** The module's Redis owner, for a driver instance whose own options name no client. */
+function sharedConnection(context: UsageStorageContext): UsageRedisConnection | null {
+  try {
+    return context.moduleRef?.get(getUsageConnectionToken('redis'), { strict: true }) ?? null;
+  } catch {
+    return null; // used outside the module
   }
 }
 

@@ -7,6 +7,8 @@ import { InvalidUsageOptionsError, describe } from '../../common/usage.errors';
 export const SQL_IDENTIFIER_RE = /^[a-z_][a-z0-9_]{0,62}$/;
 export const DEFAULT_USAGE_TABLE = 'agent_usage_records';
 export const DEFAULT_ROLLUP_TABLE = 'agent_usage_daily';
+/** The threshold job's de-dup table (`scheduler.alertsTable`). */
+export const DEFAULT_ALERTS_TABLE = 'agent_usage_alerts';
 /** The per-user rollup defaults to the daily rollup's name plus this suffix (`agent_usage_daily_users`). */
 export const USER_ROLLUP_SUFFIX = '_users';
 
@@ -86,12 +88,15 @@ export interface UsageTableNames {
   tableName: string;
   rollupTableName: string;
   userRollupTableName?: string;
+  /** The threshold job's de-dup table. Default `agent_usage_alerts` (the module takes `scheduler.alertsTable`). */
+  alertsTableName?: string;
   schema?: string;
 }
 
 /** Table names with every default applied. */
 export interface ResolvedUsageTableNames extends UsageTableNames {
   userRollupTableName: string;
+  alertsTableName: string;
 }
 
 /**
@@ -108,7 +113,7 @@ export function defaultUserRollupTableName(rollupTableName: string): string {
 /** Problems with the names that reach SQL text (empty when fine), e.g. `tableName must be ...; got "x y"`. */
 export function tableNameProblems(options: Partial<UsageTableNames>): string[] {
   const problems: string[] = [];
-  for (const key of ['tableName', 'rollupTableName', 'userRollupTableName', 'schema'] as const) {
+  for (const key of ['tableName', 'rollupTableName', 'userRollupTableName', 'alertsTableName', 'schema'] as const) {
     const v = options[key];
     if (v !== undefined && (typeof v !== 'string' || !SQL_IDENTIFIER_RE.test(v))) {
       problems.push(`${IDENTIFIER_MESSAGE(key)}; got ${describe(v)}`);
@@ -126,6 +131,9 @@ export function tableNameProblems(options: Partial<UsageTableNames>): string[] {
       }`,
     );
   }
+  if (options.alertsTableName !== undefined && [tableName, rollupTableName, userRollupTableName].includes(options.alertsTableName)) {
+    problems.push(`alertsTableName must differ from the ledger and rollup tables; it is "${options.alertsTableName}"`);
+  }
   return problems;
 }
 
@@ -141,6 +149,7 @@ export function resolveTableNames(options: Partial<UsageTableNames> = {}): Resol
     tableName: options.tableName ?? DEFAULT_USAGE_TABLE,
     rollupTableName,
     userRollupTableName: options.userRollupTableName ?? defaultUserRollupTableName(rollupTableName),
+    alertsTableName: options.alertsTableName ?? DEFAULT_ALERTS_TABLE,
     ...(options.schema !== undefined ? { schema: options.schema } : {}),
   };
 }

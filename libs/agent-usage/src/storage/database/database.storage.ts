@@ -18,13 +18,10 @@ import {
   type DatabaseStorageOptions,
   type ResolvedUsageTableNames,
 } from './database-storage.options';
-import {
-  createAgentUsageTables,
-  fillRollups,
-  readRollupTimeZone,
-  rollupTables,
-  writeRollupTimeZone,
-} from './migrations/1795377442016-CreateAgentUsageTables';
+import { createAgentUsageTables } from './schema/agent-usage.schema';
+import { fillRollups, readRollupTimeZone, rollupTables, writeRollupTimeZone } from './schema/rollup.schema';
+import { UsageDatabaseConnection } from '../../connections/database.connection';
+import { getUsageConnectionToken } from '../../connections/usage-connection.tokens';
 import {
   LEDGER_COLUMNS,
   LEDGER_SELECT_SQL,
@@ -106,8 +103,6 @@ function arrayLiteral(batch: readonly UsageRecord[], column: (typeof LEDGER_COLU
   return `{${parts.join(',')}}`;
 }
 
-type Connection = 'dataSource' | 'url' | 'host';
-
 /**
  * PostgreSQL driver (TypeORM 0.3 or 1.x, pg 8). Three tables:
  * - the ledger, one row per record, unique on `record_id`;
@@ -131,9 +126,12 @@ export class DatabaseUsageStorage implements UsageStorage {
   private timeZone = 'UTC';
   private logger: LoggerService = new Logger('DatabaseUsageStorage');
   private context?: UsageStorageContext;
-  private mode: Connection = 'host';
+  /** The module's shared connection owner, or one of this driver's own (then closed with the driver). */
+  private connection: UsageDatabaseConnection | null = null;
+  private ownsConnection = false;
+  /** Create the alerts table too (the module has budgets: the threshold job may de-duplicate in it). */
+  private withAlerts = false;
   private dataSource: DataSource | null = null;
-  private ownsDataSource = false;
   private connecting: Promise<DataSource> | null = null;
   private initialized = false;
   private closed = false;
@@ -142,7 +140,16 @@ export class DatabaseUsageStorage implements UsageStorage {
   /** Writes or clears PostgreSQL aborted as deadlock victims / serialization failures and that were retried. */
   conflictRetries = 0;
 
-  constructor(private readonly constructorOptions: DatabaseStorageOptions = {}) {}
+  /**
+   * @param connection the module's connection owner (the registry passes it to the `'database'` alias);
+   *   without it the driver uses the module's when its own options name no connection, else opens its own.
+   */
+  constructor(
+    private readonly constructorOptions: DatabaseStorageOptions = {},
+    connection?: UsageDatabaseConnection,
+  ) {
+    this.connection = connection ?? null;
+  }
 
   async init(context: UsageStorageContext): Promise<void> {
     this.context = context;
@@ -157,11 +164,16 @@ export class DatabaseUsageStorage implements UsageStorage {
     }
     if (problems.length) throw new InvalidUsageOptionsError(problems);
     this.options = o;
-    this.names = resolveTableNames(o);
+    this.names = resolveTableNames({ ...o, alertsTableName: context.options?.scheduler?.alertsTable });
+    this.withAlerts = (context.options?.budgets?.length ?? 0) > 0;
     this.ledger = qualifiedName(this.names.tableName, this.names.schema);
     this.rollupTable = new Map(rollupTables(this.names).map(({ layout, table }) => [layout, qualifiedName(table, this.names.schema)]));
     this.insertSql = this.buildInsertSql();
-    this.mode = o.dataSource ? 'dataSource' : o.url ? 'url' : 'host';
+    this.connection ??= this.sharedConnection(context);
+    if (!this.connection) {
+      this.connection = new UsageDatabaseConnection(o, context.moduleRef, this.logger);
+      this.ownsConnection = true;
+    }
     this.initialized = true;
     try {
       await this.db();
@@ -184,91 +196,31 @@ export class DatabaseUsageStorage implements UsageStorage {
   }
 
   private async connect(): Promise<DataSource> {
-    const ds = await this.obtainDataSource();
-    try {
-      await this.prepareSchema(ds);
-    } catch (err) {
-      if (this.ownsDataSource && ds.isInitialized) await ds.destroy().catch(() => undefined);
-      throw err;
-    }
-    if (this.closed) {
-      if (this.ownsDataSource && ds.isInitialized) await ds.destroy().catch(() => undefined);
-      throw new Error('DatabaseUsageStorage is closed');
-    }
+    const ds = (await this.connection!.get()) as unknown as DataSource;
+    await this.prepareSchema(ds);
+    if (this.closed) throw new Error('DatabaseUsageStorage is closed');
     this.dataSource = ds;
     return ds;
   }
 
-  private async obtainDataSource(): Promise<DataSource> {
-    const o = this.options;
-    if (this.mode === 'dataSource') {
-      const ds = o.dataSource as DataSource;
-      this.assertPostgres(ds);
-      // Initialized for the owner if needed, but never destroyed here: it is not ours.
-      if (!ds.isInitialized) await ds.initialize();
-      return ds;
-    }
-    if (this.mode === 'url') {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { DataSource: DataSourceClass } = require('typeorm') as typeof import('typeorm');
-      const extra = { keepAlive: true, query_timeout: 120_000, ...((o.connectionOptions?.extra as object) ?? {}) };
-      const ds = new DataSourceClass({
-        type: 'postgres',
-        url: o.url,
-        applicationName: o.applicationName ?? 'nestjs-agent-usage',
-        poolSize: 4,
-        connectTimeoutMS: 10_000,
-        synchronize: false,
-        migrationsRun: false,
-        entities: [],
-        logging: false,
-        ...o.connectionOptions,
-        extra,
-      } as import('typeorm').DataSourceOptions);
-      this.assertPostgres(ds);
-      await ds.initialize();
-      this.ownsDataSource = true;
-      guardPoolClients(ds);
-      return ds;
-    }
-    return this.hostDataSource();
-  }
-
-  private hostDataSource(): DataSource {
-    const name = this.options.connectionName;
-    const label = name ? `TypeORM DataSource "${name}"` : 'default TypeORM DataSource';
-    const fix = `import TypeOrmModule.forRoot({ type: 'postgres', ...${name ? `, name: '${name}'` : ''} }) in your app, or set database.url or database.dataSource`;
-    let getDataSourceToken: (name?: string) => unknown;
+  /** The module's owner, for a driver instance whose own options name no connection of their own. */
+  private sharedConnection(context: UsageStorageContext): UsageDatabaseConnection | null {
+    const own = this.constructorOptions;
+    if (own.dataSource || own.url || own.connectionName || !context.moduleRef) return null;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      ({ getDataSourceToken } = require('@nestjs/typeorm'));
+      return context.moduleRef.get(getUsageConnectionToken('database'), { strict: true });
     } catch {
-      throw new InvalidUsageOptionsError([`database: the ${label} needs @nestjs/typeorm, which is not installed; ${fix}`]);
+      return null; // used outside the module
     }
-    let ds: DataSource | undefined;
-    try {
-      ds = this.context?.moduleRef.get(getDataSourceToken(name) as string, { strict: false }) as DataSource | undefined;
-    } catch {
-      ds = undefined;
-    }
-    if (!ds) throw new InvalidUsageOptionsError([`database: no ${label} found; ${fix}`]);
-    this.assertPostgres(ds);
-    if (!ds.isInitialized) throw new Error(`DatabaseUsageStorage: the ${label} is not initialized`);
-    return ds;
-  }
-
-  private assertPostgres(ds: DataSource): void {
-    const type = (ds.options as { type?: string } | undefined)?.type;
-    if (type !== 'postgres') throw new InvalidUsageOptionsError([`database: the usage driver needs a postgres DataSource; got type ${JSON.stringify(type)}`]);
   }
 
   private get autoMigrate(): boolean {
-    return this.options.autoMigrate ?? this.mode === 'url';
+    return this.options.autoMigrate ?? this.connection?.source === 'url';
   }
 
   private async prepareSchema(ds: DataSource): Promise<void> {
     if (this.autoMigrate) {
-      await this.transaction(ds, (q) => createAgentUsageTables(q, this.names, this.timeZone));
+      await this.transaction(ds, (q) => createAgentUsageTables(q, this.names, this.timeZone, { alerts: this.withAlerts }));
     } else {
       const [rollup, userRollup] = [...this.rollupTable.values()];
       const [row] = rowsOf(
@@ -553,33 +505,15 @@ export class DatabaseUsageStorage implements UsageStorage {
     });
   }
 
-  /** Closes the DataSource only when this driver created it (from `url`). */
+  /** Closes the connection only when this driver opened it; the module's shared one closes at app shutdown. */
   async close(): Promise<void> {
     this.closed = true;
     const pending = this.connecting;
     if (pending) await pending.catch(() => undefined);
-    const ds = this.dataSource;
     this.dataSource = null;
-    if (ds && this.ownsDataSource && ds.isInitialized) await ds.destroy();
+    if (this.ownsConnection) await this.connection?.close();
   }
 }
-
-/**
- * pg-pool removes its error listener from a client before handing it out, and TypeORM attaches its own
- * a microtask later: a FATAL message (server restart, pg_terminate_backend) that arrives in that gap
- * is emitted with no listener and crashes the process. On our own pool, give every client a permanent
- * listener; the failure still reaches the query (the writer retries it) and the pool drops the client.
- * The host's pool is left alone.
- */
-type Listenable = { on?: (event: string, listener: (...args: unknown[]) => void) => unknown };
-function guardPoolClients(ds: DataSource): void {
-  const pool = (ds.driver as unknown as { master?: Listenable & { _clients?: Listenable[] } }).master;
-  if (!pool || typeof pool.on !== 'function') return;
-  const guard = (client: unknown) => (client as Listenable | undefined)?.on?.('error', ignoreClientError);
-  pool.on('connect', guard);
-  for (const client of pool._clients ?? []) guard(client);
-}
-const ignoreClientError = () => undefined;
 
 function sameZone(a: string, b: string): boolean {
   return a === b || (isUtc(a) && isUtc(b));

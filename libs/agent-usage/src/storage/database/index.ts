@@ -22,8 +22,10 @@ export {
   type UsageDailyUserRow,
 } from './usage-daily.entity';
 export {
+  CreateAgentUsageAlerts1796500000000,
   CreateAgentUsageTables1795377442016,
   UpgradeAgentUsageRuns1796400000000,
+  createAgentUsageAlertsMigration,
   createAgentUsageMigration,
   rebuildAgentUsageRollups,
   type AgentUsageMigrationOptions,

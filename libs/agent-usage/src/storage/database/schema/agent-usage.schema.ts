@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { resolveTableNames, type UsageTableNames } from '../database-storage.options';
+import { AGENT_ROLLUP, USER_ROLLUP, SqlQueryable, qualifiedName, quoteIdent, rowsOf } from '../usage-sql.builder';
+import { alertsLockKey, alertsTableSql } from './alerts.schema';
+import { ledgerTableSql } from './ledger.schema';
+import { fillRollups, readMarker, rollupComment, rollupTableSql, rollupTables, writeRollupTimeZone } from './rollup.schema';
+
+/**
+ * The library's tables, defined once: the shipped migrations and the driver's `autoMigrate` both run
+ * `createAgentUsageTables`. Table names come from validated options only.
+ */
+
+/** Signed 64-bit advisory lock key per table set, so concurrent boots run the DDL one at a time. */
+function lockKey(names: UsageTableNames): string {
+  const h = createHash('sha1').update(`nestjs-agent-usage:${names.schema ?? ''}.${names.tableName}`).digest();
+  return h.readBigInt64BE(0).toString();
+}
+
+/** Idempotent DDL of every table: the ledger, the (agent) daily rollup, the per-user rollup, the alerts table. */
+export function agentUsageTablesSql(names: UsageTableNames): { ledger: string[]; rollup: string[]; userRollup: string[]; alerts: string[] } {
+  const n = resolveTableNames(names);
+  return {
+    ledger: ledgerTableSql(n.tableName, n.schema),
+    rollup: rollupTableSql(n.rollupTableName, AGENT_ROLLUP, n.schema),
+    userRollup: rollupTableSql(n.userRollupTableName, USER_ROLLUP, n.schema),
+    alerts: alertsTableSql(n.alertsTableName, n.schema),
+  };
+}
+
+/**
+ * Creates the tables and their indexes when missing (the alerts table unless `alerts` is false). Safe to
+ * run any number of times and from several processes at once (advisory locks serialize them inside the
+ * caller's transaction). A rollup created next to an existing ledger is filled from it; a daily rollup
+ * left by an earlier version (keyed by user too) is replaced by the two narrow ones.
+ */
+export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableNames, timeZone = 'UTC', { alerts = true } = {}): Promise<void> {
+  const n = resolveTableNames(names);
+  rollupComment(timeZone);
+  await q.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [lockKey(n)]);
+  if (n.schema) await q.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(n.schema)}`);
+  const rollup = qualifiedName(n.rollupTableName, n.schema);
+  const [state] = rowsOf(
+    await q.query(
+      `SELECT to_regclass($1::text) IS NOT NULL AS rollup, to_regclass($2::text) IS NOT NULL AS user_rollup,
+         EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1::text) AND attname = 'user_id' AND NOT attisdropped) AS wide`,
+      [rollup, qualifiedName(n.userRollupTableName, n.schema)],
+    ),
+  );
+  // The single wide rollup of earlier versions: derived data only, rebuilt below from the ledger (in the
+  // time zone it was kept in, which is the one the app uses).
+  const wideZone = state?.wide ? await readMarker(q, n.rollupTableName, n.schema) : null;
+  if (state?.wide) await q.query(`DROP TABLE ${rollup}`);
+  const sql = agentUsageTablesSql(n);
+  for (const statement of [...sql.ledger, ...sql.rollup, ...sql.userRollup]) await q.query(statement);
+  if (alerts) {
+    // Shared by every table set of the app (and created by the threshold job too): its own lock.
+    await q.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [alertsLockKey(n.alertsTableName, n.schema)]);
+    for (const statement of sql.alerts) await q.query(statement);
+  }
+  const created = [
+    ...(state?.rollup && !state?.wide ? [] : [n.rollupTableName]),
+    ...(state?.user_rollup ? [] : [n.userRollupTableName]),
+  ];
+  if (created.length) {
+    // A new rollup next to an existing ledger (e.g. dropped, or added by an upgrade) must start from the
+    // ledger's sums, in the zone of a rollup that is kept (so the two agree) or of the one it replaces;
+    // SHARE keeps inserts out until the transaction commits.
+    const kept = rollupTables(n).find(({ table }) => !created.includes(table));
+    const zone = (kept && (await readMarker(q, kept.table, n.schema))) || wideZone || timeZone;
+    await q.query(`LOCK TABLE ${qualifiedName(n.tableName, n.schema)} IN SHARE MODE`);
+    await fillRollups(q, n, zone, created);
+    await writeRollupTimeZone(q, n, zone, created);
+  }
+}
+
+/** Drops the ledger and rollups (and the alerts table unless `alerts` is false). */
+export async function dropAgentUsageTables(q: SqlQueryable, names: UsageTableNames, { alerts = true } = {}): Promise<void> {
+  const n = resolveTableNames(names);
+  if (alerts) await q.query(`DROP TABLE IF EXISTS ${qualifiedName(n.alertsTableName, n.schema)}`);
+  for (const { table } of rollupTables(n)) await q.query(`DROP TABLE IF EXISTS ${qualifiedName(table, n.schema)}`);
+  await q.query(`DROP TABLE IF EXISTS ${qualifiedName(n.tableName, n.schema)}`);
+}

@@ -1,0 +1,53 @@
+import { indexName, qualifiedName, quoteIdent } from '../usage-sql.builder';
+
+/**
+ * Attribution values are identifiers: compared as bytes (COLLATE "C"), which keeps every index insert,
+ * lookup and sort of the write path off the database locale's comparison (measurably cheaper); equality
+ * is the same under any deterministic collation.
+ */
+export const ATTRIBUTION = `varchar(255) COLLATE "C"`;
+const TOKEN_SQL_COLUMNS = ['input_tokens', 'cached_input_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens', 'total_tokens'];
+/** Ledger columns added by the runs-and-failures upgrade. */
+const RUN_LEDGER_COLUMNS = [
+  'run_id varchar(255) COLLATE "C" NULL',
+  'run_start boolean NOT NULL DEFAULT false',
+  'agent_run_start boolean NOT NULL DEFAULT false',
+  'error_type varchar(255) COLLATE "C" NULL',
+];
+
+/** Idempotent DDL of the ledger, one row per record (`t` is a validated table name). */
+export function ledgerTableSql(t: string, schema: string | undefined): string[] {
+  const ledger = qualifiedName(t, schema);
+  const idx = (suffix: string) => quoteIdent(indexName(t, suffix));
+  return [
+    `CREATE TABLE IF NOT EXISTS ${ledger} (
+        record_id varchar(128) COLLATE "C" NOT NULL,
+        agent_name ${ATTRIBUTION} NULL,
+        user_id ${ATTRIBUTION} NULL,
+        group_name ${ATTRIBUTION} NULL,
+        chat_name ${ATTRIBUTION} NULL,
+        model_name ${ATTRIBUTION} NULL,
+        provider_name ${ATTRIBUTION} NULL,
+        ${TOKEN_SQL_COLUMNS.map((c) => `${c} bigint NULL`).join(',\n        ')},
+        requests bigint NOT NULL DEFAULT 1,
+        success boolean NOT NULL DEFAULT true,
+        usage_missing boolean NOT NULL DEFAULT false,
+        ${RUN_LEDGER_COLUMNS.join(',\n        ')},
+        cost_nano_usd bigint NULL,
+        price_source varchar(255) NULL,
+        recorded_at timestamptz NOT NULL,
+        metadata jsonb NULL,
+        CONSTRAINT ${idx('pkey')} PRIMARY KEY (record_id)
+      )`,
+    `CREATE INDEX IF NOT EXISTS ${idx('agent_recorded_idx')} ON ${ledger} (agent_name, recorded_at)`,
+    `CREATE INDEX IF NOT EXISTS ${idx('user_recorded_idx')} ON ${ledger} (user_id, recorded_at)`,
+    `CREATE INDEX IF NOT EXISTS ${idx('model_recorded_idx')} ON ${ledger} (model_name, recorded_at)`,
+    // Time ranges, and list()'s ORDER BY recorded_at DESC, record_id DESC (ties, rare, sorted after).
+    `CREATE INDEX IF NOT EXISTS ${idx('recorded_idx')} ON ${ledger} (recorded_at)`,
+    // Upgrade of a ledger made before runs and error types: existing rows are in no run, and succeeded
+    // or failed without a recorded error class. Constant defaults: no table rewrite.
+    `ALTER TABLE ${ledger} ${RUN_LEDGER_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ')}`,
+    // One run's records (filter by runId); most lookups are for recent runs, rows outside runs are left out.
+    `CREATE INDEX IF NOT EXISTS ${idx('run_idx')} ON ${ledger} (run_id) WHERE run_id IS NOT NULL`,
+  ];
+}
