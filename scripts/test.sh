@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # npm test: the whole check, as CI runs it (.ci/run starts PostgreSQL and Redis first).
 #   dependencies (npm ci only when needed) -> lint -> typecheck -> build (stop at the first failure)
-#   -> Jest (test/ and the library's specs, with coverage) -> coverage floors per library folder
-#   -> Nest 12 smoke -> packaging -> bench:quick (only if bench/run.ts exists)
+#   -> import graph (no run-time cycle between the library's folders) -> Jest (test/ and the library's
+#   specs, with coverage) -> coverage floors per library folder -> Nest 12 smoke -> packaging
+#   -> bench:quick (only if bench/run.ts exists)
 # Ends with one line "N passed, N failed, N skipped" (todo tests, if any, on the line before): Jest's
-# tests (a suite that could not run counts as one failure), plus one each for the coverage floors, the
-# Nest 12 smoke, the packaging test and bench:quick when it runs.
+# tests (a suite that could not run counts as one failure), plus one each for the import graph, the
+# coverage floors, the Nest 12 smoke, the packaging test and bench:quick when it runs.
 # Exit code 0 only when nothing failed.
 set -euo pipefail
 
@@ -26,6 +27,10 @@ npm run --silent typecheck
 step "build"
 npm run --silent build
 trap - ERR
+
+step "import graph"
+graph_rc=0
+node scripts/import-graph.mjs || graph_rc=$?
 
 step "services"
 if ! command -v pg_isready >/dev/null || ! pg_isready -h 127.0.0.1 -q; then
@@ -88,6 +93,13 @@ fi
 
 echo >&2
 echo "Jest: exit code $jest_rc" >&2
+if [[ $graph_rc == 0 ]]; then
+  passed=$((passed + 1))
+  echo "import graph: no cycle" >&2
+else
+  failed=$((failed + 1))
+  echo "import graph: FAILED (exit code $graph_rc; a cycle between folders is printed above)" >&2
+fi
 if [[ $coverage_rc == 0 ]]; then
   passed=$((passed + 1))
   echo "coverage floors: passed" >&2

@@ -2,7 +2,8 @@ import { INestApplication, Injectable, LoggerService, Provider } from '@nestjs/c
 import { Test } from '@nestjs/testing';
 import { ScheduleModule } from '@nestjs/schedule';
 import { EventEmitterModule } from '@nestjs/event-emitter';
-import { TrackUsage, USAGE_CLOCK, UsageTrackingModule, UsageTrackingModuleOptions } from 'nestjs-agent-usage';
+import { TrackUsage, UsageTrackingModule, UsageTrackingModuleOptions } from 'nestjs-agent-usage';
+import { USAGE_CLOCK } from 'nestjs-agent-usage/testing';
 
 export const PG_URL = process.env.USAGE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.USAGE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -1,4 +1,5 @@
-import { nanoUsdToString, USAGE_SUM_FIELDS, UsageDimension, UsagePricingService, UsageService, UsageTotals } from 'nestjs-agent-usage';
+import { nanoUsdToString, UsageDimension, UsagePricingService, UsageService, UsageTotals } from 'nestjs-agent-usage';
+import { USAGE_SUM_FIELDS } from 'nestjs-agent-usage/interfaces/usage-query.interface';
 
 /**
  * The test's own reading of what the real SDK objects report, one entry per model request, in the

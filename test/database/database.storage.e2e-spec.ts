@@ -17,7 +17,7 @@ import {
 import type { UsageRecord } from '../../libs/agent-usage/src/interfaces/usage-record.interface';
 import { normalizeFilters } from '../../libs/agent-usage/src/query/usage-filters';
 import { MemoryUsageStorage } from '../../libs/agent-usage/src/storage/memory/memory.storage';
-import { InvalidUsageInputError, InvalidUsageOptionsError } from '../../libs/agent-usage/src/usage.errors';
+import { InvalidUsageInputError, InvalidUsageOptionsError } from '../../libs/agent-usage/src/common/usage.errors';
 import {
   CreateAgentUsageTables1795377442016,
   DatabaseStorageOptionsDto,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PRICE_TABLE_PACKAGE, PRICE_TABLE_VERSION } from 'nestjs-agent-usage';
+import { PRICE_TABLE_PACKAGE, PRICE_TABLE_VERSION } from 'nestjs-agent-usage/pricing/pricing.constants';
 import { decimalProblem, scaleDecimal } from 'nestjs-agent-usage/pricing/pricing-decimal.util';
 import { cardFromTable, costPico, picoToNano } from 'nestjs-agent-usage/pricing/price-card';
 

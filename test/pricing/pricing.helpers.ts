@@ -1,14 +1,11 @@
 import { normalizeResponse, UsagePricingService } from 'nestjs-agent-usage';
 import type { PricingOptions, UsageRecord } from 'nestjs-agent-usage';
 import { createUsageRecord } from 'nestjs-agent-usage/record/usage-record.factory';
-import type { UsageRecorder } from 'nestjs-agent-usage/record/usage.recorder';
 
-/** A pricing service outside Nest; `registered` tells whether it offered itself to the recorder. */
+/** A pricing service outside Nest; `registered` tells whether the recorder will price records with it. */
 export function pricingService(pricing: PricingOptions = {}): { service: UsagePricingService; registered: boolean } {
-  let registered = false;
-  const recorder = { setPricer: () => (registered = true) } as unknown as UsageRecorder;
-  const service = new UsagePricingService({ pricing }, recorder);
-  return { service, registered };
+  const service = new UsagePricingService({ pricing });
+  return { service, registered: service.enabled };
 }
 
 /** The record a tracked call would make from `response` (normalized exactly as capture does). */

@@ -9,7 +9,8 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { UsageService, UsageTrackingModuleOptions } from 'nestjs-agent-usage';
-import { createUsageRecord, recordToJson } from '../../libs/agent-usage/src/record/usage-record.factory';
+import { createUsageRecord } from '../../libs/agent-usage/src/record/usage-record.factory';
+import { recordToJson } from '../../libs/agent-usage/src/storage/usage-record.json';
 import { UsageStorageRegistry } from '../../libs/agent-usage/src/storage/usage-storage.registry';
 import { PG_URL, bootUsageApp, dropTables, spawnFixture, tempDir, unique, waitFor } from './reliability.helpers';
 

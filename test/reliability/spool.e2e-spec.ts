@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { MemoryUsageStorage, UsageRecord, UsageService, UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { conformanceRecords } from 'nestjs-agent-usage/testing';
-import { recordToJson } from '../../libs/agent-usage/src/record/usage-record.factory';
+import { recordToJson } from '../../libs/agent-usage/src/storage/usage-record.json';
 import { defaultSpoolRoot } from '../../libs/agent-usage/src/storage/usage-spool.location';
 import { UsageStorageRegistry } from '../../libs/agent-usage/src/storage/usage-storage.registry';
 import { UsageStorageWriter } from '../../libs/agent-usage/src/storage/usage-storage.writer';

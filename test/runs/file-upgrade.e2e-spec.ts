@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { FileUsageStorage } from 'nestjs-agent-usage';
-import { recordFromJson } from '../../libs/agent-usage/src/record/usage-record.factory';
+import { recordFromJson } from '../../libs/agent-usage/src/storage/usage-record.json';
 
 const oldLine = (id: string) =>
   JSON.stringify({

@@ -1,41 +1,68 @@
+// The public API of `nestjs-agent-usage`, listed by name (the README's "Exports" section lists the same
+// names; a test compares them). Everything else is internal. Test seams live in `nestjs-agent-usage/testing`,
+// the TypeORM and Redis pieces in `nestjs-agent-usage/database` and `nestjs-agent-usage/cache`.
+
+// Module and services
 export { UsageTrackingModule } from './usage-tracking.module';
-export { USAGE_TRACKING_MODULE_OPTIONS, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } from './usage-tracking.module-definition';
-export type { UsageTrackingModuleAsyncOptions, UsageTrackingModuleExtras } from './usage-tracking.module-definition';
-export { USAGE_TRACKING_OPTIONS, TRACK_USAGE_METADATA } from './usage-tracking.constants';
-export { UsageService, UsageReader } from './usage.service';
-export type { ClearUsageOptions } from './usage.service';
-export { TrackUsage } from './decorators/track-usage.decorator';
-export type { TrackUsageOptions } from './decorators/track-usage.decorator';
-export { UsageAgentFromParam } from './decorators/usage-agent-from-param.decorator';
-export { UsageAgentParamInterceptor } from './capture/usage-agent-param.interceptor';
-export type { UsageTelemetryOptions, UsageMeterProvider } from './telemetry/usage-telemetry.options';
-export type { UsageAttribution, ShouldTrackUsage, TrackUsageCall } from './capture/usage-context';
-export type { UsageRecorderStats, UsageCallInfo } from './record/usage.recorder';
-export * from './interfaces/usage-record.interface';
-export * from './interfaces/usage-query.interface';
-export * from './interfaces/usage-storage.interface';
-export * from './interfaces/usage-tracking-options.interface';
-export * from './usage.errors';
+export type { UsageTrackingModuleAsyncOptions } from './usage-tracking.module-definition';
+export type { UsageTrackingModuleOptions } from './interfaces/usage-tracking-options.interface';
+export { UsageService } from './usage.service';
+export type { UsageReader, ClearUsageOptions } from './storage/usage-storage.reader';
+export type { UsageRecorderStats } from './record/usage.recorder';
+export { UsagePricingService } from './pricing/pricing.service';
+export type { PriceInput, PriceQuote, UnpricedModel } from './pricing/pricing.service';
+export type { PricingOptions } from './pricing/pricing-options.interface';
+export { PRICE_TABLE_ID } from './pricing/pricing.constants';
+export { UsageBudgetService } from './budgets/budget.service';
+export { UsageThresholdJob } from './budgets/thresholds/threshold.job';
+export type { ThresholdRunResult } from './budgets/thresholds/threshold.job';
+
+// Marking agents
+export { TrackUsage } from './capture/track-usage.decorator';
+export type { TrackUsageOptions } from './capture/track-usage.decorator';
+export { UsageAgentFromParam } from './capture/usage-agent-from-param.decorator';
+export type { UsageAttribution, ShouldTrackUsage, TrackUsageCall } from './context/usage-context';
+
+// Records and reads
+export type { UsageRecord, UsageRecordInput } from './interfaces/usage-record.interface';
+export { RECORD_LIMITS } from './record/usage-record.factory';
+export type {
+  UsageFilters,
+  UsagePageOptions,
+  UsagePage,
+  UsageDimension,
+  UsageTotals,
+  UsageGroup,
+  UsageIdentity,
+  NormalizedUsageFilters,
+  RawUsageTotals,
+  RawUsageGroup,
+} from './interfaces/usage-query.interface';
 export { normalizeResponse } from './normalize/normalize-usage';
-export { normalizeResponses } from './normalize/normalize-responses';
 export type { NormalizedUsage } from './normalize/normalize-usage';
+export { nanoUsdToString } from './query/money';
+
+// Storage drivers (database and cache: see the subpaths)
+export type { UsageStorage, UsageStorageContext, UsageStorageStats } from './interfaces/usage-storage.interface';
+export type { UsageDeadLetter } from './storage/usage-dead-letters';
 export { MemoryUsageStorage } from './storage/memory/memory.storage';
 export { FileUsageStorage } from './storage/file/file.storage';
-export type { UsageDeadLetter } from './storage/usage-dead-letters';
-export { RECORD_LIMITS } from './record/usage-record.factory';
-export { nanoUsdToString } from './query/money';
-export { UsagePricingService } from './pricing/pricing.service';
-export type { PriceInput, PriceQuote, TokenCountsInput, UnpricedModel } from './pricing/pricing.service';
-export type { PricingOptions, PriceOverride, PriceRates, PriceTier, RegexMatch, AgentPricing, DecimalInput } from './pricing/pricing-options.interface';
-export { PRICE_TABLE_ID, PRICE_TABLE_PACKAGE, PRICE_TABLE_VERSION } from './pricing/pricing.constants';
-export { UsageBudgetService } from './budgets/budget.service';
-export { UsageThresholdJob } from './scheduler/threshold.job';
-export type { ThresholdRunResult } from './scheduler/threshold.job';
+export type { UsageDataSource, UsageRedisClient, UsageRedisOptions } from './interfaces/peer-types.interface';
+
+// Budgets and alerts
+export type {
+  UsageBudgetDefinition,
+  UsageBudgetWebhookOptions,
+  UsageBudgetStatus,
+  UsageBudgetStatusQuery,
+  UsageThresholdEvent,
+  UsageThresholdHandler,
+} from './budgets/budget-options.interface';
 export { UsageBudgetExceededError } from './budgets/budget-exceeded.error';
 export type { UsageBudgetExceededBody } from './budgets/budget-exceeded.error';
-export * from './budgets/budget-options.interface';
-export type { UsageSchedulerOptions } from './scheduler/scheduler-options.interface';
-export { USAGE_CLOCK, USAGE_THRESHOLD_HANDLER, USAGE_THRESHOLD_EVENT, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from './budgets/budget.constants';
-export { signUsageWebhook, verifyUsageWebhook } from './scheduler/webhook.notifier';
-export { MissingUsagePackageError } from './optional-packages';
-export type { UsageDataSource, UsageRedisClient, UsageRedisOptions } from './interfaces/peer-types.interface';
+export { USAGE_THRESHOLD_HANDLER, USAGE_THRESHOLD_EVENT, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from './budgets/budget.constants';
+export { signUsageWebhook, verifyUsageWebhook } from './budgets/thresholds/webhook.notifier';
+
+// Errors
+export { UsageTrackingError, InvalidUsageInputError, InvalidUsageOptionsError, UnknownUsageStorageError } from './common/usage.errors';
+export { MissingUsagePackageError } from './common/optional-packages';

@@ -3,10 +3,9 @@ import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurableModuleClass } from './usage-tracking.module-definition';
 import { usageTrackingProviders } from './usage-tracking.providers';
 import { UsageService } from './usage.service';
-import { USAGE_TRACKING_OPTIONS } from './usage-tracking.constants';
 import { UsagePricingService } from './pricing/pricing.service';
 import { UsageBudgetService } from './budgets/budget.service';
-import { UsageThresholdJob } from './scheduler/threshold.job';
+import { UsageThresholdJob } from './budgets/thresholds/threshold.job';
 
 /**
  * `UsageTrackingModule.forRoot(options)` / `forRootAsync({ imports, inject, useFactory | useClass |
@@ -16,6 +15,6 @@ import { UsageThresholdJob } from './scheduler/threshold.job';
 @Module({
   imports: [DiscoveryModule],
   providers: usageTrackingProviders,
-  exports: [UsageService, UsagePricingService, UsageBudgetService, UsageThresholdJob, USAGE_TRACKING_OPTIONS],
+  exports: [UsageService, UsagePricingService, UsageBudgetService, UsageThresholdJob],
 })
 export class UsageTrackingModule extends ConfigurableModuleClass {}

@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import { USAGE_TRACKING_OPTIONS } from './usage-tracking.constants';
+import { USAGE_TRACKING_OPTIONS } from './common/usage-tracking.constants';
 import { USAGE_TRACKING_MODULE_OPTIONS } from './usage-tracking.module-definition';
 import type { UsageTrackingModuleOptions } from './interfaces/usage-tracking-options.interface';
 import { validateUsageTrackingOptions } from './options/usage-tracking-options.validator';
@@ -7,11 +7,13 @@ import { UsageStorageRegistry } from './storage/usage-storage.registry';
 import { UsageRecorder } from './record/usage.recorder';
 import { UsageService } from './usage.service';
 import { UsageCaptureExplorer } from './capture/usage-capture.explorer';
+import { TrackedCallInvoker } from './capture/tracked-call.invoker';
+import { TrackUsageMetadataAccessor } from './capture/track-usage-metadata.accessor';
 import { UsageBudgetService } from './budgets/budget.service';
-import { UsageThresholdJob } from './scheduler/threshold.job';
+import { UsageThresholdJob } from './budgets/thresholds/threshold.job';
 // Side effect: registers the `budgets` and `scheduler` option validators.
 import './budgets/budget-options.validator';
-import './scheduler/scheduler-options.validator';
+import './budgets/thresholds/scheduler-options.validator';
 import { UsagePricingService } from './pricing/pricing.service';
 import { UsageTelemetryExporter } from './telemetry/usage-telemetry.exporter';
 import { usageConnectionProviders } from './connections/usage-connection.providers';
@@ -28,6 +30,8 @@ export const usageTrackingProviders: Provider[] = [
   UsageStorageRegistry,
   UsageRecorder,
   UsageService,
+  TrackedCallInvoker,
+  TrackUsageMetadataAccessor,
   UsageCaptureExplorer,
   UsagePricingService,
   UsageBudgetCoordination,

@@ -1,109 +1,28 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type {
-  NormalizedUsageFilters,
-  UsageDimension,
-  UsageFilters,
-  UsageGroup,
-  UsageIdentity,
-  UsagePage,
-  UsagePageOptions,
-  UsageTotals,
-} from './interfaces/usage-query.interface';
 import type { UsageRecord, UsageRecordInput } from './interfaces/usage-record.interface';
 import type { UsageStorageStats } from './interfaces/usage-storage.interface';
 import type { UsageTrackingModuleOptions } from './interfaces/usage-tracking-options.interface';
-import { DEFAULT_PAGE_LIMIT, MAX_ATTRIBUTION_LENGTH, MAX_PAGE_LIMIT, USAGE_TRACKING_OPTIONS } from './usage-tracking.constants';
-import { InvalidUsageInputError } from './usage.errors';
+import { MAX_ATTRIBUTION_LENGTH, USAGE_TRACKING_OPTIONS } from './common/usage-tracking.constants';
+import { InvalidUsageInputError } from './common/usage.errors';
 import { UsageRecorder, UsageRecorderStats } from './record/usage.recorder';
 import { UsageStorageRegistry } from './storage/usage-storage.registry';
+import { UsageReader, UsageStorageReader } from './storage/usage-storage.reader';
+import { UsageAttribution, UsageContextState, usageContextStorage } from './context/usage-context';
 import type { UsageDeadLetter } from './storage/usage-dead-letters';
-import { assertDimension, isEmptyFilter, normalizeFilters } from './query/usage-filters';
-import { toTotals } from './query/usage-totals';
-import { UsageAttribution, UsageContextState, usageContextStorage } from './capture/usage-context';
 import type { UsageBudgetStatus, UsageBudgetStatusQuery } from './budgets/budget-options.interface';
-import { budgetServiceFor } from './budgets/budget-service.ref';
-
-export interface ClearUsageOptions {
-  /** Must be true to clear with empty filters (everything). */
-  all?: boolean;
-}
-
-/** Reads of one driver. `UsageService` reads the primary driver; `usage.storage(name)` any other. */
-export class UsageReader {
-  constructor(
-    private readonly registry: UsageStorageRegistry,
-    private readonly name: string,
-    private readonly options: UsageTrackingModuleOptions,
-  ) {}
-
-  private get timeZone(): string {
-    return this.options.timeZone ?? 'UTC';
-  }
-
-  /** Read-your-writes: this process's buffered records reach the store before it is asked. */
-  private async prepare(filters: UsageFilters | undefined): Promise<NormalizedUsageFilters> {
-    const f = normalizeFilters(filters, this.timeZone);
-    if (this.options.consistentReads !== false) await this.registry.writer(this.name).flush();
-    return f;
-  }
-
-  private get store() {
-    return this.registry.writer(this.name).storage;
-  }
-
-  /** Records, newest first, a page at a time. */
-  async getUsage(filters: UsageFilters & UsagePageOptions = {}): Promise<UsagePage> {
-    const { limit = DEFAULT_PAGE_LIMIT, offset = 0, ...rest } = filters;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
-      throw new InvalidUsageInputError('limit', `an integer from 1 to ${MAX_PAGE_LIMIT}`, limit);
-    }
-    if (!Number.isInteger(offset) || offset < 0) throw new InvalidUsageInputError('offset', 'a non-negative integer', offset);
-    const f = await this.prepare(rest);
-    const items = await this.store.list(f, limit + 1, offset);
-    return { items: items.slice(0, limit), limit, offset, hasMore: items.length > limit };
-  }
-
-  /** Sums of every count, the cost and the record count. */
-  async getUsageAggregate(filters?: UsageFilters): Promise<UsageTotals> {
-    const f = await this.prepare(filters);
-    return toTotals(await this.store.aggregate(f));
-  }
-
-  /** Totals per value of `dimension`, ordered by key (null last). */
-  async getUsageGroupedBy(dimension: UsageDimension, filters?: UsageFilters): Promise<UsageGroup[]> {
-    const d = assertDimension(dimension);
-    const f = await this.prepare(filters);
-    const groups = (await this.store.groupBy(d, f)).map((g) => ({ key: g.key, ...toTotals(g) }));
-    return groups.sort((a, b) => (a.key === b.key ? 0 : a.key === null ? 1 : b.key === null ? -1 : a.key < b.key ? -1 : 1));
-  }
-
-  /** Distinct (agentName, userId, group, chatName) combinations that have usage. */
-  async getUsageIdentities(filters?: UsageFilters): Promise<UsageIdentity[]> {
-    const f = await this.prepare(filters);
-    const key = (i: UsageIdentity) => JSON.stringify([i.agentName, i.userId, i.group, i.chatName]);
-    return (await this.store.identities(f)).sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
-  }
-
-  /** Deletes matching records; returns how many. Empty filters need `{ all: true }`. */
-  async clearUsage(filters: UsageFilters = {}, options: ClearUsageOptions = {}): Promise<number> {
-    const f = await this.prepare(filters);
-    if (isEmptyFilter(f) && options.all !== true) {
-      throw new InvalidUsageInputError('filters', 'at least one filter, or { all: true } as the second argument to clear everything', filters);
-    }
-    return this.store.clear(f);
-  }
-}
+import { UsageBudgetService } from './budgets/budget.service';
 
 /**
  * The public API: record usage explicitly, set attribution for a call chain, switch tracking for a
  * chain, and answer questions over the recorded data.
  */
 @Injectable()
-export class UsageService extends UsageReader {
+export class UsageService extends UsageStorageReader {
   constructor(
     @Inject(USAGE_TRACKING_OPTIONS) private readonly moduleOptions: UsageTrackingModuleOptions,
     private readonly recorder: UsageRecorder,
     private readonly storages: UsageStorageRegistry,
+    private readonly budgets: UsageBudgetService,
   ) {
     super(storages, storages.primary, moduleOptions);
   }
@@ -149,7 +68,7 @@ export class UsageService extends UsageReader {
   /** Reads of another configured driver (the service itself reads the first one). */
   storage(name: string): UsageReader {
     this.storages.writer(name); // validates the name now
-    return new UsageReader(this.storages, name, this.moduleOptions);
+    return new UsageStorageReader(this.storages, name, this.moduleOptions);
   }
 
   /** Waits until every buffered record reached every driver (throws if a store is failing). */
@@ -188,6 +107,6 @@ export class UsageService extends UsageReader {
    * and metric. A budget name (every scope value with usage, for per-value budgets) or `{ name?, scope?, value? }`.
    */
   getBudgetStatus(query: UsageBudgetStatusQuery): Promise<UsageBudgetStatus[]> {
-    return budgetServiceFor(this.recorder).getStatus(query);
+    return this.budgets.getStatus(query);
   }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
-import { assertPackagesFor } from '../optional-packages';
+import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
+import { assertPackagesFor } from '../common/optional-packages';
 import { getUsageConnectionToken } from '../connections/usage-connection.tokens';
 import { UsageDatabaseConnection } from '../connections/database.connection';
 import { UsageRedisConnection, type UsageRedisCommands } from '../connections/redis.connection';

@@ -1,6 +1,6 @@
 import { IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { OPTION_SECTION_VALIDATORS, dtoSectionValidator } from '../options/usage-tracking-options.validator';
-import { describe } from '../usage.errors';
+import { describe } from '../common/usage.errors';
 import { BUDGET_ACTIONS, BUDGET_METRICS, BUDGET_SCOPES, BUDGET_WINDOWS, DEFAULT_BUDGET_LEVELS } from './budget.constants';
 import type { CompiledBudget, UsageBudgetAction, UsageBudgetDefinition, UsageBudgetMetric } from './budget-options.interface';
 import { amountExpectation, parseBudgetAmount } from './budget-limit.util';

@@ -3,19 +3,16 @@ import { ModuleRef } from '@nestjs/core';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { UsageFilters, UsageTotals } from '../interfaces/usage-query.interface';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
-import { InvalidUsageInputError } from '../usage.errors';
-import { UsageCallInfo, UsageRecorder } from '../record/usage.recorder';
+import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
+import { InvalidUsageInputError } from '../common/usage.errors';
+import type { UsageCallInfo } from '../capture/tracked-call.invoker';
 import { UsageStorageRegistry } from '../storage/usage-storage.registry';
-import { UsageReader } from '../usage.service';
-import { usageContextStorage } from '../capture/usage-context';
-import { nanoUsdToString } from '../query/money';
+import { UsageStorageReader } from '../storage/usage-storage.reader';
+import { BudgetReservation, BudgetReservations } from './budget-reservation';
 import { UsageBudgetCoordination } from './budget-coordination';
-import { registerBudgetService } from './budget-service.ref';
 import { DEFAULT_ADMISSION_TIMEOUT_MS, DEFAULT_KEY_PREFIX, DEFAULT_RESERVATION_TTL_MS, USAGE_CLOCK } from './budget.constants';
 import type {
   CompiledBudget,
-  UsageBudgetMetric,
   UsageBudgetScope,
   UsageBudgetStats,
   UsageBudgetStatus,
@@ -26,6 +23,8 @@ import { BudgetTarget, LocalBudgetCounters, SHARED } from './budget-counter.memo
 import { RedisBudgetCounter } from './budget-counter.redis';
 import { UsageBudgetExceededError } from './budget-exceeded.error';
 import type { WindowBounds } from './budget-window.util';
+import { sleep } from '../common/sleep';
+import { admissionBackoff, budgetStatus, metricOfRecord, metricOfTotals } from './budget-status';
 
 /** Record / call field each scope reads. */
 const SCOPE_FIELD = {
@@ -38,35 +37,18 @@ const SCOPE_FIELD = {
 
 type ScopeField = (typeof SCOPE_FIELD)[keyof typeof SCOPE_FIELD];
 
-/** An admitted call's reservation, stored on its usage context so the call's first record releases it. */
-interface Reservation {
-  id: string;
-  targets: BudgetTarget[];
-  windows: WindowBounds[];
-  viaRedis: boolean;
-  released: boolean;
-}
-
-export function metricOfRecord(metric: UsageBudgetMetric, r: UsageRecord): number {
-  return metric === 'cost' ? (r.costNanoUsd ?? 0) : metric === 'tokens' ? (r.totalTokens ?? 0) : r.requests;
-}
-export function metricOfTotals(metric: UsageBudgetMetric, t: UsageTotals): number {
-  return metric === 'cost' ? t.costNanoUsd : metric === 'tokens' ? t.totalTokens : t.requests;
-}
-const unitOf = (m: UsageBudgetMetric) => (m === 'cost' ? 'nano_usd' : m) as UsageBudgetStatus['unit'];
-const round2 = (x: number) => Math.round(x * 100) / 100;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const isAsyncFn = (f: unknown) => typeof f === 'function' && f.constructor?.name === 'AsyncFunction';
 
 /**
- * Budgets: live counters fed by the record listener, hard-budget admission before tracked calls,
- * and budget status. Inert (no listener, no guard, no connection) when no budget is configured.
+ * Budgets: live counters fed by every record (`onRecord`), hard-budget admission before tracked calls
+ * (`admit`), and budget status. The recorder calls both only when budgets (hard ones for `admit`) are
+ * configured; no connection is opened without a budget.
  */
 @Injectable()
 export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('UsageBudgets');
   readonly budgets: CompiledBudget[];
-  private readonly hardBudgets: CompiledBudget[];
+  readonly hardBudgets: CompiledBudget[];
   private readonly byName: Map<string, CompiledBudget>;
   readonly timeZone: string;
   readonly stats: UsageBudgetStats = {
@@ -82,8 +64,9 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     lastRunAt: null,
   };
   private readonly local: LocalBudgetCounters;
+  private readonly reservations = new BudgetReservations();
   private redis: RedisBudgetCounter | null = null;
-  private readonly reader: UsageReader;
+  private readonly reader: UsageStorageReader;
   private clock: () => Date;
   private readonly ttlMs: number;
   private readonly admissionTimeoutMs: number;
@@ -94,7 +77,6 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
 
   constructor(
     @Inject(USAGE_TRACKING_OPTIONS) private readonly options: UsageTrackingModuleOptions,
-    private readonly recorder: UsageRecorder,
     registry: UsageStorageRegistry,
     private readonly moduleRef: ModuleRef,
     /** Redis or PostgreSQL shared with the drivers (connection owners in connections/), or memory. */
@@ -107,16 +89,12 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     this.clock = options.scheduler?.clock ?? (() => new Date());
     this.ttlMs = options.scheduler?.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
     this.admissionTimeoutMs = options.scheduler?.admissionTimeoutMs ?? DEFAULT_ADMISSION_TIMEOUT_MS;
-    this.reader = new UsageReader(registry, mostDurable(registry.defaultTargets), options);
+    this.reader = new UsageStorageReader(registry, mostDurable(registry.defaultTargets), options);
     this.local = new LocalBudgetCounters(this.timeZone, (b) => {
       // A new window starts at zero here; other instances' spend (or a restart's) comes from the store.
       if (b.hard) void this.seedBudget(b).catch((e: Error) => this.logger.error(`budget "${b.name}": reseeding the new window failed: ${e.message}`));
     });
     this.ready = new Promise((r) => (this.markReady = r));
-    registerBudgetService(recorder, this);
-    if (this.budgets.length > 0) recorder.addListener((r) => this.onRecord(r));
-    // Apps without hard budgets pay nothing on the call path.
-    if (this.hardBudgets.length > 0) recorder.addCallGuard((info) => this.guard(info));
   }
 
   onModuleInit(): void {
@@ -190,9 +168,10 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
 
   // ---- record path (synchronous, O(budgets)) ----
 
-  private onRecord(record: UsageRecord): void {
+  /** Called by the recorder with every record (when budgets are configured). */
+  onRecord(record: UsageRecord): void {
     const now = this.clock().getTime();
-    const res = usageContextStorage.getStore()?.budgetReservation as Reservation | undefined;
+    const res = this.hardBudgets.length > 0 ? this.reservations.current() : undefined;
     if (res && !res.released) {
       res.released = true;
       this.release(res);
@@ -207,7 +186,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     }
   }
 
-  private release(res: Reservation): void {
+  private release(res: BudgetReservation): void {
     res.targets.forEach((t, i) => {
       if (res.viaRedis && this.redis) this.redis.enqueue({ kind: 'release', target: t, windowStart: res.windows[i].start, id: res.id });
       else this.local.release(t.budget, t.value, res.id);
@@ -216,7 +195,8 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
 
   // ---- call path: hard budgets ----
 
-  private guard(info: UsageCallInfo): void | Promise<void> {
+  /** Admission of a tracked call (hard budgets only): throws or rejects with UsageBudgetExceededError to refuse it. */
+  admit(info: UsageCallInfo): void | Promise<void> {
     const targets: BudgetTarget[] = [];
     for (const b of this.hardBudgets) {
       const value = this.valueOf(b, info);
@@ -235,15 +215,13 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
       const used = this.local.used(t.budget, t.value, now);
       if (used >= t.budget.limit) return fail(this.exceeded(t, used, now, 'limit_reached'));
     }
-    const state = usageContextStorage.getStore();
-    const inherited = state?.budgetReservation as Reservation | undefined;
+    const inherited = this.reservations.current();
     // A tracked call nested in an admitted one rides on the outer reservation for the same budgets.
     const need = inherited && !inherited.released ? targets.filter((t) => !inherited.targets.some((o) => o.budget === t.budget && o.value === t.value)) : targets;
     if (need.length === 0) return;
     const id = `${process.pid}:${++this.seq}:${Math.random().toString(36).slice(2, 10)}`;
     const hold = (viaRedis: boolean, windows: WindowBounds[]) => {
-      if (state) state.budgetReservation = { id, targets: need, windows, viaRedis, released: false } satisfies Reservation;
-      else this.release({ id, targets: need, windows, viaRedis, released: false }); // no context to settle from
+      this.reservations.hold(info.frame, { id, targets: need, windows, viaRedis, released: false });
     };
     if (this.redis) {
       return this.admitRedis(need, id, hold).catch((e) => {
@@ -260,7 +238,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     const deadline = Date.now() + this.admissionTimeoutMs;
     const retry = async (): Promise<void> => {
       for (let attempt = 0; ; attempt++) {
-        await sleep(Math.min(50, 2 + attempt * 2) * (0.5 + Math.random()));
+        await sleep(admissionBackoff(attempt));
         const t = this.clock().getTime();
         const r = this.local.admit(need, id, t, this.ttlMs);
         if (r.status === 'admitted') return hold(false, need.map((x) => this.local.window(x.budget, t)));
@@ -291,7 +269,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
       const t = need[r.index];
       this.local.merge(t.budget, t.value, windows[r.index].start, r.used, now);
       if (r.status === 'refused' || Date.now() >= deadline) throw this.exceeded(t, r.used, now, r.status === 'refused' ? 'limit_reached' : 'in_flight');
-      await sleep(Math.min(50, 2 + attempt * 2) * (0.5 + Math.random()));
+      await sleep(admissionBackoff(attempt));
     }
   }
 
@@ -365,35 +343,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
   }
 
   buildStatus(b: CompiledBudget, value: string, w: WindowBounds, used: number, nowMs: number): UsageBudgetStatus {
-    const length = w.end - w.start;
-    const elapsed = Math.min(length, Math.max(1, nowMs - w.start));
-    const projection = Math.max(used, Math.round(used * (length / elapsed)));
-    const status: UsageBudgetStatus = {
-      budget: b.name,
-      scope: {
-        type: b.scope,
-        value: value === SHARED ? null : value,
-        ...(b.match ? { match: [...b.match] } : {}),
-      },
-      metric: b.metric,
-      unit: unitOf(b.metric),
-      window: { type: b.window, start: new Date(w.start), end: new Date(w.end), timeZone: this.timeZone },
-      resetAt: new Date(w.end),
-      limit: b.limit,
-      used,
-      remaining: Math.max(0, b.limit - used),
-      percent: round2((used * 100) / b.limit),
-      projection,
-      projectedPercent: round2((projection * 100) / b.limit),
-      paused: b.hard && used >= b.limit,
-    };
-    if (b.metric === 'cost') {
-      status.limitUsd = nanoUsdToString(b.limit);
-      status.usedUsd = nanoUsdToString(used);
-      status.remainingUsd = nanoUsdToString(status.remaining);
-      status.projectionUsd = nanoUsdToString(projection);
-    }
-    return status;
+    return budgetStatus(b, value, w, used, nowMs, this.timeZone);
   }
 
   /**

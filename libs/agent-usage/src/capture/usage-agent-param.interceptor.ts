@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { BadRequestException, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Observable } from 'rxjs';
-import { MAX_ATTRIBUTION_LENGTH, USAGE_AGENT_PARAM_METADATA } from '../usage-tracking.constants';
-import { newRunState, usageContextStorage, type UsageContextState } from './usage-context';
+import { MAX_ATTRIBUTION_LENGTH, USAGE_AGENT_PARAM_METADATA } from '../common/usage-tracking.constants';
+import { newRunState, usageContextStorage, type UsageContextState } from '../context/usage-context';
 
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;

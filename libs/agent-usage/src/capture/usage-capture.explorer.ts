@@ -1,10 +1,11 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import { TRACK_USAGE_METADATA, WRAPPED_METHOD } from '../usage-tracking.constants';
-import type { TrackUsageMetadata } from '../decorators/track-usage.decorator';
-import { UsageRecorder } from '../record/usage.recorder';
+import { WRAPPED_METHOD } from '../common/usage-tracking.constants';
+import type { TrackUsageMetadata } from './track-usage.decorator';
+import { TrackUsageMetadataAccessor } from './track-usage-metadata.accessor';
+import { TrackedCallInvoker } from './tracked-call.invoker';
 import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.registry';
-import { UnknownUsageStorageError } from '../usage.errors';
+import { UnknownUsageStorageError } from '../common/usage.errors';
 
 /** Methods that are never agent calls. */
 const SKIPPED = new Set([
@@ -30,7 +31,8 @@ export class UsageCaptureExplorer implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
-    private readonly recorder: UsageRecorder,
+    private readonly metadata: TrackUsageMetadataAccessor,
+    private readonly invoker: TrackedCallInvoker,
     private readonly registry: UsageStorageRegistry,
   ) {}
 
@@ -38,12 +40,12 @@ export class UsageCaptureExplorer implements OnModuleInit {
     for (const wrapper of this.discovery.getProviders()) {
       const { instance, metatype } = wrapper;
       if (!instance || !metatype || typeof metatype !== 'function' || typeof instance !== 'object') continue;
-      const classMeta = Reflect.getMetadata(TRACK_USAGE_METADATA, metatype) as TrackUsageMetadata | undefined;
+      const classMeta = this.metadata.forClass(metatype);
       const proto = Object.getPrototypeOf(instance);
       const methods = this.scanner.getAllMethodNames(proto).filter((m) => !SKIPPED.has(m));
       const methodMetas = new Map<string, TrackUsageMetadata>();
       for (const m of methods) {
-        const meta = Reflect.getMetadata(TRACK_USAGE_METADATA, proto[m]) as TrackUsageMetadata | undefined;
+        const meta = this.metadata.forMethod(proto[m]);
         if (meta) methodMetas.set(m, meta);
       }
       if (!classMeta && methodMetas.size === 0) continue;
@@ -80,9 +82,9 @@ export class UsageCaptureExplorer implements OnModuleInit {
   ): void {
     const original = instance[method];
     if (typeof original !== 'function' || original[WRAPPED_METHOD]) return;
-    const recorder = this.recorder;
+    const invoker = this.invoker;
     const wrapped = function (this: unknown, ...args: unknown[]) {
-      return recorder.invoke({ instance, className, method, args, classMeta, methodMeta, parent: undefined }, original, this, args);
+      return invoker.invoke({ instance, className, method, args, classMeta, methodMeta, parent: undefined }, original, this, args);
     };
     Object.defineProperty(wrapped, 'name', { value: original.name });
     // Keep other decorators' metadata visible on the wrapper (guards, interceptors, schedulers...).

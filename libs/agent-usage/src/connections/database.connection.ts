@@ -3,8 +3,8 @@ import type { ModuleRef } from '@nestjs/core';
 // Structural types only: typeorm is an optional peer, required at run time for `url` alone.
 import type { UsageDataSource } from '../interfaces/peer-types.interface';
 import type { DatabaseStorageOptions } from '../storage/database/database-storage.options';
-import { assertPackagesFor } from '../optional-packages';
-import { InvalidUsageOptionsError } from '../usage.errors';
+import { assertPackagesFor } from '../common/optional-packages';
+import { InvalidUsageOptionsError } from '../common/usage.errors';
 
 /** What the library uses of a TypeORM DataSource beyond `UsageDataSource`. */
 export interface UsageDataSourceHandle extends UsageDataSource {

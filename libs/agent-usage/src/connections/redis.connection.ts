@@ -2,9 +2,26 @@ import { Logger, type LoggerService, type OnApplicationShutdown } from '@nestjs/
 import type { ModuleRef } from '@nestjs/core';
 // Structural types only: ioredis is an optional peer, required at run time when a client is created here.
 import type { UsageRedisClient, UsageRedisOptions } from '../interfaces/peer-types.interface';
-import { DEFAULT_CACHE_CLIENT_OPTIONS } from '../storage/cache/cache-storage.options';
-import { assertPackagesFor, type OptionalFeature } from '../optional-packages';
-import { InvalidUsageOptionsError } from '../usage.errors';
+import { assertPackagesFor, type OptionalFeature } from '../common/optional-packages';
+import { InvalidUsageOptionsError } from '../common/usage.errors';
+
+/**
+ * Defaults for a client the driver creates itself (a host's client keeps its own settings):
+ * - `enableOfflineQueue: false`: while disconnected a command fails at once instead of queueing;
+ * - `maxRetriesPerRequest: 1`: a command cut by a dropped connection is retried once after reconnecting;
+ * - `commandTimeout: 5000`: no reply in 5 s fails the command (a script that did run is safe to retry:
+ *   writes are idempotent);
+ * - `socketTimeout: 10000`: a connection that stops answering is dropped and reconnected;
+ * - `connectTimeout: 5000`.
+ * Reconnection keeps ioredis's default back-off (up to 2 s between attempts, forever).
+ */
+export const DEFAULT_CACHE_CLIENT_OPTIONS: Readonly<Record<'enableOfflineQueue' | 'maxRetriesPerRequest' | 'commandTimeout' | 'socketTimeout' | 'connectTimeout', number | boolean>> = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  commandTimeout: 5000,
+  socketTimeout: 10_000,
+  connectTimeout: 5000,
+};
 
 /** The ioredis surface budgets and the threshold job use (the cache driver uses ioredis' own type). */
 export interface UsageRedisCommands extends UsageRedisClient {

@@ -1,7 +1,7 @@
 import { Logger, type Provider } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
+import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
 import { UsageDatabaseConnection } from './database.connection';
 import { UsageRedisConnection, type UsageRedisSource } from './redis.connection';
 import { getUsageConnectionToken } from './usage-connection.tokens';

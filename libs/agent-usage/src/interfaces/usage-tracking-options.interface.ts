@@ -66,5 +66,5 @@ export interface UsageTrackingModuleOptions {
   /** Export of every record as OpenTelemetry GenAI metrics (see telemetry/). */
   telemetry?: import('../telemetry/usage-telemetry.options').UsageTelemetryOptions;
   /** The threshold job and cross-instance budget state (see scheduler/). */
-  scheduler?: import('../scheduler/scheduler-options.interface').UsageSchedulerOptions;
+  scheduler?: import('../budgets/thresholds/scheduler-options.interface').UsageSchedulerOptions;
 }

@@ -17,13 +17,13 @@ import {
   IsArray,
 } from 'class-validator';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import { STORAGE_ALIASES } from '../usage-tracking.constants';
-import { InvalidUsageOptionsError, describe } from '../usage.errors';
+import { STORAGE_ALIASES } from '../common/usage-tracking.constants';
+import { InvalidUsageOptionsError, describe } from '../common/usage.errors';
 import { isValidTimeZone } from '../query/time-zone';
 import { validatePricingOptions } from '../pricing/pricing-options.dto';
 import { cacheStorageOptionProblems } from '../storage/cache/cache-storage.options';
 import { DatabaseStorageOptionsDto } from '../storage/database/database-storage.options';
-import { flattenValidationErrors as flatten } from './validation-errors';
+import { flattenValidationErrors as flatten } from '../common/validation-errors';
 import { telemetryOptionProblems } from '../telemetry/usage-telemetry.options';
 
 const STORAGE_EXPECTED = `a driver alias (${STORAGE_ALIASES.map((a) => `'${a}'`).join(', ')}), a UsageStorage class or instance, or an array of them`;

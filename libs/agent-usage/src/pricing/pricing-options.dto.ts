@@ -15,10 +15,10 @@ import {
   ValidatorConstraintInterface,
   validateSync,
 } from 'class-validator';
-import { describe } from '../usage.errors';
+import { describe } from '../common/usage.errors';
 import { PER_MILLION_DECIMALS, PER_UNIT_DECIMALS } from './pricing.constants';
 import { decimalProblem } from './pricing-decimal.util';
-import { flattenValidationErrors as flatten } from '../options/validation-errors';
+import { flattenValidationErrors as flatten } from '../common/validation-errors';
 
 const PER_MILLION_HINT = `USD per 1M tokens as a non-negative number or decimal string with at most ${PER_MILLION_DECIMALS} decimals (e.g. 2.5 for $2.50 per 1M tokens, or '0.075')`;
 const USD_HINT = `a USD amount as a non-negative number or decimal string with at most ${PER_UNIT_DECIMALS} decimals (e.g. 0.05 or '0.0000025')`;

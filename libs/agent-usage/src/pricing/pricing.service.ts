@@ -1,9 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import { UsageRecorder, UsageRecordPricer } from '../record/usage.recorder';
-import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
-import { InvalidUsageInputError } from '../usage.errors';
+import type { UsageRecordPricer } from '../record/usage.recorder';
+import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
+import { InvalidUsageInputError } from '../common/usage.errors';
+import { assertTokenRelations, countOf } from '../common/token-counts';
 import { nanoUsdToString } from '../query/money';
 import { MAX_UNPRICED_MODEL_NAMES } from './pricing.constants';
 import { picoToNano } from './price-card';
@@ -50,7 +51,7 @@ export interface UnpricedModel {
 }
 
 /**
- * Prices every usage record as it is made (registered with the recorder), exactly: rates are parsed
+ * Prices every usage record as it is made (the recorder calls `price`), exactly: rates are parsed
  * from decimals to integers, every bucket is multiplied with BigInt, and the sum is rounded half-up to
  * nano-USD once. Also a calculator for callers (`priceOf`, `estimate`), e.g. to reserve a budget.
  */
@@ -60,12 +61,13 @@ export class UsagePricingService implements UsageRecordPricer {
   private readonly book: PriceBook;
   private readonly unpriced = new Map<string, UnpricedModel>();
   private failedOnce = false;
+  /** False with `pricing.enabled: false`: the recorder then leaves costs unknown. */
+  readonly enabled: boolean;
 
-  constructor(@Inject(USAGE_TRACKING_OPTIONS) options: UsageTrackingModuleOptions, recorder: UsageRecorder) {
+  constructor(@Inject(USAGE_TRACKING_OPTIONS) options: UsageTrackingModuleOptions) {
     const pricing: PricingOptions = options.pricing ?? {};
     this.book = new PriceBook(pricing);
-    // Registered at construction, before any lifecycle hook: an agent called from onModuleInit is priced too.
-    if (pricing.enabled !== false) recorder.setPricer(this);
+    this.enabled = pricing.enabled !== false;
   }
 
   /** UsageRecordPricer: runs on the agent's call path, synchronously; never throws. */
@@ -151,23 +153,12 @@ export class UsagePricingService implements UsageRecordPricer {
 
   private query(input: PriceInput): PriceQuery {
     if (input === null || typeof input !== 'object') throw new InvalidUsageInputError('input', 'an object', input);
-    const count = (field: keyof TokenCountsInput): number | null => {
-      const v = input[field];
-      if (v === undefined || v === null) return null;
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new InvalidUsageInputError(field, 'a non-negative integer (or null when unknown)', v);
-      return v;
-    };
-    const inputTokens = count('inputTokens');
-    const cachedInputTokens = count('cachedInputTokens');
-    const cacheWriteTokens = count('cacheWriteTokens');
-    const outputTokens = count('outputTokens');
-    const reasoningTokens = count('reasoningTokens');
-    if (inputTokens !== null && (cachedInputTokens ?? 0) + (cacheWriteTokens ?? 0) > inputTokens) {
-      throw new InvalidUsageInputError('cachedInputTokens', `at most inputTokens (${inputTokens}) together with cacheWriteTokens: inputTokens includes cache reads and writes`, (cachedInputTokens ?? 0) + (cacheWriteTokens ?? 0));
-    }
-    if (outputTokens !== null && reasoningTokens !== null && reasoningTokens > outputTokens) {
-      throw new InvalidUsageInputError('reasoningTokens', `at most outputTokens (${outputTokens}): outputTokens includes reasoning`, reasoningTokens);
-    }
+    const inputTokens = countOf('inputTokens', input.inputTokens);
+    const cachedInputTokens = countOf('cachedInputTokens', input.cachedInputTokens);
+    const cacheWriteTokens = countOf('cacheWriteTokens', input.cacheWriteTokens);
+    const outputTokens = countOf('outputTokens', input.outputTokens);
+    const reasoningTokens = countOf('reasoningTokens', input.reasoningTokens);
+    assertTokenRelations(inputTokens, cachedInputTokens, cacheWriteTokens, outputTokens, reasoningTokens);
     const requests = input.requests ?? 1;
     if (typeof requests !== 'number' || !Number.isSafeInteger(requests) || requests < 0) throw new InvalidUsageInputError('requests', 'a non-negative integer', requests);
     const at = input.at === undefined ? new Date() : new Date(input.at instanceof Date ? input.at.getTime() : input.at);

@@ -1,5 +1,5 @@
-import { MAX_ATTRIBUTION_LENGTH } from '../usage-tracking.constants';
-import { InvalidUsageInputError, unknownKeyError } from '../usage.errors';
+import { MAX_ATTRIBUTION_LENGTH } from '../common/usage-tracking.constants';
+import { InvalidUsageInputError, unknownKeyError } from '../common/usage.errors';
 import {
   NormalizedUsageFilters,
   USAGE_DIMENSIONS,

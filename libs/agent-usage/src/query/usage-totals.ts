@@ -1,6 +1,6 @@
 import { USAGE_SUM_FIELDS } from '../interfaces/usage-query.interface';
 import type { RawCount, RawUsageTotals, UsageExactTotals, UsageSumField, UsageTotals } from '../interfaces/usage-query.interface';
-import { UsageTrackingError } from '../usage.errors';
+import { UsageTrackingError } from '../common/usage.errors';
 import { nanoUsdToString } from './money';
 
 /** A driver's sum as an exact bigint; a non-integer is a driver bug and is refused, never rounded. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { MAX_ATTRIBUTION_LENGTH } from '../usage-tracking.constants';
-import { InvalidUsageInputError, unknownKeyError } from '../usage.errors';
+import { MAX_ATTRIBUTION_LENGTH } from '../common/usage-tracking.constants';
+import { InvalidUsageInputError, unknownKeyError } from '../common/usage.errors';
+import { assertTokenRelations, countOf } from '../common/token-counts';
 import { ATTRIBUTION_FIELDS, TOKEN_FIELDS, type UsageRecord, type UsageRecordInput } from '../interfaces/usage-record.interface';
 
 /**
@@ -61,14 +62,6 @@ export function assertRecordInput(input: unknown, field = 'record'): asserts inp
   for (const key in input) {
     if (!RECORD_INPUT_KEYS.has(key)) throw unknownKeyError(`${field}.${key}`, key, RECORD_INPUT_KEYS);
   }
-}
-
-function count(field: string, value: unknown): number | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidUsageInputError(field, 'a non-negative integer of at most 2^53-1 (or null when unknown)', value);
-  }
-  return value;
 }
 
 function text(field: string, value: unknown): string | null {
@@ -145,22 +138,13 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
     throw new InvalidUsageInputError('id', `a string of 1 to ${MAX_ID_LENGTH} printable characters`, input.id);
   } else id = input.id;
 
-  const inputTokens = count('inputTokens', input.inputTokens);
-  const cachedInputTokens = count('cachedInputTokens', input.cachedInputTokens);
-  const cacheWriteTokens = count('cacheWriteTokens', input.cacheWriteTokens);
-  const outputTokens = count('outputTokens', input.outputTokens);
-  const reasoningTokens = count('reasoningTokens', input.reasoningTokens);
-  let totalTokens = count('totalTokens', input.totalTokens);
-  if (inputTokens !== null && (cachedInputTokens ?? 0) + (cacheWriteTokens ?? 0) > inputTokens) {
-    throw new InvalidUsageInputError(
-      'cachedInputTokens',
-      `at most inputTokens (${inputTokens}) together with cacheWriteTokens: inputTokens includes cache reads and writes`,
-      (cachedInputTokens ?? 0) + (cacheWriteTokens ?? 0),
-    );
-  }
-  if (outputTokens !== null && reasoningTokens !== null && reasoningTokens > outputTokens) {
-    throw new InvalidUsageInputError('reasoningTokens', `at most outputTokens (${outputTokens}): outputTokens includes reasoning`, reasoningTokens);
-  }
+  const inputTokens = countOf('inputTokens', input.inputTokens);
+  const cachedInputTokens = countOf('cachedInputTokens', input.cachedInputTokens);
+  const cacheWriteTokens = countOf('cacheWriteTokens', input.cacheWriteTokens);
+  const outputTokens = countOf('outputTokens', input.outputTokens);
+  const reasoningTokens = countOf('reasoningTokens', input.reasoningTokens);
+  let totalTokens = countOf('totalTokens', input.totalTokens);
+  assertTokenRelations(inputTokens, cachedInputTokens, cacheWriteTokens, outputTokens, reasoningTokens);
   if (totalTokens === null && inputTokens !== null && outputTokens !== null) {
     totalTokens = inputTokens + outputTokens;
     if (totalTokens > Number.MAX_SAFE_INTEGER) {
@@ -187,7 +171,7 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
   if (input.agentRunStart !== undefined && typeof input.agentRunStart !== 'boolean') {
     throw new InvalidUsageInputError('agentRunStart', 'a boolean', input.agentRunStart);
   }
-  const costNanoUsd = count('costNanoUsd', input.costNanoUsd);
+  const costNanoUsd = countOf('costNanoUsd', input.costNanoUsd);
   let metadata: Record<string, unknown> | null = null;
   const meta = input.metadata ?? fill?.metadata;
   if (meta !== undefined && meta !== null) {
@@ -236,24 +220,4 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
     recordedAt: instant(input.recordedAt),
     metadata,
   };
-}
-
-/** JSON form used by the file driver and the spool: dates as ISO strings. */
-export function recordToJson(r: UsageRecord): string {
-  return JSON.stringify(r);
-}
-
-/** Inverse of `recordToJson`; returns null for anything that is not a whole record. */
-export function recordFromJson(line: string): UsageRecord | null {
-  let o: any;
-  try {
-    o = JSON.parse(line);
-  } catch {
-    return null;
-  }
-  if (!o || typeof o !== 'object' || typeof o.id !== 'string' || typeof o.recordedAt !== 'string') return null;
-  const recordedAt = new Date(o.recordedAt);
-  if (isNaN(recordedAt.getTime())) return null;
-  // Lines written before runs and error types existed lack those fields.
-  return { runId: null, runStart: false, agentRunStart: false, errorType: null, ...o, recordedAt } as UsageRecord;
 }

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
-import { recordFromJson, recordToJson } from '../record/usage-record.factory';
+import { recordFromJson, recordToJson } from './usage-record.json';
 
 /** One record a store refused, with the store's error. */
 export interface UsageDeadLetter {

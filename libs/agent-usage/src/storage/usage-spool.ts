@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
-import { recordFromJson, recordToJson } from '../record/usage-record.factory';
+import { recordFromJson, recordToJson } from './usage-record.json';
 
 /**
  * Local JSON Lines files that hold records a driver could not take in time (store down, the in-memory

@@ -1,9 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import { UsageRecorder } from '../record/usage.recorder';
-import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
-import { InvalidUsageOptionsError } from '../usage.errors';
+import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
+import { InvalidUsageOptionsError } from '../common/usage.errors';
 import type { UsageMeterProvider } from './usage-telemetry.options';
 
 /** OTel GenAI semantic conventions (gen-ai-metrics, v1.37+): names, unit and the advised buckets. */
@@ -54,7 +53,7 @@ function globalMeterProvider(): UsageMeterProvider {
 /**
  * Exports every record as OpenTelemetry metrics when `telemetry.enabled`: the GenAI token usage histogram
  * (input and output), a cost counter and a request counter, with our agent name as `gen_ai.agent.name`.
- * Runs as a recorder listener: synchronous in-memory aggregation by the OTel SDK, no I/O and no await on
+ * Called by the recorder with every record: synchronous in-memory aggregation by the OTel SDK, no I/O and no await on
  * the agent's call path (the SDK's reader exports on its own schedule).
  */
 @Injectable()
@@ -63,10 +62,13 @@ export class UsageTelemetryExporter {
   private readonly cost?: Counter;
   private readonly requests?: Counter;
   private readonly operation: string;
+  /** `telemetry.enabled`: the recorder then calls `export` with every record. */
+  readonly enabled: boolean;
 
-  constructor(@Inject(USAGE_TRACKING_OPTIONS) options: UsageTrackingModuleOptions, recorder: UsageRecorder) {
+  constructor(@Inject(USAGE_TRACKING_OPTIONS) options: UsageTrackingModuleOptions) {
     const t = options.telemetry;
     this.operation = t?.operationName ?? 'chat';
+    this.enabled = t?.enabled === true;
     if (!t?.enabled) return;
     const provider = t.meterProvider ?? globalMeterProvider();
     const meter = provider.getMeter(t.meterName ?? 'nestjs-agent-usage') as Meter;
@@ -78,7 +80,6 @@ export class UsageTelemetryExporter {
     });
     this.cost = meter.createCounter(AGENT_USAGE_COST, { description: 'Cost of the recorded model calls, in nano-USD (1e-9 USD)', unit: '{nanoUSD}', valueType: INT });
     this.requests = meter.createCounter(AGENT_USAGE_REQUESTS, { description: 'Recorded model requests; failed ones carry error.type', unit: '{request}', valueType: INT });
-    recorder.addListener((r) => this.export(r));
   }
 
   /** Exports one record (the recorder counts and logs a listener that throws; the record is kept). */

@@ -1,4 +1,4 @@
-import { describe } from '../usage.errors';
+import { describe } from '../common/usage.errors';
 
 /**
  * The part of an OpenTelemetry `MeterProvider` the exporter uses. Structural, so this library's public

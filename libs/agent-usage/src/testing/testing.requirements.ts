@@ -1,4 +1,4 @@
-import { assertPackagesFor } from '../optional-packages';
+import { assertPackagesFor } from '../common/optional-packages';
 
 // First import of 'nestjs-agent-usage/testing': names the missing package before @jest/globals is required.
 assertPackagesFor('testing');

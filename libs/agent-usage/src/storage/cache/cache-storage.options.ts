@@ -37,24 +37,6 @@ export const DEFAULT_CACHE_KEY_PREFIX = 'agent-usage:';
 export const DEFAULT_CACHE_SCAN_CHUNK = 500;
 export const DEFAULT_CACHE_WRITE_CHUNK = 500;
 
-/**
- * Defaults for a client the driver creates itself (a host's client keeps its own settings):
- * - `enableOfflineQueue: false`: while disconnected a command fails at once instead of queueing;
- * - `maxRetriesPerRequest: 1`: a command cut by a dropped connection is retried once after reconnecting;
- * - `commandTimeout: 5000`: no reply in 5 s fails the command (a script that did run is safe to retry:
- *   writes are idempotent);
- * - `socketTimeout: 10000`: a connection that stops answering is dropped and reconnected;
- * - `connectTimeout: 5000`.
- * Reconnection keeps ioredis's default back-off (up to 2 s between attempts, forever).
- */
-export const DEFAULT_CACHE_CLIENT_OPTIONS: Readonly<Record<'enableOfflineQueue' | 'maxRetriesPerRequest' | 'commandTimeout' | 'socketTimeout' | 'connectTimeout', number | boolean>> = {
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 1,
-  commandTimeout: 5000,
-  socketTimeout: 10_000,
-  connectTimeout: 5000,
-};
-
 /** Printable, no white space and no glob characters (so `SCAN MATCH <prefix>*` selects exactly our keys). */
 export const CACHE_KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:{}/@#=+-]{1,100}$/;
 

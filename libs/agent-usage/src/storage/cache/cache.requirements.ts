@@ -1,4 +1,4 @@
-import { assertPackagesFor } from '../../optional-packages';
+import { assertPackagesFor } from '../../common/optional-packages';
 
 // First import of 'nestjs-agent-usage/cache': names the missing package instead of failing later.
 assertPackagesFor('cache');

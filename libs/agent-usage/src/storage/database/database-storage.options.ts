@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { IsBoolean, IsNotEmpty, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import type { UsageDataSource } from '../../interfaces/peer-types.interface';
-import { InvalidUsageOptionsError, describe } from '../../usage.errors';
+import { InvalidUsageOptionsError, describe } from '../../common/usage.errors';
 
 /** Table and schema names reach SQL text (quoted), so they are restricted to plain lower-case identifiers. */
 export const SQL_IDENTIFIER_RE = /^[a-z_][a-z0-9_]{0,62}$/;

@@ -11,7 +11,7 @@ import {
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
 import { dayKey, isStartOfDay, isUtc } from '../../query/time-zone';
-import { InvalidUsageInputError, InvalidUsageOptionsError } from '../../usage.errors';
+import { InvalidUsageInputError, InvalidUsageOptionsError } from '../../common/usage.errors';
 import {
   tableNameProblems,
   resolveTableNames,
@@ -43,6 +43,7 @@ import {
   rowsOf,
   type RollupLayout,
 } from './usage-sql.builder';
+import { sleep } from '../../common/sleep';
 
 /** Attempts of one write or clear when PostgreSQL aborts it as a deadlock victim or serialization failure. */
 const MAX_CONFLICT_ATTEMPTS = 5;
@@ -67,7 +68,6 @@ function isConnectionError(err: unknown): boolean {
  * Connection classes (08, 57P0x) and resources (53) are outages, retried; conflicts (40) are retried here.
  */
 const DATA_ERROR_CLASSES = new Set(['22', '23']);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** JSON for jsonb: PostgreSQL rejects the NUL character (\u0000) in jsonb strings, which would poison a batch forever. */
 function metadataJson(metadata: Record<string, unknown> | null): string | null {
@@ -315,11 +315,7 @@ export class DatabaseUsageStorage implements UsageStorage {
         return result;
       } catch (err) {
         if (q.isTransactionActive) await q.rollbackTransaction().catch(() => undefined);
-        if (attempt < MAX_CONFLICT_ATTEMPTS && isConflict(err)) {
-          this.conflictRetries++;
-          await sleep(conflictBackoff(attempt));
-          continue;
-        }
+        if (await this.backOffOnConflict(err, attempt)) continue;
         throw err;
       } finally {
         await q.release().catch(() => undefined);
@@ -333,14 +329,18 @@ export class DatabaseUsageStorage implements UsageStorage {
       try {
         return rowsOf(await ds.query(sql, params));
       } catch (err) {
-        if (attempt < MAX_CONFLICT_ATTEMPTS && isConflict(err)) {
-          this.conflictRetries++;
-          await sleep(conflictBackoff(attempt));
-          continue;
-        }
+        if (await this.backOffOnConflict(err, attempt)) continue;
         throw err;
       }
     }
+  }
+
+  /** A deadlock / serialization failure with attempts left: waits (growing, jittered) and says "retry". */
+  private async backOffOnConflict(err: unknown, attempt: number): Promise<boolean> {
+    if (attempt >= MAX_CONFLICT_ATTEMPTS || !isConflict(err)) return false;
+    this.conflictRetries++;
+    await sleep(conflictBackoff(attempt));
+    return true;
   }
 
   /**

@@ -7,7 +7,8 @@ import {
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import { dayKey, endOfDayExclusive, isValidTimeZone, parseDay, startOfDay } from '../../query/time-zone';
-import { InvalidUsageInputError } from '../../usage.errors';
+import { InvalidUsageInputError } from '../../common/usage.errors';
+import { toTotals } from '../../query/usage-totals';
 import { resolveTableNames, type UsageTableNames } from './database-storage.options';
 import {
   LEDGER_SELECT_SQL,
@@ -17,7 +18,6 @@ import {
   ledgerDimensionSql,
   ledgerWhere,
   qualifiedName,
-  rawToTotals,
   rowToRawTotals,
   rowToRecord,
   rowsOf,
@@ -147,7 +147,7 @@ export class UsageQuery {
   async aggregate(): Promise<UsageTotals> {
     const p = new SqlParams();
     const rows = rowsOf(await this.db.query(`SELECT ${LEDGER_TOTALS_SQL} FROM ${this.table} ${ledgerWhere(this.filters, p)}`, p.values));
-    return rawToTotals(rowToRawTotals(rows[0]));
+    return toTotals(rowToRawTotals(rows[0]));
   }
 
   /**
@@ -174,7 +174,7 @@ export class UsageQuery {
     );
     // Ordered here (by key, null last, as UsageService does), not by the column's collation.
     return rows
-      .map((row) => ({ key: (row.key ?? null) as string | null, ...rawToTotals(rowToRawTotals(row)) }))
+      .map((row) => ({ key: (row.key ?? null) as string | null, ...toTotals(rowToRawTotals(row)) }))
       .sort(byKeyNullLast);
   }
 

@@ -8,10 +8,8 @@ import {
   type NormalizedUsageFilters,
   type RawUsageTotals,
   type UsageDimension,
-  type UsageTotals,
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
-import { toTotals } from '../../query/usage-totals';
 import { resolveTableNames, type UsageTableNames } from './database-storage.options';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -374,7 +372,6 @@ export function rowToRawTotals(row: Record<string, any> | undefined): RawUsageTo
 }
 
 /** Raw totals to the public shape, exact at any size (see query/usage-totals.ts). */
-export const rawToTotals = (raw: RawUsageTotals): UsageTotals => toTotals(raw);
 
 /**
  * TypeORM's postgres `query()` returns `[rows, affected]` for top-level UPDATE/DELETE and the rows

@@ -11,7 +11,7 @@ import type {
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
-import { DEFAULT_FILE_DIRECTORY } from '../../usage-tracking.constants';
+import { DEFAULT_FILE_DIRECTORY } from '../../common/usage-tracking.constants';
 import {
   TotalsAccumulator,
   compareRecordsDesc,
@@ -20,7 +20,7 @@ import {
   identityOf,
   matchesFilters,
 } from '../../query/in-memory-query';
-import { recordFromJson, recordToJson } from '../../record/usage-record.factory';
+import { recordFromJson, recordToJson } from '../usage-record.json';
 
 const FILE_RE = /^usage-(\d{4}-\d{2}-\d{2})\.jsonl$/;
 

@@ -8,7 +8,7 @@ import type {
 } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
-import { DEFAULT_MEMORY_MAX_RECORDS } from '../../usage-tracking.constants';
+import { DEFAULT_MEMORY_MAX_RECORDS } from '../../common/usage-tracking.constants';
 import {
   TotalsAccumulator,
   compareRecordsDesc,

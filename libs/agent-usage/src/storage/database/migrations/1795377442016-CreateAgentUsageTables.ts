@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { InvalidUsageOptionsError } from '../../../usage.errors';
+import { InvalidUsageOptionsError } from '../../../common/usage.errors';
 import {
   DEFAULT_ALERTS_TABLE,
   DEFAULT_ROLLUP_TABLE,

@@ -1,4 +1,4 @@
-import { InvalidUsageOptionsError } from '../../../usage.errors';
+import { InvalidUsageOptionsError } from '../../../common/usage.errors';
 import { resolveTableNames, type UsageTableNames } from '../database-storage.options';
 import {
   AGENT_ROLLUP,

@@ -13,10 +13,10 @@ import {
   ValidatorConstraint,
   ValidatorConstraintInterface,
 } from 'class-validator';
-import { OPTION_SECTION_VALIDATORS, dtoSectionValidator } from '../options/usage-tracking-options.validator';
-import { isValidTimeZone } from '../query/time-zone';
-import { describe } from '../usage.errors';
-import { loadOptional } from '../optional-packages';
+import { OPTION_SECTION_VALIDATORS, dtoSectionValidator } from '../../options/usage-tracking-options.validator';
+import { isValidTimeZone } from '../../query/time-zone';
+import { describe } from '../../common/usage.errors';
+import { loadOptional } from '../../common/optional-packages';
 
 /** Checked with the cron package @nestjs/schedule uses, when it is installed (else at registration). */
 function cronProblem(value: unknown): string | null {

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { TrackUsageMetadata } from '../decorators/track-usage.decorator';
+import type { TrackUsageMetadata } from '../capture/track-usage.decorator';
 
 /** Attribution for every record made inside a call chain. */
 export interface UsageAttribution {
@@ -61,8 +61,6 @@ export interface UsageContextState extends UsageAttribution {
   /** `withTracking(enabled, fn)`: beats every other level for this chain. */
   trackingOverride?: boolean;
   frame?: TrackedCallFrame;
-  /** Set by a hard budget when it admits the outermost tracked call; nested calls ride on it. */
-  budgetReservation?: unknown;
   /** The run every record of this chain belongs to (opened by the outermost tracked call). */
   run?: UsageRunState;
   /** Agent name taken from a route (`@UsageAgentFromParam`): beats the tracked classes' own names. */

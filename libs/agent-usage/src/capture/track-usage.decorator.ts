@@ -1,4 +1,4 @@
-import { TRACK_USAGE_METADATA } from '../usage-tracking.constants';
+import { TRACK_USAGE_METADATA } from '../common/usage-tracking.constants';
 
 export interface TrackUsageOptions {
   /** Track this class/method. Left out: fall back to the next level (class, provider config, global). */

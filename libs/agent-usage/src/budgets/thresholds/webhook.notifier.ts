@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
-import type { UsageBudgetStats, UsageBudgetWebhookOptions, UsageThresholdEvent } from '../budgets/budget-options.interface';
+import type { UsageBudgetStats, UsageBudgetWebhookOptions, UsageThresholdEvent } from '../budget-options.interface';
 import {
   DEFAULT_WEBHOOK_RETRIES,
   DEFAULT_WEBHOOK_RETRY_DELAY_MS,
@@ -10,7 +10,8 @@ import {
   WEBHOOK_EVENT_HEADER,
   WEBHOOK_SIGNATURE_HEADER,
   WEBHOOK_TIMESTAMP_HEADER,
-} from '../budgets/budget.constants';
+} from '../budget.constants';
+import { sleep } from '../../common/sleep';
 
 /** `sha256=<hex>` of HMAC-SHA256(secret, `${timestamp}.${body}`); the timestamp (unix seconds) is signed too, against replays. */
 export function signUsageWebhook(secret: string, timestamp: string | number, body: string): string {
@@ -36,7 +37,6 @@ export function verifyUsageWebhook(
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Statuses worth another attempt; other 4xx are the receiver's final answer. */
 const retryable = (status: number) => status >= 500 || status === 408 || status === 429;

@@ -1,6 +1,6 @@
 import { SetMetadata, UseInterceptors, applyDecorators } from '@nestjs/common';
-import { UsageAgentParamInterceptor } from '../capture/usage-agent-param.interceptor';
-import { USAGE_AGENT_PARAM_METADATA } from '../usage-tracking.constants';
+import { UsageAgentParamInterceptor } from './usage-agent-param.interceptor';
+import { USAGE_AGENT_PARAM_METADATA } from '../common/usage-tracking.constants';
 
 /**
  * On a controller or a route handler: records made while handling a request are booked to the agent named

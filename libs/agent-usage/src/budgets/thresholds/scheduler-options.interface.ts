@@ -1,4 +1,4 @@
-import type { UsageThresholdEvent, UsageThresholdHandler } from '../budgets/budget-options.interface';
+import type { UsageThresholdEvent, UsageThresholdHandler } from '../budget-options.interface';
 
 /**
  * `scheduler` section: the threshold job, and how budget state is shared between app instances.

@@ -1,20 +1,20 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import type { UsageGroup } from '../interfaces/usage-query.interface';
-import { USAGE_TRACKING_OPTIONS } from '../usage-tracking.constants';
-import { UsageStorageRegistry } from '../storage/usage-storage.registry';
-import { UsageReader } from '../usage.service';
-import { UsageBudgetService } from '../budgets/budget.service';
-import { UsageBudgetCoordination } from '../budgets/budget-coordination';
-import { MissingUsagePackageError, OPTIONAL_PACKAGES, loadOptional, missingPackages } from '../optional-packages';
+import type { UsageTrackingModuleOptions } from '../../interfaces/usage-tracking-options.interface';
+import type { UsageGroup } from '../../interfaces/usage-query.interface';
+import { USAGE_TRACKING_OPTIONS } from '../../common/usage-tracking.constants';
+import { UsageStorageRegistry } from '../../storage/usage-storage.registry';
+import { UsageStorageReader } from '../../storage/usage-storage.reader';
+import { UsageBudgetService } from '../budget.service';
+import { UsageBudgetCoordination } from '../budget-coordination';
+import { MissingUsagePackageError, OPTIONAL_PACKAGES, loadOptional, missingPackages } from '../../common/optional-packages';
 import type {
   CompiledBudget,
   UsageBudgetStatus,
   UsageCostDriver,
   UsageThresholdEvent,
   UsageThresholdHandler,
-} from '../budgets/budget-options.interface';
+} from '../budget-options.interface';
 import {
   DEFAULT_ALERTS_TABLE,
   DEFAULT_CRON,
@@ -22,9 +22,9 @@ import {
   DEFAULT_KEY_PREFIX,
   USAGE_THRESHOLD_EVENT,
   USAGE_THRESHOLD_HANDLER,
-} from '../budgets/budget.constants';
-import { nanoUsdToString } from '../query/money';
-import { SHARED } from '../budgets/budget-counter.memory';
+} from '../budget.constants';
+import { nanoUsdToString } from '../../query/money';
+import { SHARED } from '../budget-counter.memory';
 import { ThresholdDedupeStore, createThresholdDedupe } from './threshold-dedupe.store';
 import { UsageWebhookNotifier } from './webhook.notifier';
 
@@ -50,7 +50,7 @@ interface EventEmitterLike {
 @Injectable()
 export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('UsageBudgets');
-  private readonly reader: UsageReader;
+  private readonly reader: UsageStorageReader;
   private readonly notifier: UsageWebhookNotifier;
   private readonly alerting: CompiledBudget[];
   private dedupe: ThresholdDedupeStore | null = null;
@@ -71,7 +71,7 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
     /** Where levels are claimed: the Redis or PostgreSQL connection the drivers and budgets share. */
     private readonly coordination: UsageBudgetCoordination,
   ) {
-    this.reader = new UsageReader(storages, storages.primary, options);
+    this.reader = new UsageStorageReader(storages, storages.primary, options);
     this.notifier = new UsageWebhookNotifier(this.logger, budgets.stats, () => this.closing);
     this.alerting = budgets.budgets.filter((b) => b.actions.has('event') || b.actions.has('log') || b.actions.has('webhook'));
     this.name = options.scheduler?.name ?? DEFAULT_JOB_NAME;

@@ -1,7 +1,7 @@
-import type { UsageRedisCommands } from '../connections/redis.connection';
-import type { BudgetSqlClient, UsageBudgetCoordination } from '../budgets/budget-coordination';
-import { ensureAlertsTableSql } from '../storage/database/schema/alerts.schema';
-import { qualifiedName } from '../storage/database/usage-sql.builder';
+import type { UsageRedisCommands } from '../../connections/redis.connection';
+import type { BudgetSqlClient, UsageBudgetCoordination } from '../budget-coordination';
+import { ensureAlertsTableSql } from '../../storage/database/schema/alerts.schema';
+import { qualifiedName } from '../../storage/database/usage-sql.builder';
 
 /** One level of one budget x scope value x window. */
 export interface ThresholdClaim {
