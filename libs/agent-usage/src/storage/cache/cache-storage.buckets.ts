@@ -1,0 +1,179 @@
+/**
+ * The bucket path of the Redis driver's reads: answers from the pre-aggregated hashes, O(days x groups).
+ * The range must be whole days in the configured zone (or open) and `success` unfiltered; each function
+ * returns null when its buckets cannot answer, and the caller scans instead (cache-storage.index-scan.ts).
+ * Key and field layout: cache-storage.keys.ts.
+ */
+import type { ChainableCommander } from 'ioredis';
+import type { NormalizedUsageFilters, RawUsageGroup, RawUsageTotals, UsageDimension, UsageIdentity } from '../../interfaces/usage-query.interface';
+import type { AttributionField } from '../../interfaces/usage-record.interface';
+import { dayKey, isStartOfDay } from '../../query/time-zone';
+import {
+  COUNTERS,
+  COUNTER_CODES,
+  PART_SEPARATOR,
+  SCOPE_DIMENSIONS,
+  SCOPED_BREAKDOWNS,
+  addBucketValue,
+  decodeValue,
+  encodeValue,
+  parseBucketField,
+  scopeParts,
+  valueFields,
+} from './cache-storage.keys';
+import { attributionFilters, filterValues } from './cache-storage.filters';
+import type { CacheDriverState } from './cache-storage.state';
+
+/** Commands per pipeline for bucket reads (one round trip each). */
+const PIPELINE_CHUNK = 200;
+const IDENTITY_DIMENSIONS: readonly AttributionField[] = ['agentName', 'userId', 'group', 'chatName'];
+/** Fields per value in `valueFields`: the packed one, then one spill field per counter. */
+const FIELDS_PER_VALUE = 1 + COUNTER_CODES.length;
+
+type Sums = bigint[];
+
+const zeroSums = (): Sums => COUNTER_CODES.map(() => 0n);
+
+function sumsToRaw(s: Sums): RawUsageTotals {
+  const out: Record<string, number | bigint> = {};
+  COUNTERS.forEach(([, name], i) => {
+    const v = s[i];
+    out[name] = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+  });
+  return out as unknown as RawUsageTotals;
+}
+
+/** Totals of nothing, as `aggregate` answers an empty range. */
+export const zeroTotals = (): RawUsageTotals => sumsToRaw(zeroSums());
+
+/** Adds every field of a bucket hash (packed, or spill) to the sums its base field belongs to. */
+function addHash(h: Record<string, Buffer>, sumsOf: (base: string) => Sums): void {
+  for (const field in h) {
+    const { base, counter } = parseBucketField(field);
+    if (counter !== -2) addBucketValue(sumsOf(base), counter, h[field]);
+  }
+}
+
+/** Runs `add` for each item in pipelines of PIPELINE_CHUNK commands, handing each reply to `take`. */
+async function pipelined<T>(
+  s: CacheDriverState,
+  items: readonly T[],
+  add: (p: ChainableCommander, item: T) => void,
+  take: (reply: any, item: T) => void,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += PIPELINE_CHUNK) {
+    const part = items.slice(i, i + PIPELINE_CHUNK);
+    const pipe = s.client!.pipeline();
+    for (const item of part) add(pipe, item);
+    const res = (await pipe.exec())!;
+    res.forEach(([err, reply], j) => {
+      if (err) throw err;
+      take(reply, part[j]);
+    });
+  }
+}
+
+/** Days with buckets in range, or null when the range is not whole days (then buckets cannot answer). */
+async function bucketDays(s: CacheDriverState, f: NormalizedUsageFilters): Promise<string[] | null> {
+  if (!s.bucketsUsable) return null;
+  if (f.from && !isStartOfDay(f.from, s.timeZone)) return null;
+  if (f.to && !isStartOfDay(f.to, s.timeZone)) return null;
+  const min = f.from ? `[${dayKey(f.from, s.timeZone)}` : '-';
+  const max = f.to ? `(${dayKey(f.to, s.timeZone)}` : '+';
+  return s.client!.zrangebylex(s.keys.days(), min, max);
+}
+
+/** `aggregate` with at most one attribution filter, on any dimension (runId has no buckets). */
+export async function aggregateFromBuckets(s: CacheDriverState, filters: NormalizedUsageFilters): Promise<RawUsageTotals | null> {
+  const attrs = attributionFilters(filters);
+  if (!(filters.success === undefined && attrs.length <= 1 && attrs[0] !== 'runId')) return null;
+  const days = await bucketDays(s, filters);
+  if (!days) return null;
+  const sums = zeroSums();
+  if (attrs.length === 0) {
+    await pipelined(s, days, (p, day) => p.hgetallBuffer(s.keys.dayTotals(day)), (h: Record<string, Buffer>) => addHash(h, () => sums));
+  } else {
+    const dim = attrs[0];
+    const fields = valueFields(filterValues(filters, dim).map(encodeValue));
+    await pipelined(s, days, (p, day) => p.hmgetBuffer(s.keys.dayBucket(day, dim), ...fields), (vals: (Buffer | null)[]) => {
+      vals.forEach((v, i) => v !== null && addBucketValue(sums, (i % FIELDS_PER_VALUE) - 1, v));
+    });
+  }
+  return sumsToRaw(sums);
+}
+
+/**
+ * `groupBy(d)` unfiltered, filtered on `d` itself, or `groupBy('day')` filtered on any one dimension; and
+ * `groupBy` of agentName, userId, group, modelName, providerName or hour filtered on agentName or userId
+ * (their per-value buckets; these cost O(days x combinations of hour and those dimensions seen with that
+ * value)).
+ */
+export async function groupFromBuckets(s: CacheDriverState, dimension: UsageDimension, f: NormalizedUsageFilters): Promise<RawUsageGroup[] | null> {
+  const attrs = attributionFilters(f);
+  // runId has no buckets (its index serves it); success neither.
+  if (f.success !== undefined || attrs.length > 1 || dimension === 'runId' || attrs[0] === 'runId') return null;
+  const filterDim = attrs[0];
+  const scoped = filterDim !== undefined && dimension !== filterDim && dimension !== 'day';
+  if (scoped && !(SCOPE_DIMENSIONS as readonly string[]).includes(filterDim)) return null;
+  if (scoped && dimension !== 'hour' && !(SCOPED_BREAKDOWNS as readonly string[]).includes(dimension)) return null;
+  const days = await bucketDays(s, f);
+  if (!days) return null;
+
+  const groups = new Map<string | null, Sums>();
+  const sumsOf = (key: string | null): Sums => {
+    let sums = groups.get(key);
+    if (!sums) groups.set(key, (sums = zeroSums()));
+    return sums;
+  };
+  if (filterDim === undefined) {
+    if (dimension === 'day') {
+      await pipelined(s, days, (p, day) => p.hgetallBuffer(s.keys.dayTotals(day)), (h: Record<string, Buffer>, day) => addHash(h, () => sumsOf(day)));
+    } else {
+      await pipelined(s, days, (p, day) => p.hgetallBuffer(s.keys.dayBucket(day, dimension)), (h: Record<string, Buffer>) =>
+        addHash(h, (base) => sumsOf(decodeValue(base))),
+      );
+    }
+  } else if (!scoped) {
+    // groupBy(d) filtered on d, or groupBy('day') filtered on anything: the filter dimension's own buckets.
+    const values = filterValues(f, filterDim);
+    const fields = valueFields(values.map(encodeValue));
+    await pipelined(s, days, (p, day) => p.hmgetBuffer(s.keys.dayBucket(day, filterDim), ...fields), (vals: (Buffer | null)[], day) => {
+      values.forEach((value, vi) => {
+        if (vals[vi * FIELDS_PER_VALUE] === null) return; // no record of that value on that day
+        const sums = sumsOf(dimension === 'day' ? day : value);
+        for (let c = 0; c < FIELDS_PER_VALUE; c++) {
+          const v = vals[vi * FIELDS_PER_VALUE + c];
+          if (v !== null) addBucketValue(sums, c - 1, v);
+        }
+      });
+    });
+  } else {
+    // One hash per scope value and day; its fields combine the hour and the other breakdowns.
+    const part = dimension === 'hour' ? 0 : 1 + scopeParts(filterDim).indexOf(dimension as AttributionField);
+    const pairs = days.flatMap((day) => filterValues(f, filterDim).map((value) => [day, encodeValue(value)] as const));
+    await pipelined(s, pairs, (p, [day, value]) => p.hgetallBuffer(s.keys.scopeBucket(day, filterDim, value)), (h: Record<string, Buffer>) =>
+      addHash(h, (base) => sumsOf(decodeValue(base.split(PART_SEPARATOR)[part]))),
+    );
+  }
+  const out: RawUsageGroup[] = [];
+  for (const [key, sums] of groups) if (sums[0] > 0n) out.push({ key, ...sumsToRaw(sums) });
+  return out;
+}
+
+/** `identities` filtered on any of agentName, userId, group, chatName (any number of them). */
+export async function identitiesFromBuckets(s: CacheDriverState, filters: NormalizedUsageFilters): Promise<UsageIdentity[] | null> {
+  const attrs = attributionFilters(filters);
+  if (!(filters.success === undefined && attrs.every((d) => IDENTITY_DIMENSIONS.includes(d)))) return null;
+  const days = await bucketDays(s, filters);
+  if (!days) return null;
+  const seen = new Map<string, UsageIdentity>();
+  await pipelined(s, days, (p, day) => p.hkeys(s.keys.identities(day)), (fields: string[]) => {
+    for (const field of fields) {
+      if (seen.has(field)) continue;
+      const [agentName, userId, group, chatName] = JSON.parse(field) as (string | null)[];
+      const identity = { agentName, userId, group, chatName };
+      if (attrs.every((d) => filters[d]!.includes(identity[d as keyof UsageIdentity] as string))) seen.set(field, identity);
+    }
+  });
+  return [...seen.values()];
+}
