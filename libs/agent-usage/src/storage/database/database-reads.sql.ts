@@ -1,17 +1,9 @@
 import type { NormalizedUsageFilters, UsageDimension, UsageIdentity } from '../../interfaces/usage-query.interface';
 import { dayKey, isStartOfDay } from '../../query/time-zone';
-import {
-  LEDGER_SELECT_SQL,
-  LEDGER_TOTALS_SQL,
-  ROLLUP_TOTALS_SQL,
-  SqlParams,
-  ledgerDimensionSql,
-  ledgerWhere,
-  rollupDimensionSql,
-  rollupFor,
-  rollupWhere,
-  type RollupLayout,
-} from './usage-sql.builder';
+import { SqlParams, ledgerDimensionSql, rollupDimensionSql, rollupFor, type RollupLayout } from './usage-sql.builder';
+import { LEDGER_SELECT_SQL } from './usage-sql.rows';
+import { LEDGER_TOTALS_SQL, ROLLUP_TOTALS_SQL } from './usage-sql.totals';
+import { ledgerWhere, rollupWhere } from './usage-sql.where';
 
 /** A whole-day read on one rollup: its table, its layout and the day bounds of the filters. */
 export interface RollupRange {

@@ -2,7 +2,8 @@ import type { DataSource } from 'typeorm';
 import { InvalidUsageOptionsError } from '../../common/usage.errors';
 import { isUtc } from '../../query/time-zone';
 import type { DatabaseStorageOptions, ResolvedUsageTableNames } from './database-storage.options';
-import { rowsOf, type RollupLayout } from './usage-sql.builder';
+import type { RollupLayout } from './usage-sql.builder';
+import { rowsOf } from './usage-sql.rows';
 
 /**
  * Without autoMigrate: checks that the ledger and both rollups exist in this version's shape, else throws

@@ -2,7 +2,7 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import { sleep } from '../../common/sleep';
 import { MAX_CONFLICT_ATTEMPTS, conflictBackoff, isConflict } from './database.errors';
-import { rowsOf } from './usage-sql.builder';
+import { rowsOf } from './usage-sql.rows';
 
 /** Runs `work` in one transaction, retried a few times when PostgreSQL picks it as a deadlock victim. */
 export async function transaction<T>(ds: DataSource, work: (q: QueryRunner) => Promise<T>, onRetry: () => void): Promise<T> {

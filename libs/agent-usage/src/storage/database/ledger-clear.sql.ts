@@ -1,5 +1,6 @@
 import type { NormalizedUsageFilters } from '../../interfaces/usage-query.interface';
-import { ROLLUP_SOURCE_COLUMNS, SqlParams, ledgerWhere, rollupAggregateSql, rollupUpsertSql, type RollupLayout } from './usage-sql.builder';
+import { ROLLUP_SOURCE_COLUMNS, SqlParams, rollupAggregateSql, rollupUpsertSql, type RollupLayout } from './usage-sql.builder';
+import { ledgerWhere } from './usage-sql.where';
 
 /**
  * Deletes matching ledger rows and subtracts exactly what they contributed from both rollups, in one
