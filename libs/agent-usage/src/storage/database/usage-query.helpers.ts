@@ -10,18 +10,10 @@ import { dayKey, endOfDayExclusive, isValidTimeZone, parseDay, startOfDay } from
 import { InvalidUsageInputError } from '../../common/usage.errors';
 import { toTotals } from '../../query/usage-totals';
 import { resolveTableNames, type UsageTableNames } from './database-storage.options';
-import {
-  LEDGER_SELECT_SQL,
-  LEDGER_TOTALS_SQL,
-  SqlParams,
-  SqlQueryable,
-  ledgerDimensionSql,
-  ledgerWhere,
-  qualifiedName,
-  rowToRawTotals,
-  rowToRecord,
-  rowsOf,
-} from './usage-sql.builder';
+import { SqlParams, SqlQueryable, ledgerDimensionSql, qualifiedName } from './usage-sql.builder';
+import { LEDGER_SELECT_SQL, rowToRawTotals, rowToRecord, rowsOf } from './usage-sql.rows';
+import { LEDGER_TOTALS_SQL } from './usage-sql.totals';
+import { ledgerWhere } from './usage-sql.where';
 
 export interface UsageQueryOptions extends Partial<Pick<UsageTableNames, 'tableName' | 'schema'>> {
   /** Time zone of `betweenDates`/`onDate` days and of `day`/`hour` groups. Default `UTC`. */

@@ -3,12 +3,7 @@
  * `SQL_IDENTIFIER_RE` and fixed column names ever reach SQL text; every value is a `$n` parameter.
  */
 import { createHash } from 'node:crypto';
-import {
-  USAGE_SUM_FIELDS,
-  type NormalizedUsageFilters,
-  type RawUsageTotals,
-  type UsageDimension,
-} from '../../interfaces/usage-query.interface';
+import type { NormalizedUsageFilters, UsageDimension } from '../../interfaces/usage-query.interface';
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import { resolveTableNames, type UsageTableNames } from './database-storage.options';
 
@@ -80,7 +75,7 @@ export const TOKEN_COLUMNS = [
 type AttributionField = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName' | 'runId' | 'errorType';
 
 /** Attribution filters and the ledger column each one matches. */
-const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> = [
+export const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> = [
   ['agentName', 'agent_name'],
   ['userId', 'user_id'],
   ['group', 'group_name'],
@@ -157,72 +152,6 @@ export function rollupFor(f: NormalizedUsageFilters, dimension?: UsageDimension)
   }
   return ROLLUPS.find((r) => needed.every((field) => r.fields.includes(field)));
 }
-
-/**
- * WHERE clause over the ledger. Attribution lists use `= ANY(array)` (a NULL column never matches,
- * as in the memory driver); `[from, to)` is half-open.
- */
-export function ledgerWhere(f: NormalizedUsageFilters, p: SqlParams): string {
-  const clauses: string[] = [];
-  for (const [field, column] of FILTER_COLUMNS) {
-    const values = f[field];
-    if (values !== undefined) clauses.push(`${column} = ANY(${p.add([...values], 'varchar[]')})`);
-  }
-  if (f.from) clauses.push(`recorded_at >= ${p.add(f.from.toISOString(), 'timestamptz')}`);
-  if (f.to) clauses.push(`recorded_at < ${p.add(f.to.toISOString(), 'timestamptz')}`);
-  if (f.success !== undefined) clauses.push(`success = ${p.add(f.success, 'boolean')}`);
-  return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
-}
-
-/**
- * WHERE clause over a daily rollup for whole-day filters: `fromDay`/`toDay` are the days (in the rollup's
- * time zone) where `from` and `to` start. Only filters on the rollup's own columns can be answered here.
- */
-export function rollupWhere(
-  rollup: RollupLayout,
-  f: NormalizedUsageFilters,
-  fromDay: string | undefined,
-  toDay: string | undefined,
-  p: SqlParams,
-): string {
-  const clauses: string[] = [];
-  if (f.success !== undefined) throw new Error('the daily rollups have no success column; query the ledger');
-  for (const [field, column] of FILTER_COLUMNS) {
-    const values = f[field];
-    if (values === undefined) continue;
-    if (!rollup.fields.includes(field)) throw new Error(`the ${rollup.kind} daily rollup has no ${column}; query the ledger`);
-    clauses.push(`${column} = ANY(${p.add([...values], 'varchar[]')})`);
-  }
-  if (fromDay !== undefined) clauses.push(`day >= ${p.add(fromDay, 'date')}`);
-  if (toDay !== undefined) clauses.push(`day < ${p.add(toDay, 'date')}`);
-  return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
-}
-
-/** Sums over ledger rows, as exact integer strings (never floats, never JS numbers). */
-export const LEDGER_TOTALS_SQL = [
-  `count(*)::text AS "recordCount"`,
-  `COALESCE(sum(requests), 0)::text AS "requests"`,
-  ...TOKEN_COLUMNS.map(([f, c]) => `COALESCE(sum(${c}), 0)::text AS "${f}"`),
-  `(count(*) FILTER (WHERE NOT success))::text AS "failedCount"`,
-  `(count(*) FILTER (WHERE usage_missing))::text AS "usageMissingCount"`,
-  `COALESCE(sum(cost_nano_usd), 0)::text AS "costNanoUsd"`,
-  `(count(*) FILTER (WHERE cost_nano_usd IS NULL))::text AS "unpricedCount"`,
-  `(count(*) FILTER (WHERE run_start))::text AS "runCount"`,
-  `(count(*) FILTER (WHERE agent_run_start))::text AS "agentRunCount"`,
-].join(', ');
-
-/** The same sums over rollup rows. */
-export const ROLLUP_TOTALS_SQL = [
-  `COALESCE(sum(record_count), 0)::text AS "recordCount"`,
-  `COALESCE(sum(requests), 0)::text AS "requests"`,
-  ...TOKEN_COLUMNS.map(([f, c]) => `COALESCE(sum(${c}), 0)::text AS "${f}"`),
-  `COALESCE(sum(failed_count), 0)::text AS "failedCount"`,
-  `COALESCE(sum(usage_missing_count), 0)::text AS "usageMissingCount"`,
-  `COALESCE(sum(cost_nano_usd), 0)::text AS "costNanoUsd"`,
-  `COALESCE(sum(unpriced_count), 0)::text AS "unpricedCount"`,
-  `COALESCE(sum(run_count), 0)::text AS "runCount"`,
-  `COALESCE(sum(agent_run_count), 0)::text AS "agentRunCount"`,
-].join(', ');
 
 /**
  * Rows of `rollup` (its key columns then `ROLLUP_SUM_COLUMNS`) computed from ledger-shaped rows of
@@ -321,74 +250,6 @@ export function rollupDimensionSql(
   if (!Object.hasOwn(ROLLUP_DIMENSIONS, dimension)) return undefined;
   if (dimension !== 'day' && !rollup.fields.includes(dimension as AttributionField)) return undefined;
   return ROLLUP_DIMENSIONS[dimension];
-}
-
-/** SELECT list that `rowToRecord` reads. */
-export const LEDGER_SELECT_SQL = [
-  ...LEDGER_COLUMNS.filter((c) => c.column !== 'recorded_at').map((c) => c.column),
-  // Epoch ms as text: exact, and immune to type parsers a host may have installed on its pg driver.
-  `round(extract(epoch FROM recorded_at) * 1000)::bigint::text AS recorded_at_ms`,
-].join(', ');
-
-const toCount = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const toBool = (v: unknown): boolean => v === true || v === 't' || v === 'true';
-
-export function rowToRecord(row: Record<string, any>): UsageRecord {
-  let metadata = row.metadata ?? null;
-  if (typeof metadata === 'string') metadata = JSON.parse(metadata);
-  return {
-    id: row.record_id,
-    agentName: row.agent_name ?? null,
-    userId: row.user_id ?? null,
-    group: row.group_name ?? null,
-    chatName: row.chat_name ?? null,
-    modelName: row.model_name ?? null,
-    providerName: row.provider_name ?? null,
-    inputTokens: toCount(row.input_tokens),
-    cachedInputTokens: toCount(row.cached_input_tokens),
-    cacheWriteTokens: toCount(row.cache_write_tokens),
-    outputTokens: toCount(row.output_tokens),
-    reasoningTokens: toCount(row.reasoning_tokens),
-    totalTokens: toCount(row.total_tokens),
-    requests: Number(row.requests),
-    success: toBool(row.success),
-    usageMissing: toBool(row.usage_missing),
-    runId: row.run_id ?? null,
-    runStart: toBool(row.run_start),
-    agentRunStart: toBool(row.agent_run_start),
-    errorType: row.error_type ?? null,
-    costNanoUsd: toCount(row.cost_nano_usd),
-    priceSource: row.price_source ?? null,
-    recordedAt: new Date(Number(row.recorded_at_ms)),
-    metadata,
-  };
-}
-
-/** Picks the totals out of a row (integer strings, as the SQL above returns them). */
-export function rowToRawTotals(row: Record<string, any> | undefined): RawUsageTotals {
-  const out = {} as Record<keyof RawUsageTotals, string>;
-  for (const k of USAGE_SUM_FIELDS) out[k] = row?.[k] === undefined || row[k] === null ? '0' : String(row[k]);
-  return out;
-}
-
-/** Raw totals to the public shape, exact at any size (see query/usage-totals.ts). */
-
-/**
- * TypeORM's postgres `query()` returns `[rows, affected]` for top-level UPDATE/DELETE and the rows
- * otherwise; a raw pg client returns `{ rows }`. Every statement here ends in a SELECT or INSERT, but
- * accept all shapes.
- */
-export function rowsOf(result: unknown): Record<string, any>[] {
-  if (Array.isArray(result)) {
-    if (result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0];
-    return result;
-  }
-  if (result && typeof result === 'object') {
-    const r = result as { rows?: unknown; records?: unknown };
-    if (Array.isArray(r.rows)) return r.rows;
-    if (Array.isArray(r.records)) return r.records;
-  }
-  return [];
 }
 
 /** Anything with `query(sql, params)`: a DataSource, an EntityManager, a QueryRunner or a pg Pool. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { resolveTableNames, type UsageTableNames } from '../database-storage.options';
-import { AGENT_ROLLUP, USER_ROLLUP, SqlQueryable, qualifiedName, quoteIdent, rowsOf } from '../usage-sql.builder';
+import { AGENT_ROLLUP, USER_ROLLUP, SqlQueryable, qualifiedName, quoteIdent } from '../usage-sql.builder';
+import { rowsOf } from '../usage-sql.rows';
 import { alertsLockKey, alertsTableSql } from './alerts.schema';
 import { ledgerTableSql } from './ledger.schema';
 import { fillRollups, readMarker, rollupComment, rollupTableSql, rollupTables, writeRollupTimeZone } from './rollup.schema';

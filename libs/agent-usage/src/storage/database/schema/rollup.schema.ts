@@ -9,9 +9,9 @@ import {
   qualifiedName,
   quoteIdent,
   rollupAggregateSql,
-  rowsOf,
   type RollupLayout,
 } from '../usage-sql.builder';
+import { rowsOf } from '../usage-sql.rows';
 import { ATTRIBUTION } from './ledger.schema';
 
 /**
