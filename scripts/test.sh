@@ -93,43 +93,21 @@ fi
 
 echo >&2
 echo "Jest: exit code $jest_rc" >&2
-if [[ $graph_rc == 0 ]]; then
-  passed=$((passed + 1))
-  echo "import graph: no cycle" >&2
-else
-  failed=$((failed + 1))
-  echo "import graph: FAILED (exit code $graph_rc; a cycle between folders is printed above)" >&2
-fi
-if [[ $coverage_rc == 0 ]]; then
-  passed=$((passed + 1))
-  echo "coverage floors: passed" >&2
-else
-  failed=$((failed + 1))
-  echo "coverage floors: FAILED (see the coverage step above)" >&2
-fi
-if [[ $smoke_rc == 0 ]]; then
-  passed=$((passed + 1))
-  echo "Nest 12 smoke: passed" >&2
-else
-  failed=$((failed + 1))
-  echo "Nest 12 smoke: FAILED (exit code $smoke_rc)" >&2
-fi
-if [[ $packaging_rc == 0 ]]; then
-  passed=$((passed + 1))
-  echo "packaging: passed" >&2
-else
-  failed=$((failed + 1))
-  echo "packaging: FAILED (exit code $packaging_rc)" >&2
-fi
-if [[ -n $bench_rc ]]; then
-  if [[ $bench_rc == 0 ]]; then
+# tally NAME RC [WHERE]: one passed or failed item for a step that is not a Jest test.
+tally() {
+  if [[ $2 == 0 ]]; then
     passed=$((passed + 1))
-    echo "bench:quick: passed" >&2
+    echo "$1: passed" >&2
   else
     failed=$((failed + 1))
-    echo "bench:quick: FAILED (exit code $bench_rc)" >&2
+    echo "$1: FAILED (exit code $2${3:+; $3})" >&2
   fi
-fi
+}
+tally "import graph" "$graph_rc" "a cycle between folders is printed above"
+tally "coverage floors" "$coverage_rc" "see the coverage step above"
+tally "Nest 12 smoke" "$smoke_rc"
+tally "packaging" "$packaging_rc"
+if [[ -n $bench_rc ]]; then tally "bench:quick" "$bench_rc"; fi
 
 if [[ $todo != 0 ]]; then echo "$todo todo"; fi
 echo "$passed passed, $failed failed, $skipped skipped"
