@@ -43,6 +43,8 @@ export const LEDGER_COLUMNS = [
   { field: 'chatName', column: 'chat_name', type: 'varchar' },
   { field: 'modelName', column: 'model_name', type: 'varchar' },
   { field: 'providerName', column: 'provider_name', type: 'varchar' },
+  { field: 'category', column: 'category', type: 'varchar' },
+  { field: 'units', column: 'units', type: 'int8' },
   { field: 'inputTokens', column: 'input_tokens', type: 'int8' },
   { field: 'cachedInputTokens', column: 'cached_input_tokens', type: 'int8' },
   { field: 'cacheWriteTokens', column: 'cache_write_tokens', type: 'int8' },
@@ -72,7 +74,7 @@ export const TOKEN_COLUMNS = [
   ['totalTokens', 'total_tokens'],
 ] as const;
 
-type AttributionField = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName' | 'runId' | 'errorType';
+type AttributionField = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName' | 'runId' | 'errorType' | 'category';
 
 /** Attribution filters and the ledger column each one matches. */
 export const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> = [
@@ -85,6 +87,7 @@ export const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> 
   // In no rollup: a filter or group on these reads the ledger (run_id has its own index).
   ['runId', 'run_id'],
   ['errorType', 'error_type'],
+  ['category', 'category'],
 ];
 const COLUMN_OF: Readonly<Record<AttributionField, string>> = Object.freeze(
   Object.fromEntries(FILTER_COLUMNS) as Record<AttributionField, string>,
@@ -216,6 +219,7 @@ const LEDGER_DIMENSIONS: Readonly<Record<UsageDimension, (tz: string) => string>
   providerName: () => 'provider_name',
   runId: () => 'run_id',
   errorType: () => 'error_type',
+  category: () => 'category',
   day: (tz: string) => `to_char(recorded_at AT TIME ZONE ${tz}, 'YYYY-MM-DD')`,
   hour: (tz: string) => `to_char(recorded_at AT TIME ZONE ${tz}, 'YYYY-MM-DD"T"HH24')`,
 });
