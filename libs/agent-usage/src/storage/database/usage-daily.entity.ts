@@ -155,9 +155,34 @@ export function createUsageHourlyEntity(options: Partial<UsageTableNames> & { en
   });
 }
 
+/** A row of the hourly totals rollup (`<rollupTableName>_hour_totals`): sums per local hour and category. */
+export interface UsageHourTotalRow extends UsageDailySums {
+  hour: Date;
+  category: string;
+}
+
+/** The hourly totals rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
+export function createUsageHourTotalEntity(options: Partial<UsageTableNames> & { entityName?: string } = {}): EntitySchema<UsageHourTotalRow> {
+  const { hourTotalRollupTableName: table, schema } = resolveTableNames(options);
+  const pk = indexName(table, 'pkey');
+  return new EntitySchema<UsageHourTotalRow>({
+    name: options.entityName ?? (table === 'agent_usage_daily_hour_totals' ? 'AgentUsageHourTotal' : `AgentUsageHourTotal_${table}`),
+    tableName: table,
+    schema,
+    columns: {
+      hour: { name: 'hour', type: 'timestamp', primary: true, primaryKeyConstraintName: pk },
+      category: key('category', pk, 'chat'),
+      ...SUMS,
+    },
+    indices: [{ name: indexName(table, 'category_hour_idx'), columns: ['category', 'hour'] }],
+  });
+}
+
 /** The rollup entity with the default table name `agent_usage_daily`. */
 export const UsageDailyEntity = createUsageDailyEntity();
 /** The per-user rollup entity with the default table name `agent_usage_daily_users`. */
 export const UsageDailyUserEntity = createUsageDailyUserEntity();
 /** The hourly rollup entity with the default table name `agent_usage_daily_hours`. */
 export const UsageHourlyEntity = createUsageHourlyEntity();
+/** The hourly totals rollup entity with the default table name `agent_usage_daily_hour_totals`. */
+export const UsageHourTotalEntity = createUsageHourTotalEntity();
