@@ -115,6 +115,8 @@ describe('scheduler options of runtime alerts', () => {
     [{ runtimeRefreshMs: 'fast' }, /scheduler\.runtimeRefreshMs must be an integer/],
     [{ runtimeAlertsTable: 'Bad-Name' }, /scheduler\.runtimeAlertsTable must be a lower-case SQL identifier/],
     [{ runtimeAlerts: 'yes' }, /scheduler\.runtimeAlerts must be a boolean/],
+    [{ runtimeWebhook: { url: 'https://x.example' } }, /scheduler\.runtimeWebhook\.url is not allowed/],
+    [{ runtimeWebhook: { retries: 50 } }, /scheduler\.runtimeWebhook\.retries must not be greater than 20/],
   ])('refuses %j at boot', async (scheduler, message) => {
     const boot = bootAlertsApp({ storage: 'memory', scheduler } as never);
     await expect(boot).rejects.toThrow(InvalidUsageOptionsError);

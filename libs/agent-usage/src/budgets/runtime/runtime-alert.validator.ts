@@ -1,6 +1,6 @@
 import { InvalidUsageInputError, unknownKeyError } from '../../common/usage.errors';
 import { MAX_ATTRIBUTION_LENGTH } from '../../common/usage-tracking.constants';
-import type { CompiledBudget, UsageBudgetDefinition, UsageBudgetScope } from '../budget-options.interface';
+import type { CompiledBudget, UsageBudgetDefinition, UsageBudgetScope, UsageBudgetWebhookOptions } from '../budget-options.interface';
 import { budgetsSectionProblems, compileBudgets } from '../budget-options.validator';
 import {
   USAGE_ALERT_ACTIONS,
@@ -133,8 +133,9 @@ export function definitionOf(name: string, input: UsageAlertInput): UsageBudgetD
 export const alertBudgetName = (id: string) => `alert:${id}`;
 
 /** A stored alert as a budget every instance enforces. */
-export function compileAlert(id: string, input: UsageAlertInput, pausedUntil: number | null): CompiledBudget {
+export function compileAlert(id: string, input: UsageAlertInput, pausedUntil: number | null, hook?: Omit<UsageBudgetWebhookOptions, 'url'>): CompiledBudget {
   const [b] = compileBudgets([definitionOf(alertBudgetName(id), input)]);
+  if (b.webhook && hook) b.webhook = { ...hook, url: b.webhook.url };
   const levelActions = new Map<number, Set<UsageAlertAction>>();
   for (const l of input.alerts) levelActions.set(l.percent, (levelActions.get(l.percent) ?? new Set()).add(l.action));
   b.runtime = { id, value: input.scope!.value, levelActions, pausedUntil };
