@@ -15,11 +15,17 @@ export { UsageRecordEntity, createUsageRecordEntity, type UsageRecordRow } from 
 export {
   UsageDailyEntity,
   UsageDailyUserEntity,
+  UsageHourTotalEntity,
+  UsageHourlyEntity,
   createUsageDailyEntity,
   createUsageDailyUserEntity,
+  createUsageHourTotalEntity,
+  createUsageHourlyEntity,
   type UsageDailyRow,
   type UsageDailySums,
   type UsageDailyUserRow,
+  type UsageHourTotalRow,
+  type UsageHourlyRow,
 } from './usage-daily.entity';
 export {
   CreateAgentUsageAlerts1796500000000,
@@ -36,4 +42,5 @@ export {
   type AgentUsageRuntimeAlertsMigrationOptions,
 } from './migrations/1797000000000-CreateAgentUsageRuntimeAlerts';
 export { DEFAULT_RUNTIME_ALERTS_TABLE } from './schema/runtime-alerts.schema';
+export { UpgradeAgentUsageCategories1796600000000, createAgentUsageCategoriesMigration } from './migrations/1796600000000-UpgradeAgentUsageCategories';
 export { UsageQuery, usageQuery, type UsageQueryOptions } from './usage-query.helpers';
