@@ -15,14 +15,14 @@ import {
 const KNOWN_KEYS = ['agentName', 'scope', 'dailyBudget', 'limit', 'window', 'metric', 'alerts', 'webhookUrl'];
 const list = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
 
-/** Budget scope of each alert dimension; null: not a budget scope yet (no such record field to count by). */
-const SCOPE_OF: Record<UsageAlertDimension, Exclude<UsageBudgetScope, 'global'> | null> = {
+/** Budget scope of each alert dimension. */
+const SCOPE_OF: Record<UsageAlertDimension, Exclude<UsageBudgetScope, 'global'>> = {
   agentName: 'agent',
   userId: 'user',
   group: 'group',
   modelName: 'model',
   providerName: 'provider',
-  category: null,
+  category: 'category',
 };
 
 /** Where a problem of the budget definition comes from in the alert's input. */
@@ -57,9 +57,6 @@ export function validateAlertInput(raw: unknown): UsageAlertInput {
     const s = a.scope as Record<string, unknown> | null;
     if (!s || typeof s !== 'object' || Array.isArray(s)) throw new InvalidUsageInputError('scope', '{ dimension, value }', a.scope);
     if (!(USAGE_ALERT_DIMENSIONS as readonly unknown[]).includes(s.dimension)) throw new InvalidUsageInputError('scope.dimension', `one of ${list(USAGE_ALERT_DIMENSIONS)}`, s.dimension);
-    if (SCOPE_OF[s.dimension as UsageAlertDimension] === null) {
-      throw new InvalidUsageInputError('scope.dimension', `a dimension budgets count by (${list(USAGE_ALERT_DIMENSIONS.filter((d) => SCOPE_OF[d]))})`, s.dimension);
-    }
     if (!name(s.value)) throw new InvalidUsageInputError('scope.value', `a non-empty string of at most ${MAX_ATTRIBUTION_LENGTH} characters`, s.value);
     scope = { dimension: s.dimension as UsageAlertDimension, value: s.value as string };
   } else {
@@ -118,7 +115,7 @@ export function definitionOf(name: string, input: UsageAlertInput): UsageBudgetD
   const levels = [...new Set(input.alerts.map((l) => l.percent))];
   return {
     name,
-    scope: SCOPE_OF[input.scope!.dimension] ?? 'agent',
+    scope: SCOPE_OF[input.scope!.dimension],
     match: [input.scope!.value],
     window: input.window ?? 'day',
     metric: input.metric ?? 'cost',
