@@ -18,6 +18,7 @@ import { UsagePricingService } from './pricing/pricing.service';
 import { UsageTelemetryExporter } from './telemetry/usage-telemetry.exporter';
 import { usageConnectionProviders } from './connections/usage-connection.providers';
 import { UsageBudgetCoordination } from './budgets/budget-coordination';
+import { UsageRuntimeAlerts } from './budgets/runtime/runtime-alerts.service';
 
 export const usageTrackingProviders: Provider[] = [
   {
@@ -37,5 +38,6 @@ export const usageTrackingProviders: Provider[] = [
   UsageBudgetCoordination,
   UsageBudgetService,
   UsageThresholdJob,
+  UsageRuntimeAlerts,
   UsageTelemetryExporter,
 ];

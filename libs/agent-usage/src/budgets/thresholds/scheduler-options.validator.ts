@@ -5,6 +5,7 @@ import {
   IsOptional,
   IsString,
   Matches,
+  Max,
   MaxLength,
   Min,
   MinLength,
@@ -17,6 +18,7 @@ import { OPTION_SECTION_VALIDATORS, dtoSectionValidator } from '../../options/us
 import { isValidTimeZone } from '../../query/time-zone';
 import { describe } from '../../common/usage.errors';
 import { loadOptional } from '../../common/optional-packages';
+import { runtimeWebhookProblems } from '../budget-options.validator';
 
 /** Checked with the cron package @nestjs/schedule uses, when it is installed (else at registration). */
 function cronProblem(value: unknown): string | null {
@@ -95,10 +97,23 @@ export class UsageSchedulerOptionsDto {
   @IsString()
   @Matches(ALERTS_TABLE_RE, { message: `alertsTable must be a lower-case SQL identifier matching ${ALERTS_TABLE_RE}` })
   alertsTable?: string;
+  @IsOptional() @IsBoolean() runtimeAlerts?: boolean;
+  @IsOptional() runtimeWebhook?: unknown; // checked below, by the budgets' webhook rules
+  @IsOptional() @IsInt() @Min(100) @Max(86_400_000) runtimeRefreshMs?: number;
+  @IsOptional()
+  @IsString()
+  @Matches(ALERTS_TABLE_RE, { message: `runtimeAlertsTable must be a lower-case SQL identifier matching ${ALERTS_TABLE_RE}` })
+  runtimeAlertsTable?: string;
   @IsOptional() @IsInt() @Min(1) reservationTtlMs?: number;
   @IsOptional() @IsInt() @Min(0) admissionTimeoutMs?: number;
   @IsOptional() @Validate(HandlerConstraint) onThreshold?: unknown;
   @IsOptional() @Validate(ClockConstraint) clock?: unknown;
 }
 
-OPTION_SECTION_VALIDATORS.scheduler = dtoSectionValidator(UsageSchedulerOptionsDto);
+const checkScheduler = dtoSectionValidator(UsageSchedulerOptionsDto);
+OPTION_SECTION_VALIDATORS.scheduler = (value) => {
+  const out = checkScheduler(value);
+  const hook = (value as { runtimeWebhook?: unknown } | null)?.runtimeWebhook;
+  if (hook !== undefined) out.push(...runtimeWebhookProblems(hook));
+  return out;
+};
