@@ -9,7 +9,6 @@ import {
   RATES,
   TODAY,
   ZONE,
-  callCost,
   dataset,
   dayOf,
   days,
