@@ -93,6 +93,8 @@ function record(id: string, patch: Partial<UsageRecord> = {}): UsageRecord {
     chatName: 'c1',
     modelName: 'gpt-4o',
     providerName: 'openai',
+    category: 'chat',
+    units: null,
     inputTokens: 100,
     cachedInputTokens: 40,
     cacheWriteTokens: null,

@@ -13,6 +13,8 @@ export interface TrackUsageOptions {
   storage?: string | string[];
   /** Group recorded when the call's context does not set one. */
   group?: string;
+  /** Category of this agent's records (e.g. "image") when the call's context does not set one. Default "chat". */
+  category?: string;
 }
 
 /** What `@TrackUsage` stores; `enabled` stays undefined when the level does not decide. */
@@ -21,7 +23,7 @@ export type TrackUsageMetadata = TrackUsageOptions;
 /**
  * Marks an agent class (or one of its methods) for usage tracking.
  * - `@TrackUsage()` tracks; `@TrackUsage(false)` does not;
- * - `@TrackUsage({ agentName, provider, model, storage, group, enabled? })` sets attribution, and
+ * - `@TrackUsage({ agentName, provider, model, storage, group, category, enabled? })` sets attribution, and
  *   tracks only if `enabled` is true or a lower level (provider config, global `trackUsage`) says so.
  * Method metadata beats class metadata, field by field.
  */
