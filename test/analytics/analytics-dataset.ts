@@ -39,6 +39,8 @@ export interface Rec {
   success: boolean;
   errorType: string | null;
   costNanoUsd: number | null;
+  category: string;
+  units: number | null;
 }
 
 const local = (iso: string) => DateTime.fromISO(iso, { setZone: true }).toMillis();
@@ -70,19 +72,38 @@ function makeRecord(i: number, ms: number, r: () => number, id = `an-${String(i)
     success,
     errorType: success ? null : pick(['RateLimitError', 'TimeoutError'] as const),
     costNanoUsd: r() < 0.05 ? null : int(0, 5_000_000),
+    category: 'chat',
+    units: null,
   };
 }
 
-/** The data set: 240 random records plus the boundary ones, in a fixed order. */
+/** An operation billed per unit (no tokens): an image generation or a web scrape. */
+function makeOperation(i: number, ms: number, r: () => number, category: 'image' | 'web_scrape'): Rec {
+  const x = makeRecord(i, ms, r, `an-op-${String(i).padStart(4, '0')}`);
+  const image = category === 'image';
+  return {
+    ...x,
+    modelName: image ? 'image-gen' : null,
+    providerName: image ? 'acme' : null,
+    inputTokens: 0,
+    cachedInputTokens: 0,
+    outputTokens: 0,
+    reasoningTokens: 0,
+    category,
+    units: 1 + Math.floor(r() * 4),
+  };
+}
+
+/** The data set: 240 random model calls, the boundary ones, 25 on one millisecond, 30 per-unit operations. */
 export function dataset(): Rec[] {
   const r = prng(20261104);
   const from = local('2026-10-20T00:00:00-04:00');
   const out: Rec[] = [];
-  for (let i = 0; i < 240; i++) {
-    let ms = from + Math.floor(r() * (NOW - from));
-    if (dayOf(ms) === EMPTY_DAY) ms += 86_400_000;
-    out.push(makeRecord(i, ms, r));
-  }
+  const instant = () => {
+    const ms = from + Math.floor(r() * (NOW - from));
+    return dayOf(ms) === EMPTY_DAY ? ms + 86_400_000 : ms;
+  };
+  for (let i = 0; i < 240; i++) out.push(makeRecord(i, instant(), r));
   const edges = [
     '2026-10-31T23:59:59.999-04:00', // last ms of Oct 31 (EDT)
     '2026-11-01T00:00:00.000-04:00', // first ms of Nov 1
@@ -96,6 +117,7 @@ export function dataset(): Rec[] {
   edges.forEach((iso, j) => out.push(makeRecord(1000 + j, local(iso), r, `an-edge-${j}`)));
   const same = local('2026-11-03T12:00:00.000-05:00');
   for (let j = 0; j < 25; j++) out.push(makeRecord(2000 + j, same, r, `an-same-${String(j).padStart(2, '0')}`));
+  for (let j = 0; j < 30; j++) out.push(makeOperation(3000 + j, instant(), r, j % 3 ? 'image' : 'web_scrape'));
   return out;
 }
 
@@ -113,6 +135,8 @@ export function toInput(x: Rec): UsageRecordInput {
     success: x.success,
     errorType: x.errorType,
     costNanoUsd: x.costNanoUsd,
+    category: x.category,
+    units: x.units,
     recordedAt: new Date(x.ms),
   };
 }

@@ -26,6 +26,7 @@ import {
 import { analyticsDrivers, bootAnalytics, type AnalyticsApp } from './analytics-app';
 import { BUDGETS, fleetOracle } from './fleet-oracle';
 import { recommendationsOracle } from './recommendations-oracle';
+import { DISCOUNT_TIERS, invoiceOracle } from './invoice-oracle';
 
 const DATA = dataset();
 const money = (nano: bigint) => ({ n: Number(usd(nano)), s: usd(nano) });
@@ -38,7 +39,7 @@ describe.each(analyticsDrivers())('analytics on the $name driver', (driver) => {
   let usage: UsageService;
 
   beforeAll(async () => {
-    t = await bootAnalytics(driver, { budgets: BUDGETS });
+    t = await bootAnalytics(driver, { budgets: BUDGETS, analytics: { invoice: { discountTiers: DISCOUNT_TIERS } } });
     usage = t.usage;
     for (const x of DATA) expect(usage.record(toInput(x))).not.toBeNull();
     await usage.flush();
@@ -87,6 +88,7 @@ describe.each(analyticsDrivers())('analytics on the $name driver', (driver) => {
     ['agent', 'agents', (x: Rec) => x.agentName],
     ['user', 'users', (x: Rec) => x.userId],
     ['provider', 'providers', (x: Rec) => x.providerName],
+    ['category', 'categories', (x: Rec) => x.category],
   ] as const)('breakdown by %s: cost, calls, tokens, average and percents summing to 100', async (groupBy, list, key) => {
     const got = await usage.getUsageBreakdown(groupBy, { startDate: '2026-10-31', endDate: '2026-11-03', agentName: ['support', 'sales', 'flaky'] });
     const rs = inDays(DATA, '2026-10-31', '2026-11-03').filter((x) => ['support', 'sales', 'flaky'].includes(x.agentName as string));
@@ -175,6 +177,19 @@ describe.each(analyticsDrivers())('analytics on the $name driver', (driver) => {
     expect(new Set(got.agents.map((a) => a.status)).size).toBeGreaterThan(2);
     const one = await usage.getFleet({ period: 'today', agentName: 'support' });
     expect(one.agents.map((a) => a.name)).toEqual(['support']);
+  });
+
+  it.each(['2026-10', '2026-11', '2026-09'])('invoice of %s: lines per category and chat model, discount tier, exact totals', async (month) => {
+    const got = await usage.getInvoice({ month });
+    expect(got).toEqual(invoiceOracle(DATA, month));
+    if (month === '2026-09') return;
+    expect(got.lineItems.map((l) => l.category)).toEqual(expect.arrayContaining(['chat', 'image', 'web_scrape']));
+    expect(got.discountPercent).toBeGreaterThan(0); // the data set passes a tier
+  });
+
+  it('invoice for one agent', async () => {
+    const got = await usage.getInvoice({ month: '2026-10', agentName: 'support' });
+    expect(got).toEqual(invoiceOracle(DATA.filter((x) => x.agentName === 'support'), '2026-10'));
   });
 
   it('recommendations: figures re-priced from the token mix, with their evidence', async () => {
