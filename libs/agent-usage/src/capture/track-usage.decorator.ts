@@ -1,4 +1,5 @@
-import { TRACK_USAGE_METADATA } from '../common/usage-tracking.constants';
+import { MAX_ATTRIBUTION_LENGTH, TRACK_USAGE_METADATA } from '../common/usage-tracking.constants';
+import { InvalidUsageInputError } from '../common/usage.errors';
 
 export interface TrackUsageOptions {
   /** Track this class/method. Left out: fall back to the next level (class, provider config, global). */
@@ -30,6 +31,11 @@ export type TrackUsageMetadata = TrackUsageOptions;
 export function TrackUsage(options?: boolean | TrackUsageOptions): ClassDecorator & MethodDecorator {
   const meta: TrackUsageMetadata =
     options === undefined ? { enabled: true } : typeof options === 'boolean' ? { enabled: options } : { ...options };
+  // Checked when the class is defined: a bad category would otherwise fail every capture of the agent.
+  const category: unknown = meta.category;
+  if (category !== undefined && (typeof category !== 'string' || category.length === 0 || category.length > MAX_ATTRIBUTION_LENGTH)) {
+    throw new InvalidUsageInputError('TrackUsage.category', `a string of 1 to ${MAX_ATTRIBUTION_LENGTH} characters`, category);
+  }
   const decorator = (target: object, _key?: string | symbol, descriptor?: PropertyDescriptor): void => {
     Reflect.defineMetadata(TRACK_USAGE_METADATA, meta, descriptor ? descriptor.value : target);
   };

@@ -196,8 +196,9 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
     }
     metadata = meta;
   }
+  // A per-unit operation (units given) is not a model response without usage: its units are its usage.
   const usageMissing =
-    input.usageMissing ?? (inputTokens === null && outputTokens === null && totalTokens === null);
+    input.usageMissing ?? (inputTokens === null && outputTokens === null && totalTokens === null && units === null);
   return {
     id,
     agentName: text('agentName', input.agentName ?? fill?.agentName),
