@@ -9,7 +9,7 @@ import type { UsageRecord } from 'nestjs-agent-usage';
 import { parseCsv } from './csv-parse';
 import { API_DRIVERS, ApiApp, DATASET, HTML_MODEL, RANGE, TRICKY_AGENT, bootApi, usd } from './api-app.fixture';
 
-const byId = (a: { id: unknown }, b: { id: unknown }) => (String(a.id) < String(b.id) ? -1 : 1);
+const byId = (a: { id?: unknown }, b: { id?: unknown }) => (String(a.id) < String(b.id) ? -1 : 1);
 
 describe.each(API_DRIVERS)('GET usage/export on the %s driver', (driver) => {
   let api: ApiApp;
