@@ -123,14 +123,14 @@ describe('guards and public', () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         UsageTrackingModule.forRoot({ storage: 'memory' }),
-        UsageApiModule.forRootAsync({ imports: [TokensModule], inject: [Tokens], useFactory: (tokens: Tokens) => ({ guard: new HeaderGuard(tokens) }) }),
+        UsageApiModule.forRootAsync({ path: 'async-usage', imports: [TokensModule], inject: [Tokens], useFactory: (tokens: Tokens) => ({ guard: new HeaderGuard(tokens) }) }),
       ],
     }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
     await app.init();
     try {
-      await request(app.getHttpServer()).get('/agent-usage/usage/breakdown').expect(403);
-      await request(app.getHttpServer()).get('/agent-usage/usage/breakdown').set('x-token', 'letmein').expect(200);
+      await request(app.getHttpServer()).get('/async-usage/usage/breakdown').expect(403);
+      await request(app.getHttpServer()).get('/async-usage/usage/breakdown').set('x-token', 'letmein').expect(200);
     } finally {
       await app.close();
     }

@@ -156,6 +156,17 @@ describe('export backpressure, invoice page, alerts (memory driver)', () => {
     expect((await request(api.http).get('/agent-usage/alerts').expect(200)).body).toEqual([]);
   });
 
+  it('POST alerts with a scope: wire names of the dimension (model, model_name) are the service name', async () => {
+    for (const dimension of ['model', 'model_name', 'modelName']) {
+      const res = await request(api.http)
+        .post('/agent-usage/alerts')
+        .send({ scope: { dimension, value: 'gpt-4o' }, limit: '10', window: 'week', alerts: [{ percent: 50, action: 'webhook' }], webhook_url: 'https://hooks.example.com/usage' })
+        .expect(201);
+      expect(res.body).toMatchObject({ scope: { dimension: 'modelName', value: 'gpt-4o' }, limit: '10', window: 'week' });
+      await request(api.http).delete(`/agent-usage/alerts/${res.body.id}`).expect(204);
+    }
+  });
+
   it('POST alerts: a 400 names the body field', async () => {
     const cases: [object, string][] = [
       [{ agent: 'support', daily_budget: '5' }, 'alerts'],
