@@ -8,7 +8,7 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { InvalidUsageOptionsError, UsageTrackingModule } from 'nestjs-agent-usage';
 import { UsageApiModule } from 'nestjs-agent-usage/api';
-import { ApiApp, RANGE, bootApi } from './api-app.fixture';
+import { ApiApp, DATASET, RANGE, bootApi } from './api-app.fixture';
 
 const KEY = 'test-key-0123456789abcdef';
 
@@ -162,7 +162,7 @@ describe('guards and public', () => {
     const api = await bootApi('memory', { public: true });
     try {
       const res = await request(api.http).get(`/agent-usage/usage?${RANGE}`).expect(200);
-      expect(res.body.operation_count).toBe(6);
+      expect(res.body.operation_count).toBe(DATASET.length);
     } finally {
       await api.close();
     }

@@ -34,7 +34,7 @@ describe.each(API_DRIVERS)('GET usage/export on the %s driver', (driver) => {
     const objects = rows.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]]))).sort(byId);
     expect(objects).toHaveLength(DATASET.length);
     for (const [i, r] of [...DATASET].sort(byId).entries()) {
-      expect(objects[i]).toMatchObject({ id: r.id, agent_name: r.agentName, model_name: r.modelName, recorded_at: r.recordedAt, cost_usd: usd(r.costNanoUsd), input_tokens: String(r.inputTokens), success: String(r.success ?? true) });
+      expect(objects[i]).toMatchObject({ id: r.id, agent_name: r.agentName, model_name: r.modelName, recorded_at: r.recordedAt, cost_usd: usd(r.costNanoUsd), input_tokens: String(r.inputTokens ?? ''), category: r.category ?? 'chat', units: String(r.units ?? ''), success: String(r.success ?? true) });
       expect(objects[i].metadata === '' ? null : JSON.parse(objects[i].metadata)).toEqual(r.metadata ?? null);
     }
   });
