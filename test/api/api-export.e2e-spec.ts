@@ -51,6 +51,13 @@ describe.each(API_DRIVERS)('GET usage/export on the %s driver', (driver) => {
     expect(lines.find((l) => l.id === 'api-3')).toMatchObject({ cost_usd: '0.000750000', success: false, error_type: 'RateLimitError' });
   });
 
+  it('without a range: every record (all_time), the file named after the days it covers', async () => {
+    const res = await request(api.http).get('/agent-usage/usage/export?format=jsonl').expect(200);
+    expect(res.text.trim().split('\n')).toHaveLength(DATASET.length);
+    const first = DATASET.map((r) => r.recordedAt.slice(0, 10)).sort()[0];
+    expect(res.headers['content-disposition']).toMatch(new RegExp(`^attachment; filename="agent-usage-${first}-\\d{4}-\\d{2}-\\d{2}\\.jsonl"$`));
+  });
+
   it('an empty range is an empty array / a header only; bad input is a 400 before any byte', async () => {
     const empty = await request(api.http).get('/agent-usage/usage/export?start_date=2020-01-01&end_date=2020-01-02&format=json').expect(200);
     expect(empty.body).toEqual([]);

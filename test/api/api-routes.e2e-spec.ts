@@ -69,6 +69,12 @@ describe.each(API_DRIVERS)('UsageApiModule routes on the %s driver', (driver) =>
     expect(keysOf(body).filter((k) => /[A-Z]/.test(k))).toEqual([]);
   });
 
+  it('GET usage?period=all_time: every record, the range starting on the first day with usage', async () => {
+    const { body } = await get('usage?period=all_time').expect(200);
+    expect(body.operation_count).toBe(DATASET.length);
+    expect(body.range).toMatchObject({ period: 'all_time', start_date: DATASET.map((r) => r.recordedAt.slice(0, 10)).sort()[0] });
+  });
+
   it('GET usage: agent filters, repeated or comma-separated', async () => {
     const support = DATASET.filter((r) => r.agentName === 'support');
     const repeated = await get(`usage?${RANGE}&agent=support&agent=nobody`).expect(200);
@@ -189,5 +195,24 @@ describe.each(API_DRIVERS)('UsageApiModule routes on the %s driver', (driver) =>
       expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
       expect(typeof res.body.message).toBe('string');
     }
+  });
+});
+
+describe('days follow the module time zone over HTTP', () => {
+  const timeZone = 'America/New_York';
+  const localDay = (iso: string) => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(iso));
+  let api: ApiApp;
+  beforeAll(async () => {
+    api = await bootApi('memory', { public: true }, { timeZone });
+  });
+  afterAll(() => api?.close());
+
+  it('daily_usage puts each record on its local day (23:30Z and 00:15Z are the evening before in New York)', async () => {
+    const { body } = await request(api.http).get(`/agent-usage/analytics?${RANGE}`).expect(200);
+    expect(body.range.time_zone).toBe(timeZone);
+    const perDay = new Map<string, number>();
+    for (const r of DATASET) perDay.set(localDay(r.recordedAt), (perDay.get(localDay(r.recordedAt)) ?? 0) + 1);
+    expect(perDay.get('2026-11-02')).toBe(3); // api-1 10:00Z, api-2 23:30Z, api-3 00:15Z (Nov 3 in UTC)
+    for (const d of body.daily_usage) expect({ date: d.date, operations: d.operations }).toEqual({ date: d.date, operations: perDay.get(d.date) ?? 0 });
   });
 });
