@@ -48,6 +48,7 @@ describe('boot refusal', () => {
     ['a short key', { apiKeys: ['short'] }, /apiKeys\[0\] must be a string of at least 16 characters.*received a string of 5 characters/],
     ['a guard that is not a CanActivate', { guard: {} }, /guard must be a CanActivate class or instance/],
     ['an unknown option', { public: true, apiKey: KEY }, /unknown option "apiKey"/],
+    ['a misspelled rule alone', { apiKey: KEY }, /unknown option "apiKey" \(expected guard, apiKeys, public/],
   ])('%s: InvalidUsageOptionsError naming the option', async (_name, api, message) => {
     const error = await bootError(api);
     expect(error).toBeInstanceOf(InvalidUsageOptionsError);
@@ -71,7 +72,8 @@ describe('boot refusal', () => {
 describe('API keys', () => {
   let api: ApiApp;
   beforeAll(async () => {
-    api = await bootApi('memory', { apiKeys: [KEY, 'second-key-0123456789abcdef'] });
+    // public: false says "not public", it is not a second rule.
+    api = await bootApi('memory', { apiKeys: [KEY, 'second-key-0123456789abcdef'], public: false });
   });
   afterAll(() => api.close());
 
