@@ -107,7 +107,8 @@ export function validateAlertInput(raw: unknown): UsageAlertInput {
   if (problems.length > 0) {
     const problem = problems[0].replace(/^0 \("[^"]*"\)\./, '');
     const field = inputFieldOf(problem, input);
-    throw new InvalidUsageInputError(field, problem.replace(/^[\w.]+ /, ''), field === 'webhookUrl' ? input.webhookUrl : (a as Record<string, unknown>)[field]);
+    const expected = problem.replace(/^[\w.]+ (must be )?/, '').replace(/; got .*$/, '');
+    throw new InvalidUsageInputError(field, expected, field === 'webhookUrl' ? input.webhookUrl : (a as Record<string, unknown>)[field]);
   }
   return input;
 }

@@ -34,4 +34,10 @@ export {
   type AgentUsageMigrationOptions,
 } from './migrations/1795377442016-CreateAgentUsageTables';
 export { UpgradeAgentUsageCategories1796600000000, createAgentUsageCategoriesMigration } from './migrations/1796600000000-UpgradeAgentUsageCategories';
+export {
+  CreateAgentUsageRuntimeAlerts1797000000000,
+  createAgentUsageRuntimeAlertsMigration,
+  type AgentUsageRuntimeAlertsMigrationOptions,
+} from './migrations/1797000000000-CreateAgentUsageRuntimeAlerts';
+export { DEFAULT_RUNTIME_ALERTS_TABLE } from './schema/runtime-alerts.schema';
 export { UsageQuery, usageQuery, type UsageQueryOptions } from './usage-query.helpers';
