@@ -42,6 +42,40 @@ export { normalizeResponse } from './normalize/normalize-usage';
 export type { NormalizedUsage } from './normalize/normalize-usage';
 export { nanoUsdToString } from './query/money';
 
+// Analytics answers (UsageService.getUsageSummary() ... getRecommendations())
+export type {
+  UsagePeriod,
+  UsageAttributionFilters,
+  UsageRangeQuery,
+  UsageRange,
+  UsageTopModel,
+  UsageSummary,
+  UsageBreakdownGroup,
+  UsageBreakdownItem,
+  UsageBreakdown,
+  UsageAnalyticsQuery,
+  UsageDailyPoint,
+  UsageDayFigure,
+  UsageHourlyPoint,
+  UsageSeries,
+  UsageAnalytics,
+  UsageFleetStatus,
+  UsageFleetProjection,
+  UsageFleetAgent,
+  UsageFleet,
+  UsageSpendLogsQuery,
+  UsageSpendLogItem,
+  UsageSpendLogs,
+  UsageInvoiceQuery,
+  UsageInvoiceLine,
+  UsageInvoice,
+  UsageRecommendationType,
+  UsageRecommendation,
+  UsageRecommendations,
+  UsageAnalyticsOptions,
+} from './analytics/analytics.interfaces';
+export { USAGE_PERIODS, BREAKDOWN_GROUPS } from './analytics/analytics.interfaces';
+
 // Storage drivers (database and cache: see the subpaths)
 export type { UsageStorage, UsageStorageContext, UsageStorageStats } from './interfaces/usage-storage.interface';
 export type { UsageDeadLetter } from './storage/usage-dead-letters';

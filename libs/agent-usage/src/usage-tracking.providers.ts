@@ -18,6 +18,7 @@ import { UsagePricingService } from './pricing/pricing.service';
 import { UsageTelemetryExporter } from './telemetry/usage-telemetry.exporter';
 import { usageConnectionProviders } from './connections/usage-connection.providers';
 import { UsageBudgetCoordination } from './budgets/budget-coordination';
+import { UsageAnalyticsService } from './analytics/usage-analytics.service';
 
 export const usageTrackingProviders: Provider[] = [
   {
@@ -38,4 +39,5 @@ export const usageTrackingProviders: Provider[] = [
   UsageBudgetService,
   UsageThresholdJob,
   UsageTelemetryExporter,
+  UsageAnalyticsService,
 ];

@@ -11,6 +11,21 @@ import { UsageAttribution, UsageContextState, usageContextStorage } from './cont
 import type { UsageDeadLetter } from './storage/usage-dead-letters';
 import type { UsageBudgetStatus, UsageBudgetStatusQuery } from './budgets/budget-options.interface';
 import { UsageBudgetService } from './budgets/budget.service';
+import { UsageAnalyticsService } from './analytics/usage-analytics.service';
+import type {
+  UsageAnalytics,
+  UsageAnalyticsQuery,
+  UsageBreakdown,
+  UsageBreakdownGroup,
+  UsageFleet,
+  UsageInvoice,
+  UsageInvoiceQuery,
+  UsageRangeQuery,
+  UsageRecommendations,
+  UsageSpendLogs,
+  UsageSpendLogsQuery,
+  UsageSummary,
+} from './analytics/analytics.interfaces';
 
 /**
  * The public API: record usage explicitly, set attribution for a call chain, switch tracking for a
@@ -23,6 +38,7 @@ export class UsageService extends UsageStorageReader {
     private readonly recorder: UsageRecorder,
     private readonly storages: UsageStorageRegistry,
     private readonly budgets: UsageBudgetService,
+    private readonly analytics: UsageAnalyticsService,
   ) {
     super(storages, storages.primary, moduleOptions);
   }
@@ -108,5 +124,47 @@ export class UsageService extends UsageStorageReader {
    */
   getBudgetStatus(query: UsageBudgetStatusQuery): Promise<UsageBudgetStatus[]> {
     return this.budgets.getStatus(query);
+  }
+
+  // ---- analytics (analytics/): periods and days in the module's time zone, money exact ----
+
+  /** Spend, operations, tokens, average cost, success rate and top models of a period or days. */
+  getUsageSummary(query: UsageRangeQuery = {}): Promise<UsageSummary> {
+    return this.analytics.getUsageSummary(query);
+  }
+
+  /** Cost, calls, tokens, average and share per model, agent, user, group, provider or category. */
+  getUsageBreakdown(groupBy: UsageBreakdownGroup, query: UsageRangeQuery = {}): Promise<UsageBreakdown> {
+    return this.analytics.getUsageBreakdown(groupBy, query);
+  }
+
+  /** Every day of the range (zeros included), its summary, the hourly pattern and per-agent/model series. */
+  getUsageAnalytics(query: UsageAnalyticsQuery = {}): Promise<UsageAnalytics> {
+    return this.analytics.getUsageAnalytics(query);
+  }
+
+  /** Per agent: spend, operations, cost budget, status (LOW/NORMAL/WARNING/CRITICAL) and projection. */
+  getFleet(query: UsageRangeQuery = {}): Promise<UsageFleet> {
+    return this.analytics.getFleet(query);
+  }
+
+  /** Records newest first with their cost, a keyset-cursor page at a time. */
+  getSpendLogs(query: UsageSpendLogsQuery = {}): Promise<UsageSpendLogs> {
+    return this.analytics.getSpendLogs(query);
+  }
+
+  /** Every record of the range, newest first, paged through the store (bounded memory). */
+  exportUsage(query: UsageRangeQuery = {}): AsyncIterable<UsageRecord> {
+    return this.analytics.exportUsage(query);
+  }
+
+  /** A month's invoice: lines per category (per model for chat), volume discount, exact totals. */
+  getInvoice(query: UsageInvoiceQuery): Promise<UsageInvoice> {
+    return this.analytics.getInvoice(query);
+  }
+
+  /** Savings computed from the usage and the price table: cheaper models, prompt caching, failing agents. */
+  getRecommendations(query: UsageRangeQuery = {}): Promise<UsageRecommendations> {
+    return this.analytics.getRecommendations(query);
   }
 }

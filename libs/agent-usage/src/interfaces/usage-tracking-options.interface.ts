@@ -67,4 +67,6 @@ export interface UsageTrackingModuleOptions {
   telemetry?: import('../telemetry/usage-telemetry.options').UsageTelemetryOptions;
   /** The threshold job and cross-instance budget state (see scheduler/). */
   scheduler?: import('../budgets/thresholds/scheduler-options.interface').UsageSchedulerOptions;
+  /** Analytics answers: invoice discount tiers (see analytics/). */
+  analytics?: import('../analytics/analytics.interfaces').UsageAnalyticsOptions;
 }

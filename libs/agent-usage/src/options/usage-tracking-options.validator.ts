@@ -25,6 +25,7 @@ import { cacheStorageOptionProblems } from '../storage/cache/cache-storage.optio
 import { DatabaseStorageOptionsDto } from '../storage/database/database-storage.options';
 import { flattenValidationErrors as flatten } from '../common/validation-errors';
 import { telemetryOptionProblems } from '../telemetry/usage-telemetry.options';
+import { analyticsOptionProblems } from './analytics-options.validator';
 
 const STORAGE_EXPECTED = `a driver alias (${STORAGE_ALIASES.map((a) => `'${a}'`).join(', ')}), a UsageStorage class or instance, or an array of them`;
 
@@ -120,6 +121,7 @@ OPTION_SECTION_VALIDATORS.pricing = validatePricingOptions;
 OPTION_SECTION_VALIDATORS.cache = cacheStorageOptionProblems;
 OPTION_SECTION_VALIDATORS.database = dtoSectionValidator(DatabaseStorageOptionsDto);
 OPTION_SECTION_VALIDATORS.telemetry = telemetryOptionProblems;
+OPTION_SECTION_VALIDATORS.analytics = analyticsOptionProblems;
 
 export class UsageTrackingOptionsDto {
   @IsOptional() @IsBoolean() trackUsage?: boolean;
@@ -137,6 +139,7 @@ export class UsageTrackingOptionsDto {
   @IsOptional() @IsArray() budgets?: unknown[];
   @IsOptional() @IsObject() scheduler?: Record<string, unknown>;
   @IsOptional() @IsObject() telemetry?: Record<string, unknown>;
+  @IsOptional() @IsObject() analytics?: Record<string, unknown>;
 }
 
 /**

@@ -55,7 +55,7 @@ async function expectMissing(name: string, run: () => unknown, packages: string[
 }
 
 async function main(): Promise<void> {
-  for (const peer of ['typeorm', 'pg', 'ioredis', '@nestjs/typeorm', '@nestjs/schedule', '@jest/globals']) {
+  for (const peer of ['typeorm', 'pg', 'ioredis', '@nestjs/typeorm', '@nestjs/schedule', '@jest/globals', '@nestjs/swagger']) {
     let found = true;
     try {
       require.resolve(peer);
@@ -89,6 +89,21 @@ async function main(): Promise<void> {
   await expectMissing("import 'nestjs-agent-usage/database'", () => load('nestjs-agent-usage/database'), ['typeorm', 'pg']);
   await expectMissing("import 'nestjs-agent-usage/cache'", () => load('nestjs-agent-usage/cache'), ['ioredis']);
   await expectMissing("import 'nestjs-agent-usage/testing'", () => load('nestjs-agent-usage/testing'), ['@jest/globals']);
+
+  // The HTTP module needs no optional peer (@nestjs/swagger decorators become no-ops) and refuses to
+  // boot without an access rule, naming the options.
+  const api = load('nestjs-agent-usage/api') as { UsageApiModule: { forRoot(o: object): object } };
+  check("'nestjs-agent-usage/api' loads without @nestjs/swagger", typeof api.UsageApiModule?.forRoot === 'function');
+  let refusal: unknown;
+  try {
+    @Module({ imports: [UsageTrackingModule.forRoot({ storage: 'memory' }), api.UsageApiModule.forRoot({}) as never] })
+    class ApiModule {}
+    await (await NestFactory.createApplicationContext(ApiModule, { logger: false, abortOnError: false })).close();
+  } catch (e) {
+    refusal = e;
+  }
+  const refusalText = refusal instanceof Error ? `${refusal.name}: ${refusal.message}` : String(refusal);
+  check('UsageApiModule without an access rule refuses to boot', /InvalidUsageOptionsError/.test(refusalText) && /guard, apiKeys or public/.test(refusalText), refusalText);
 
   // Budgets without @nestjs/schedule: the app still boots; the warning names the package to install.
   const warnings = new Warnings();

@@ -1,7 +1,7 @@
 // Packaging host (a): NestJS 11, CommonJS, strict TypeScript with skipLibCheck false, typeorm 1.x,
-// ioredis 5 and class-validator 0.14 installed. Type-checks the main entry and the /database and /cache
-// subpaths against the real peer types, then boots, records sums beyond 2^53 into PostgreSQL and Redis
-// and reads them back exactly. Exit code 0 = passed.
+// ioredis 5 and class-validator 0.14 installed. Type-checks the main entry and the /database, /cache and
+// /api subpaths against the real peer types, then boots (with the HTTP module), records sums beyond 2^53
+// into PostgreSQL and Redis and reads them back exactly. Exit code 0 = passed.
 import 'reflect-metadata';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,6 +12,7 @@ import { DataSource } from 'typeorm';
 import { TrackUsage, UsageService, UsageTrackingModule, type UsageTotals, type UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { DatabaseUsageStorage, UsageDailyEntity, UsageRecordEntity, createAgentUsageMigration } from 'nestjs-agent-usage/database';
 import { CacheUsageStorage, DEFAULT_CACHE_KEY_PREFIX } from 'nestjs-agent-usage/cache';
+import { UsageApiModule, type UsageApiModuleOptions } from 'nestjs-agent-usage/api';
 
 const PG_URL = process.env.USAGE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.USAGE_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
@@ -43,6 +44,8 @@ export function typeChecks(ds: DataSource, redis: Redis, redisOptions: RedisOpti
   ];
 }
 
+const apiOptions: UsageApiModuleOptions = { apiKeys: ['packaging-host-key-0123456789'] };
+
 @Injectable()
 @TrackUsage({ agentName: 'host-a' })
 class Agent {
@@ -53,6 +56,7 @@ class Agent {
 
 @Module({
   imports: [
+    UsageApiModule.forRoot({ path: 'usage-api', ...apiOptions }),
     UsageTrackingModule.forRoot({
       trackUsage: true,
       storage: ['database', 'cache'],
@@ -81,6 +85,7 @@ async function main(): Promise<void> {
 
   const app = await NestFactory.createApplicationContext(AppModule, { logger: ['error', 'warn'] });
   const usage = app.get(UsageService);
+  check('UsageApiModule (nestjs-agent-usage/api) boots beside the tracking module', app.get(UsageApiModule) instanceof UsageApiModule);
   const agent = app.get(Agent);
   const big = 4_600_000_000_000_001;
   for (const [i, tokens] of [big, big, 7].entries()) {

@@ -1,0 +1,41 @@
+import { Controller, Get, Header, Query, Res, SetMetadata } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { USAGE_API_PUBLIC_ASSET } from '../api.constants';
+import { UsageInvoiceQueryDto } from '../dto/usage-query.dto';
+import { toFilters } from '../dto/usage-query.mapper';
+import { toSnakeCase } from '../http/snake-case';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '../http/optional-swagger';
+import { INVOICE_CSS, invoiceHtml } from '../invoice/invoice.html';
+import { UsageApiServiceRef } from '../usage-api.service-ref';
+
+@ApiTags('agent-usage')
+@Controller('invoice')
+export class UsageInvoiceController {
+  constructor(
+    private readonly usage: UsageApiServiceRef,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'The invoice of a month (line items per category, volume discount), as JSON or a printable page' })
+  @ApiProduces('application/json', 'text/html')
+  @ApiOkResponse({ description: 'UsageInvoice, snake_case (format=json), or an HTML page (format=html)' })
+  async invoice(@Query() q: UsageInvoiceQueryDto, @Res({ passthrough: true }) res: unknown): Promise<unknown> {
+    const invoice = await this.usage.service.getInvoice({ month: q.month, ...toFilters(q) });
+    if (q.format !== 'html') return toSnakeCase(invoice);
+    const adapter = this.adapterHost.httpAdapter;
+    adapter.setHeader(res, 'Content-Type', 'text/html; charset=utf-8');
+    adapter.setHeader(res, 'Content-Security-Policy', "default-src 'none'; style-src 'self'");
+    adapter.setHeader(res, 'X-Content-Type-Options', 'nosniff');
+    return invoiceHtml(invoice, `Agent usage invoice ${q.month}`);
+  }
+
+  /** The page's stylesheet: no data in it, so it is served without the access rule. */
+  @Get('invoice.css')
+  @SetMetadata(USAGE_API_PUBLIC_ASSET, true)
+  @Header('Content-Type', 'text/css; charset=utf-8')
+  @Header('Cache-Control', 'public, max-age=3600')
+  stylesheet(): string {
+    return INVOICE_CSS;
+  }
+}
