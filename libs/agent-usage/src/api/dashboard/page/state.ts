@@ -10,7 +10,7 @@ export type View = (typeof VIEWS)[number];
 export const PERIODS: [Period, string][] = [
   ['today', 'Today'],
   ['yesterday', 'Yesterday'],
-  ['week', '7 days'],
+  ['week', 'This week'],
   ['month', 'This month'],
   ['all_time', 'All time'],
 ];

@@ -67,16 +67,20 @@ export interface FleetAgent {
   spent_exact: string;
   budget: number | null;
   budget_exact: string | null;
+  budget_source: string | null;
+  budget_window: 'hour' | 'day' | 'week' | 'month' | null;
+  window_spent: number | null;
+  window_spent_exact: string | null;
   percent: number | null;
   operations: number;
   status: 'LOW' | 'NORMAL' | 'WARNING' | 'CRITICAL' | null;
-  projection: unknown;
+  projection: { estimated_total: number; estimated_total_exact: string; percent: number; will_exceed_budget: boolean; window_start: string; window_end: string } | null;
 }
 
 export interface Fleet {
   range: Range;
   agents: FleetAgent[];
-  totals: { spent: number; spent_exact: string; budget: number | null; budget_exact: string | null; operations: number; agents: number; status_counts: Record<string, number> };
+  totals: { spent: number; spent_exact: string; budget: number | null; budget_exact: string | null; operations: number; agents: number; status_counts: { low: number; normal: number; warning: number; critical: number; no_budget: number } };
 }
 
 export type LogItem = Record<string, unknown> & { id: string; cost: number | null; cost_exact: string | null };
