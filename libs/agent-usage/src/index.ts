@@ -15,6 +15,7 @@ export type { PricingOptions } from './pricing/pricing-options.interface';
 export { PRICE_TABLE_ID } from './pricing/pricing.constants';
 export { UsageBudgetService } from './budgets/budget.service';
 export { UsageThresholdJob } from './budgets/thresholds/threshold.job';
+export { UsageRuntimeAlerts } from './budgets/runtime/runtime-alerts.service';
 export type { ThresholdRunResult } from './budgets/thresholds/threshold.job';
 
 // Marking agents
@@ -92,6 +93,14 @@ export type {
   UsageThresholdEvent,
   UsageThresholdHandler,
 } from './budgets/budget-options.interface';
+export type {
+  UsageAlertPayloadFields,
+  UsageAlertBudgetFigures,
+  UsageAlertProjection,
+  UsageAlertCostDriver,
+} from './budgets/thresholds/alert-payload';
+export type { UsageAlert, UsageAlertInput, UsageAlertLevel, UsageAlertAction, UsageAlertDimension } from './budgets/runtime/runtime-alert.interface';
+export { USAGE_ALERT_DIMENSIONS, USAGE_ALERT_ACTIONS } from './budgets/runtime/runtime-alert.interface';
 export { UsageBudgetExceededError } from './budgets/budget-exceeded.error';
 export type { UsageBudgetExceededBody } from './budgets/budget-exceeded.error';
 export { USAGE_THRESHOLD_HANDLER, USAGE_THRESHOLD_EVENT, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from './budgets/budget.constants';

@@ -6,6 +6,7 @@ import { UsageService } from './usage.service';
 import { UsagePricingService } from './pricing/pricing.service';
 import { UsageBudgetService } from './budgets/budget.service';
 import { UsageThresholdJob } from './budgets/thresholds/threshold.job';
+import { UsageRuntimeAlerts } from './budgets/runtime/runtime-alerts.service';
 
 /**
  * `UsageTrackingModule.forRoot(options)` / `forRootAsync({ imports, inject, useFactory | useClass |
@@ -15,6 +16,6 @@ import { UsageThresholdJob } from './budgets/thresholds/threshold.job';
 @Module({
   imports: [DiscoveryModule],
   providers: usageTrackingProviders,
-  exports: [UsageService, UsagePricingService, UsageBudgetService, UsageThresholdJob],
+  exports: [UsageService, UsagePricingService, UsageBudgetService, UsageThresholdJob, UsageRuntimeAlerts],
 })
 export class UsageTrackingModule extends ConfigurableModuleClass {}

@@ -19,6 +19,7 @@ import { UsageTelemetryExporter } from './telemetry/usage-telemetry.exporter';
 import { usageConnectionProviders } from './connections/usage-connection.providers';
 import { UsageBudgetCoordination } from './budgets/budget-coordination';
 import { UsageAnalyticsService } from './analytics/usage-analytics.service';
+import { UsageRuntimeAlerts } from './budgets/runtime/runtime-alerts.service';
 
 export const usageTrackingProviders: Provider[] = [
   {
@@ -38,6 +39,7 @@ export const usageTrackingProviders: Provider[] = [
   UsageBudgetCoordination,
   UsageBudgetService,
   UsageThresholdJob,
+  UsageRuntimeAlerts,
   UsageTelemetryExporter,
   UsageAnalyticsService,
 ];

@@ -26,6 +26,8 @@ import type {
   UsageSpendLogsQuery,
   UsageSummary,
 } from './analytics/analytics.interfaces';
+import { UsageRuntimeAlerts } from './budgets/runtime/runtime-alerts.service';
+import type { UsageAlert, UsageAlertInput } from './budgets/runtime/runtime-alert.interface';
 
 /**
  * The public API: record usage explicitly, set attribution for a call chain, switch tracking for a
@@ -39,6 +41,7 @@ export class UsageService extends UsageStorageReader {
     private readonly storages: UsageStorageRegistry,
     private readonly budgets: UsageBudgetService,
     private readonly analytics: UsageAnalyticsService,
+    private readonly alerts: UsageRuntimeAlerts,
   ) {
     super(storages, storages.primary, moduleOptions);
   }
@@ -166,5 +169,27 @@ export class UsageService extends UsageStorageReader {
   /** Savings computed from the usage and the price table: cheaper models, prompt caching, failing agents. */
   getRecommendations(query: UsageRangeQuery = {}): Promise<UsageRecommendations> {
     return this.analytics.getRecommendations(query);
+  }
+
+  // ---- runtime alerts (budgets/runtime/) ----
+
+  /**
+   * Creates a runtime alert: a budget of one scope value (an agent, a user...) with levels that call a
+   * webhook and/or pause the agent, stored in PostgreSQL, else Redis, else this instance's memory, and
+   * enforced by every instance within `scheduler.runtimeRefreshMs`.
+   * @throws InvalidUsageInputError naming the bad field; nothing is stored then.
+   */
+  createAlert(input: UsageAlertInput): Promise<UsageAlert> {
+    return this.alerts.create(input);
+  }
+
+  /** Every runtime alert, oldest first, with `paused` true while a `pause_agent` level holds its scope value. */
+  listAlerts(): Promise<UsageAlert[]> {
+    return this.alerts.list();
+  }
+
+  /** Deletes a runtime alert (and its pause) on every instance; false when there was no such alert. */
+  deleteAlert(id: string): Promise<boolean> {
+    return this.alerts.delete(id);
   }
 }

@@ -71,6 +71,13 @@ export class LocalBudgetCounters {
     return s;
   }
 
+  /** Drops a budget's state (a deleted runtime alert). */
+  forget(name: string): void {
+    this.states.delete(name);
+    this.maxSeen.delete(name);
+    this.samples.delete(name);
+  }
+
   add(budget: CompiledBudget, value: string, amount: number, nowMs: number): void {
     this.slot(budget, value, nowMs).used += amount;
     if (amount > (this.maxSeen.get(budget.name) ?? 0)) this.maxSeen.set(budget.name, amount);

@@ -7,8 +7,11 @@ export interface UsageBudgetExceededBody {
   statusCode: 429;
   error: 'budget_exceeded';
   message: string;
-  /** `limit_reached`: the window's budget is spent; `in_flight`: calls already running may spend the rest. */
-  reason: 'limit_reached' | 'in_flight';
+  /**
+   * `limit_reached`: the window's budget is spent; `in_flight`: calls already running may spend the rest;
+   * `paused`: a runtime alert's `pause_agent` level fired (until the window resets or the alert is deleted).
+   */
+  reason: 'limit_reached' | 'in_flight' | 'paused';
   budget: string;
   scope: UsageBudgetStatus['scope'];
   metric: UsageBudgetStatus['metric'];
@@ -39,7 +42,9 @@ export class UsageBudgetExceededError extends HttpException {
   ) {
     const scope = status.scope.value !== null ? `${status.scope.type}=${status.scope.value}` : status.scope.match ? `${status.scope.type} in [${status.scope.match.join(', ')}]` : 'global';
     const message =
-      reason === 'limit_reached'
+      reason === 'paused'
+        ? `Usage alert "${status.budget}" paused ${scope} (${status.window.type} window): a pause_agent level was crossed (used ${amount(status.unit, status.used)} of ${amount(status.unit, status.limit)}); calls resume at ${status.resetAt.toISOString()} or when the alert is deleted`
+        : reason === 'limit_reached'
         ? `Usage budget "${status.budget}" (${scope}, ${status.window.type}) is spent: used ${amount(status.unit, status.used)} of ${amount(status.unit, status.limit)}; resets at ${status.resetAt.toISOString()}`
         : `Usage budget "${status.budget}" (${scope}, ${status.window.type}) is nearly spent and calls in flight may spend the rest (used ${amount(status.unit, status.used)} of ${amount(status.unit, status.limit)}); retry shortly or after ${status.resetAt.toISOString()}`;
     const body: UsageBudgetExceededBody = {

@@ -1,3 +1,4 @@
+import type { UsageAlertPayloadFields } from './thresholds/alert-payload';
 import type { BUDGET_ACTIONS, BUDGET_METRICS, BUDGET_SCOPES, BUDGET_WINDOWS } from './budget.constants';
 
 export type UsageBudgetScope = (typeof BUDGET_SCOPES)[number];
@@ -65,6 +66,19 @@ export interface CompiledBudget {
   webhook: UsageBudgetWebhookOptions | null;
   /** `pause` in actions. */
   hard: boolean;
+  /** Set on budgets made at run time (`UsageService.createAlert()`). */
+  runtime?: RuntimeBudgetInfo;
+}
+
+/** What a runtime alert adds to its compiled budget. */
+export interface RuntimeBudgetInfo {
+  id: string;
+  /** The one scope value the alert watches. */
+  value: string;
+  /** Actions per percent level. */
+  levelActions: Map<number, Set<'webhook' | 'pause_agent'>>;
+  /** Epoch ms a `pause_agent` level pauses the scope value until (its window's end), or null. */
+  pausedUntil: number | null;
 }
 
 /** What `getBudgetStatus()` accepts: a budget name, or a scope (and value) to list every budget that applies. */
@@ -125,8 +139,11 @@ export interface UsageCostDriver {
   requests: number;
 }
 
-/** Payload of the `usage.threshold.crossed` event, the handler call and the webhook body. */
-export interface UsageThresholdEvent extends UsageBudgetStatus {
+/**
+ * Payload of the `usage.threshold.crossed` event, the handler call and the webhook body: the budget
+ * status (camelCase) plus the snake_case fields hosted agent-usage APIs send (`alert_type`, `budget`...).
+ */
+export interface UsageThresholdEvent extends UsageBudgetStatus, UsageAlertPayloadFields {
   type: 'usage.threshold.crossed';
   /** Stable per budget x scope value x window x level: receivers can de-duplicate on it. */
   id: string;

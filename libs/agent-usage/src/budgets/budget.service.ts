@@ -47,8 +47,14 @@ const isAsyncFn = (f: unknown) => typeof f === 'function' && f.constructor?.name
 @Injectable()
 export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('UsageBudgets');
+  /** Configured (boot-time) budgets. */
   readonly budgets: CompiledBudget[];
   readonly hardBudgets: CompiledBudget[];
+  /** Budgets made at run time (runtime alerts), as last loaded from the shared store. */
+  runtime: CompiledBudget[] = [];
+  /** Runtime alerts are on (`scheduler.runtimeAlerts`, default true): records and calls are watched for them. */
+  readonly runtimeEnabled: boolean;
+  private active: CompiledBudget[];
   private readonly byName: Map<string, CompiledBudget>;
   readonly timeZone: string;
   readonly stats: UsageBudgetStats = {
@@ -85,6 +91,8 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     this.budgets = compileBudgets(options.budgets);
     this.hardBudgets = this.budgets.filter((b) => b.hard);
     this.byName = new Map(this.budgets.map((b) => [b.name, b]));
+    this.active = this.budgets;
+    this.runtimeEnabled = options.scheduler?.runtimeAlerts !== false;
     this.timeZone = options.timeZone ?? 'UTC';
     this.clock = options.scheduler?.clock ?? (() => new Date());
     this.ttlMs = options.scheduler?.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
@@ -109,8 +117,9 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
 
   async onApplicationBootstrap(): Promise<void> {
     try {
-      if (this.budgets.length === 0) return;
+      if (this.budgets.length === 0 && !this.runtimeEnabled) return;
       await this.coordination.resolve();
+      if (this.budgets.length === 0) return;
       if (this.coordination.redis && this.hardBudgets.length > 0) {
         this.redis = new RedisBudgetCounter(this.coordination.redis, this.options.scheduler?.keyPrefix ?? DEFAULT_KEY_PREFIX, this.logger);
       }
@@ -135,6 +144,29 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
   /** Resolves once connections are open and hard budgets are seeded. */
   whenReady(): Promise<void> {
     return this.ready;
+  }
+
+  /** Whether records must reach `onRecord` (configured budgets or runtime alerts). */
+  get watchesRecords(): boolean {
+    return this.budgets.length > 0 || this.runtimeEnabled;
+  }
+
+  /** Whether tracked calls must pass `admit` (hard budgets or runtime `pause_agent` alerts). */
+  get guardsCalls(): boolean {
+    return this.hardBudgets.length > 0 || this.runtimeEnabled;
+  }
+
+  /** Configured and runtime budgets. */
+  all(): readonly CompiledBudget[] {
+    return this.active;
+  }
+
+  /** Replaces the runtime budgets (each refresh); counters of removed ones are dropped. */
+  setRuntimeBudgets(list: CompiledBudget[]): void {
+    const kept = new Set(list.map((b) => b.name));
+    for (const b of this.runtime) if (!kept.has(b.name)) this.local.forget(b.name);
+    this.runtime = list;
+    this.active = list.length > 0 ? [...this.budgets, ...list] : this.budgets;
   }
 
   now(): Date {
@@ -176,7 +208,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
       res.released = true;
       this.release(res);
     }
-    for (const b of this.budgets) {
+    for (const b of this.active) {
       const value = this.valueOf(b, record);
       if (value === null) continue;
       const amount = metricOfRecord(b.metric, record);
@@ -197,18 +229,23 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
 
   /** Admission of a tracked call (hard budgets only): throws or rejects with UsageBudgetExceededError to refuse it. */
   admit(info: UsageCallInfo): void | Promise<void> {
+    if (this.runtime.length > 0) {
+      const now = this.clock().getTime();
+      for (const b of this.runtime) {
+        const until = b.runtime!.pausedUntil;
+        if (until !== null && until > now && this.valueOf(b, info) !== null) {
+          return this.refuse(info, new UsageBudgetExceededError(this.buildStatus(b, SHARED, this.windowOf(b), this.local.used(b, SHARED, now), now), 'paused'));
+        }
+      }
+    }
+    if (this.hardBudgets.length === 0) return;
     const targets: BudgetTarget[] = [];
     for (const b of this.hardBudgets) {
       const value = this.valueOf(b, info);
       if (value !== null) targets.push({ budget: b, value });
     }
     if (targets.length === 0) return;
-    const fail = (e: UsageBudgetExceededError) => {
-      this.stats.refusedCalls++;
-      // An async agent method should reject, not throw synchronously, so `.catch()` chains work.
-      if (isAsyncFn(Object.getPrototypeOf(info.frame.instance)?.[info.frame.method])) return Promise.reject(e);
-      throw e;
-    };
+    const fail = (e: UsageBudgetExceededError) => this.refuse(info, e);
     const now = this.clock().getTime();
     // This process's counters never exceed the shared ones: a local "spent" needs no round trip.
     for (const t of targets) {
@@ -249,6 +286,13 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
       }
     };
     return retry();
+  }
+
+  private refuse(info: UsageCallInfo, e: UsageBudgetExceededError): Promise<never> {
+    this.stats.refusedCalls++;
+    // An async agent method should reject, not throw synchronously, so `.catch()` chains work.
+    if (isAsyncFn(Object.getPrototypeOf(info.frame.instance)?.[info.frame.method])) return Promise.reject(e);
+    throw e;
   }
 
   private async admitRedis(need: BudgetTarget[], id: string, hold: (viaRedis: boolean, windows: WindowBounds[]) => void): Promise<void> {
@@ -353,11 +397,11 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
   async getStatus(query: UsageBudgetStatusQuery): Promise<UsageBudgetStatus[]> {
     const q = typeof query === 'string' ? { name: query } : query;
     if (!q || typeof q !== 'object') throw new InvalidUsageInputError('query', 'a budget name or { name?, scope?, value? }', query);
-    let budgets = this.budgets;
+    let budgets: readonly CompiledBudget[] = this.active;
     if (q.name !== undefined) {
-      const b = this.byName.get(q.name);
+      const b = this.byName.get(q.name) ?? this.runtime.find((r) => r.name === q.name);
       if (!b) {
-        throw new InvalidUsageInputError('budget', `the name of a configured budget (${[...this.byName.keys()].map((n) => `"${n}"`).join(', ') || 'none configured'})`, q.name);
+        throw new InvalidUsageInputError('budget', `the name of a configured budget (${[...this.byName.keys()].map((n) => `"${n}"`).join(', ') || 'none configured'}) or of a runtime alert ("alert:<id>")`, q.name);
       }
       budgets = [b];
     }

@@ -39,8 +39,8 @@ export class TrackedCallInvoker {
     budgets: UsageBudgetService,
   ) {
     this.streams = new UsageStreamCapture(recorder);
-    // Apps without hard budgets pay nothing on the call path.
-    if (budgets.hardBudgets.length > 0) this.guards.push((info) => budgets.admit(info));
+    // Apps without hard budgets or runtime alerts pay nothing on the call path.
+    if (budgets.guardsCalls) this.guards.push((info) => budgets.admit(info));
   }
 
   /**

@@ -84,7 +84,7 @@ export class UsageRecorder {
     // After a record is made: price it, hand it to the drivers (registry), then budgets' live counters and
     // telemetry. Each step is on only when configured: an app without it pays nothing for it.
     if (pricing.enabled) this.pricer = pricing;
-    if (budgets.budgets.length > 0) this.listeners.push((r) => budgets.onRecord(r));
+    if (budgets.watchesRecords) this.listeners.push((r) => budgets.onRecord(r));
     if (telemetry.enabled) this.listeners.push((r) => telemetry.export(r));
   }
 

@@ -21,7 +21,7 @@ function toAlertInput(b: CreateUsageAlertDto): UsageAlertInput {
     alerts: b.alerts.map((a) => ({ percent: a.percent, action: a.action })),
     webhookUrl: b.webhook_url,
   };
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as UsageAlertInput;
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as unknown as UsageAlertInput;
 }
 
 @ApiTags('agent-usage')

@@ -27,6 +27,15 @@ export interface UsageSchedulerOptions {
   keyPrefix?: string;
   /** PostgreSQL table of fired thresholds (created if missing). Default `agent_usage_alerts`. */
   alertsTable?: string;
+  /**
+   * Runtime alerts (`UsageService.createAlert()`): budgets made at run time, stored in PostgreSQL (when a
+   * database is configured), else Redis, else this process's memory (this instance only). Default true.
+   */
+  runtimeAlerts?: boolean;
+  /** How often every instance reloads runtime alerts (and checks their levels), ms. Default 5000. */
+  runtimeRefreshMs?: number;
+  /** PostgreSQL table of runtime alerts. Default `agent_usage_runtime_alerts`. */
+  runtimeAlertsTable?: string;
   /** How long an admitted call holds its reservation if it never records (crash, error), ms. Default 60000. */
   reservationTtlMs?: number;
   /** How long a call near a hard limit waits for open calls to settle before it is refused, ms. Default 10000. */

@@ -5,6 +5,7 @@ import {
   IsOptional,
   IsString,
   Matches,
+  Max,
   MaxLength,
   Min,
   MinLength,
@@ -95,6 +96,12 @@ export class UsageSchedulerOptionsDto {
   @IsString()
   @Matches(ALERTS_TABLE_RE, { message: `alertsTable must be a lower-case SQL identifier matching ${ALERTS_TABLE_RE}` })
   alertsTable?: string;
+  @IsOptional() @IsBoolean() runtimeAlerts?: boolean;
+  @IsOptional() @IsInt() @Min(100) @Max(86_400_000) runtimeRefreshMs?: number;
+  @IsOptional()
+  @IsString()
+  @Matches(ALERTS_TABLE_RE, { message: `runtimeAlertsTable must be a lower-case SQL identifier matching ${ALERTS_TABLE_RE}` })
+  runtimeAlertsTable?: string;
   @IsOptional() @IsInt() @Min(1) reservationTtlMs?: number;
   @IsOptional() @IsInt() @Min(0) admissionTimeoutMs?: number;
   @IsOptional() @Validate(HandlerConstraint) onThreshold?: unknown;

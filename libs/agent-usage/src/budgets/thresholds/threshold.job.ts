@@ -27,6 +27,7 @@ import { nanoUsdToString } from '../../query/money';
 import { SHARED } from '../budget-counter.memory';
 import { ThresholdDedupeStore, createThresholdDedupe } from './threshold-dedupe.store';
 import { UsageWebhookNotifier } from './webhook.notifier';
+import { alertPayload } from './alert-payload';
 
 const TOP_DRIVERS = 5;
 
@@ -52,7 +53,9 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
   private readonly logger = new Logger('UsageBudgets');
   private readonly reader: UsageStorageReader;
   private readonly notifier: UsageWebhookNotifier;
-  private readonly alerting: CompiledBudget[];
+  /** Called when a runtime alert's `pause_agent` level is claimed (set by the runtime alerts service). */
+  onPauseLevel: ((b: CompiledBudget, event: UsageThresholdEvent) => Promise<void>) | null = null;
+  private delivery: Promise<void> | null = null;
   private dedupe: ThresholdDedupeStore | null = null;
   private emitter: EventEmitterLike | null = null;
   private handler: ((e: UsageThresholdEvent) => void | Promise<void>) | null = null;
@@ -73,13 +76,12 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
   ) {
     this.reader = new UsageStorageReader(storages, storages.primary, options);
     this.notifier = new UsageWebhookNotifier(this.logger, budgets.stats, () => this.closing);
-    this.alerting = budgets.budgets.filter((b) => b.actions.has('event') || b.actions.has('log') || b.actions.has('webhook'));
     this.name = options.scheduler?.name ?? DEFAULT_JOB_NAME;
   }
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.budgets.budgets.length === 0) return;
-    await this.resolveDelivery();
+    await this.resolveDeliveryOnce();
     const s = this.options.scheduler ?? {};
     if (s.enabled === false) {
       this.logger.log(`threshold job disabled (scheduler.enabled: false); call UsageThresholdJob.run() yourself`);
@@ -137,6 +139,11 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
       this.job = null;
     }
     await this.current?.catch(() => undefined);
+  }
+
+  private resolveDeliveryOnce(): Promise<void> {
+    this.delivery ??= this.resolveDelivery();
+    return this.delivery;
   }
 
   private async resolveDelivery(): Promise<void> {
@@ -199,23 +206,34 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private async runOnce(): Promise<ThresholdRunResult> {
+    const result = await this.runBudgets(this.budgets.all(), true);
+    await this.dedupe?.prune(this.budgets.now().getTime()).catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Checks the levels of `list` now (the job's runs: every budget; the runtime alerts' refresh: theirs).
+   * Hard budgets are reconciled too (their counters are raised from the store), even without alerts.
+   */
+  async runBudgets(list: readonly CompiledBudget[], counted = false): Promise<ThresholdRunResult> {
     const fired: UsageThresholdEvent[] = [];
     try {
       await this.init();
-      this.budgets.stats.jobRuns++;
-      this.budgets.stats.lastRunAt = this.budgets.now();
-      // Hard budgets are reconciled too (their counters are raised from the store), even without alerts.
-      for (const b of this.budgets.budgets) {
+      await this.resolveDeliveryOnce();
+      if (counted) {
+        this.budgets.stats.jobRuns++;
+        this.budgets.stats.lastRunAt = this.budgets.now();
+      }
+      for (const b of list) {
         if (this.closing) break;
         try {
           const statuses = await this.budgets.statusesOf(b);
-          if (this.alerting.includes(b)) for (const st of statuses) fired.push(...(await this.check(b, st)));
+          if (b.actions.has('event') || b.actions.has('log') || b.actions.has('webhook')) for (const st of statuses) fired.push(...(await this.check(b, st)));
         } catch (e) {
           this.budgets.stats.jobErrors++;
           this.logger.error(`threshold check of budget "${b.name}" failed: ${(e as Error).message}`, (e as Error).stack);
         }
       }
-      await this.dedupe!.prune(this.budgets.now().getTime()).catch(() => undefined);
     } catch (e) {
       this.budgets.stats.jobErrors++;
       this.logger.error(`threshold job failed: ${(e as Error).message}`, (e as Error).stack);
@@ -226,7 +244,7 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
   /** Claims and delivers every level `st` has reached in its window. */
   private async check(b: CompiledBudget, st: UsageBudgetStatus): Promise<UsageThresholdEvent[]> {
     const out: UsageThresholdEvent[] = [];
-    let drivers: UsageThresholdEvent['topCostDrivers'] | null = null;
+    let drivers: Awaited<ReturnType<UsageThresholdJob['topDrivers']>> | null = null;
     const value = st.scope.value ?? SHARED;
     for (const level of b.levels) {
       if (st.percent < level) break;
@@ -240,22 +258,31 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
       };
       if (!(await this.dedupe!.claim(claim, this.budgets.now().getTime()))) continue;
       drivers ??= await this.topDrivers(b, value, st);
+      const actions = b.runtime?.levelActions.get(level);
+      // The level that pauses: a runtime `pause_agent` level, or a hard budget's limit.
+      const pauses = actions ? actions.has('pause_agent') : b.hard && level >= 100 && st.used >= st.limit;
+      const firedAt = this.budgets.now();
       const event: UsageThresholdEvent = {
         type: 'usage.threshold.crossed',
         id: `${b.name}:${value}:${st.window.start.toISOString()}:${level}`,
         level,
-        firedAt: this.budgets.now(),
+        firedAt,
         ...st,
-        topCostDrivers: drivers,
+        ...(pauses && b.runtime ? { paused: true } : {}),
+        topCostDrivers: { models: drivers.models, agents: drivers.agents },
+        ...alertPayload(st, drivers.allModels, firedAt, pauses),
       };
       this.budgets.stats.thresholdsFired++;
-      await this.deliver(b, event);
+      if (pauses && b.runtime && this.onPauseLevel) {
+        await this.onPauseLevel(b, event).catch((e: Error) => this.logger.error(`runtime alert "${b.runtime!.id}": storing the pause failed: ${e.message}`));
+      }
+      await this.deliver(b, event, actions);
       out.push(event);
     }
     return out;
   }
 
-  private async topDrivers(b: CompiledBudget, value: string, st: UsageBudgetStatus): Promise<UsageThresholdEvent['topCostDrivers']> {
+  private async topDrivers(b: CompiledBudget, value: string, st: UsageBudgetStatus): Promise<UsageThresholdEvent['topCostDrivers'] & { allModels: UsageGroup[] }> {
     const filters = this.budgets.filtersOf(b, value, { start: st.window.start.getTime(), end: st.window.end.getTime() });
     const top = (groups: UsageGroup[]): UsageCostDriver[] =>
       groups
@@ -264,14 +291,15 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
         .map((g) => ({ key: g.key, costNanoUsd: g.costNanoUsd, costUsd: nanoUsdToString(g.costNanoUsd), totalTokens: g.totalTokens, requests: g.requests }));
     try {
       const [models, agents] = await Promise.all([this.reader.getUsageGroupedBy('modelName', filters), this.reader.getUsageGroupedBy('agentName', filters)]);
-      return { models: top(models), agents: top(agents) };
+      return { models: top([...models]), agents: top(agents), allModels: models };
     } catch (e) {
       this.logger.warn(`budget "${b.name}": top cost drivers unavailable (${(e as Error).message})`);
-      return { models: [], agents: [] };
+      return { models: [], agents: [], allModels: [] };
     }
   }
 
-  private async deliver(b: CompiledBudget, event: UsageThresholdEvent): Promise<void> {
+  /** `levelActions`: a runtime alert's actions at this level (its webhook goes to `webhook` levels only). */
+  private async deliver(b: CompiledBudget, event: UsageThresholdEvent, levelActions?: Set<string>): Promise<void> {
     if (b.actions.has('log')) {
       const fmt = (n: number) => (event.unit === 'nano_usd' ? `${nanoUsdToString(n)} USD` : `${n} ${event.unit}`);
       const scope = event.scope.value !== null ? `${event.scope.type}=${event.scope.value}` : event.scope.match ? `${event.scope.type} in [${event.scope.match.join(', ')}]` : 'global';
@@ -294,7 +322,7 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
         tasks.push(Promise.resolve().then(() => h(event)).catch((e) => this.handlerFailed('threshold handler', e)));
       }
     }
-    if (b.actions.has('webhook') && b.webhook) tasks.push(this.notifier.deliver(b.webhook, event));
+    if (b.actions.has('webhook') && b.webhook && (!levelActions || levelActions.has('webhook'))) tasks.push(this.notifier.deliver(b.webhook, event));
     await Promise.all(tasks);
   }
 

@@ -1,0 +1,36 @@
+import { createHash } from 'node:crypto';
+import { indexName, qualifiedName, quoteIdent } from '../usage-sql.builder';
+
+/** Default name of the runtime alerts table (`scheduler.runtimeAlertsTable`). */
+export const DEFAULT_RUNTIME_ALERTS_TABLE = 'agent_usage_runtime_alerts';
+
+/**
+ * Budgets made at run time (`UsageService.createAlert()`): one row per alert, its validated input as
+ * JSON, and `paused_until` set by the instance that fired a `pause_agent` level (every instance reads it).
+ */
+export function runtimeAlertsTableSql(table: string, schema: string | undefined): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${qualifiedName(table, schema)} (
+        id text NOT NULL,
+        definition jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        paused_until timestamptz NULL,
+        CONSTRAINT ${quoteIdent(indexName(table, 'pkey'))} PRIMARY KEY (id)
+      )`,
+  ];
+}
+
+/** Signed 64-bit advisory lock key of one runtime alerts table: every creator of it takes this lock first. */
+export function runtimeAlertsLockKey(table: string, schema: string | undefined): string {
+  return createHash('sha1').update(`nestjs-agent-usage-runtime-alerts:${schema ?? ''}.${table}`).digest().readBigInt64BE(0).toString();
+}
+
+/** The DDL as one statement holding the advisory lock to its end, for callers on a pooled connection. */
+export function ensureRuntimeAlertsTableSql(table: string, schema: string | undefined): string {
+  const body = [
+    `PERFORM pg_advisory_xact_lock(${runtimeAlertsLockKey(table, schema)}::bigint)`,
+    ...(schema ? [`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`] : []),
+    ...runtimeAlertsTableSql(table, schema),
+  ].join(';\n  ');
+  return `DO $agent_usage$ BEGIN\n  ${body};\nEND $agent_usage$`;
+}
