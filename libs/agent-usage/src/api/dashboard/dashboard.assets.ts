@@ -9,7 +9,8 @@ export const DASHBOARD_ASSET_TYPES: Readonly<Record<string, string>> = Object.fr
 });
 
 export interface DashboardAsset {
-  body: Buffer;
+  /** Text (both files are UTF-8): Nest sends a string as is, where it would turn a Buffer into JSON. */
+  body: string;
   contentType: string;
   /** sha256 of the content, first 16 hex digits: the ETag and the `?v=` of the shell's links. */
   hash: string;
@@ -38,7 +39,7 @@ export function dashboardAssets(): Map<string, DashboardAsset> {
   cache = new Map(
     Object.entries(DASHBOARD_ASSET_TYPES).map(([name, contentType]) => {
       const body = readFileSync(join(dir, name));
-      return [name, { body, contentType, hash: createHash('sha256').update(body).digest('hex').slice(0, 16) }];
+      return [name, { body: body.toString('utf8'), contentType, hash: createHash('sha256').update(body).digest('hex').slice(0, 16) }];
     }),
   );
   return cache;

@@ -42,7 +42,7 @@ export class UsageDashboardController {
   @Get('assets/:file')
   @Header('Content-Security-Policy', DASHBOARD_CSP)
   @Header('X-Content-Type-Options', 'nosniff')
-  asset(@Param('file') file: string, @Req() req: HttpRequest, @Res({ passthrough: true }) res: unknown): Buffer | string {
+  asset(@Param('file') file: string, @Req() req: HttpRequest, @Res({ passthrough: true }) res: unknown): string {
     if (!Object.prototype.hasOwnProperty.call(DASHBOARD_ASSET_TYPES, file)) throw new NotFoundException(`No dashboard asset named "${file}"`);
     const asset = dashboardAssets().get(file)!;
     const adapter = this.adapterHost.httpAdapter;

@@ -37,6 +37,7 @@ export function dashboardHtml(pagePath: string, access: DashboardAccess, assets:
 <meta name="color-scheme" content="light dark">
 <meta name="referrer" content="no-referrer">
 <title>Agent usage</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${asset('dashboard.css')}">
 <script src="${asset('dashboard.js')}" defer></script>
 </head>

@@ -1,0 +1,288 @@
+/**
+ * The dashboard in real Chromium against a real Nest app (memory driver, known data): every figure on
+ * the page is compared with the API's answer for the same filters, fetched here; periods, a two-agent
+ * filter, the split switch, sorting, logs paging and the record dialog, CSV export, alert create/delete
+ * and the invoice; screenshots of every view (desktop and phone, light and dark) for people to look at;
+ * no CSP violation.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { AGENTS, bootDashboard, cents, TIME_ZONE, type DashApp } from './dashboard-app.fixture';
+import { ARTIFACTS, launch, ready, shot, type Browser } from './dashboard-browser.helper';
+
+jest.setTimeout(120_000);
+
+let dash: DashApp;
+let browser: Browser;
+let page: Page;
+const timings: Record<string, number> = {};
+
+beforeAll(async () => {
+  dash = await bootDashboard('memory');
+  browser = await launch(ARTIFACTS);
+  page = await browser.page();
+  const started = Date.now();
+  await page.goto(`${dash.origin}/agent-usage/dashboard`);
+  await ready(page).catch(async (err) => {
+    await shot(page, 'failed-first-render');
+    throw new Error(`${err.message}\npage errors: ${browser.errors.join('\n')}`);
+  });
+  timings.firstRender = Date.now() - started;
+});
+
+afterAll(async () => {
+  // The figures of this run, for the report (printed, not asserted).
+  console.log(`dashboard timings (ms): ${JSON.stringify(timings)}`);
+  await browser?.close();
+  await dash?.close();
+});
+
+const qs = (filters: Record<string, string | string[]>): string =>
+  Object.entries(filters)
+    .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${encodeURIComponent(x)}`))
+    .join('&');
+
+/** Tiles: the exact string of each and its text, against GET usage for the same filters. */
+async function expectTiles(filters: Record<string, string | string[]>): Promise<void> {
+  const s = await dash.api(`usage?${qs(filters)}`);
+  const tile = async (key: string) => page.locator(`[data-kpi="${key}"] .tile-value`);
+  expect(await (await tile('spend')).getAttribute('data-exact')).toBe(s.amount_spent_exact);
+  expect(await (await tile('spend')).textContent()).toBe(cents(s.amount_spent_exact));
+  expect(await (await tile('operations')).getAttribute('data-exact')).toBe(String(s.operation_count));
+  expect((await (await tile('operations')).textContent())!.replace(/,/g, '')).toBe(String(s.operation_count));
+  expect((await (await tile('tokens')).textContent())!.replace(/,/g, '')).toBe(String(s.total_tokens));
+  expect(await (await tile('avg-cost')).getAttribute('data-exact')).toBe(s.avg_cost_per_operation_exact);
+  const avg = (await (await tile('avg-cost')).textContent())!;
+  if (Number(s.avg_cost_per_operation_exact) >= 0.01) expect(avg).toBe(cents(s.avg_cost_per_operation_exact));
+  else expect(avg.startsWith('$0.00')).toBe(true);
+  expect(await (await tile('success-rate')).getAttribute('data-exact')).toBe(s.success_rate === null ? '' : String(s.success_rate));
+  expect(s.operation_count).toBeGreaterThan(0);
+}
+
+/** The daily chart's numbers (its data table) against GET analytics: every day, every series. */
+async function expectDaily(filters: Record<string, string | string[]>, split: 'agent' | 'model'): Promise<void> {
+  const a = await dash.api(`analytics?${qs({ ...filters, group_by: 'hour', split_by: split })}`);
+  const rows = await page.$$eval('[data-table="daily"] tbody tr', (trs) =>
+    trs.map((tr) => ({
+      date: tr.getAttribute('data-date'),
+      cost: tr.querySelector('[data-col="cost"] .money')!.getAttribute('data-exact'),
+      operations: tr.querySelector('[data-col="operations"]')!.textContent!.replace(/,/g, ''),
+      series: [...tr.querySelectorAll('[data-series]')].map((td) => [td.getAttribute('data-series'), td.querySelector('.money')!.getAttribute('data-exact')]),
+    })),
+  );
+  expect(rows.map((r) => r.date)).toEqual(a.daily_usage.map((d: any) => d.date));
+  expect(rows.map((r) => r.cost)).toEqual(a.daily_usage.map((d: any) => d.cost_exact));
+  expect(rows.map((r) => r.operations)).toEqual(a.daily_usage.map((d: any) => String(d.operations)));
+  expect(rows.map((r) => r.series)).toEqual(a.daily_usage.map((_: any, i: number) => a.series.map((s: any) => [s.key ?? '(none)', s.daily_usage[i].cost_exact])));
+  // The canvas is drawn (uPlot) with one legend entry per series.
+  expect(await page.locator('[data-chart="daily"] canvas').count()).toBe(1);
+  expect(await page.locator('[data-chart="daily"] .u-legend .u-series').count()).toBe(a.series.length + 1);
+  const hours = await page.$$eval('[data-table="hourly"] tbody .money', (els) => els.map((e) => e.getAttribute('data-exact')));
+  expect(hours).toEqual(a.hourly_usage.map((x: any) => x.avg_cost_exact));
+}
+
+/** The activity table against GET usage?agent=X for each agent of the breakdown. */
+async function expectActivity(filters: Record<string, string | string[]>): Promise<string[]> {
+  const b = await dash.api(`usage/breakdown?${qs({ ...filters, group_by: 'agent' })}`);
+  const names: string[] = b.agents.map((r: any) => r.key);
+  const rows = await page.$$eval('[data-table="activity"] tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.querySelector('.money')?.getAttribute('data-exact') ?? td.textContent!.replace(/,/g, ''))));
+  expect(rows.map((r) => r[0]).sort()).toEqual([...names].sort());
+  for (const r of rows) {
+    const s = await dash.api(`usage?${qs({ ...filters, agent: r[0] })}`);
+    const pct = s.success_rate === null ? '–' : `${s.success_rate}%`;
+    expect(r).toEqual([r[0], String(s.operation_count), String(s.input_tokens), String(s.output_tokens), String(s.cached_tokens), String(s.reasoning_tokens), pct, s.amount_spent_exact]);
+  }
+  return names;
+}
+
+test("first render shows the month: tiles, daily chart data, hourly pattern and activity equal the API", async () => {
+  expect(await page.locator('[data-period="month"]').getAttribute('aria-pressed')).toBe('true');
+  expect(await page.locator('#tz').getAttribute('data-time-zone')).toBe(TIME_ZONE);
+  await expectTiles({ period: 'month' });
+  await expectDaily({ period: 'month' }, 'agent');
+  await expectActivity({ period: 'month' });
+  await shot(page, 'overview-desktop-light');
+});
+
+test("each period button shows that period's figures", async () => {
+  for (const period of ['today', 'yesterday', 'week', 'all_time', 'month']) {
+    const started = Date.now();
+    await page.click(`[data-period="${period}"]`);
+    await ready(page);
+    timings[`period:${period}`] = Date.now() - started;
+    expect(page.url()).toContain(`period=${period}`);
+    await expectTiles({ period });
+  }
+});
+
+test("a custom date range and a two-agent filter apply to tiles, chart data, models and activity", async () => {
+  const [a, b] = ['research', 'support'];
+  await page.click('[data-picker="agents"] summary');
+  await page.check(`[data-picker="agents"] input[value="${a}"]`);
+  await page.check(`[data-picker="agents"] input[value="${b}"]`);
+  await page.click('[data-apply="agents"]');
+  await ready(page);
+  const filters = { period: 'month', agent: [b, a] };
+  await expectTiles(filters);
+  await expectDaily(filters, 'agent');
+  expect((await expectActivity(filters)).sort()).toEqual([a, b]);
+  // Models per agent: one bar per filtered agent, each model's exact cost as the API's breakdown.
+  for (const agent of [a, b]) {
+    const m = await dash.api(`usage/breakdown?${qs({ period: 'month', agent, group_by: 'model' })}`);
+    const shown = await page.$$eval(`.model-bars > li[data-agent="${agent}"] .legend li`, (lis) => lis.map((li) => [li.getAttribute('data-model'), li.querySelector('.money')!.getAttribute('data-exact')]));
+    expect(shown).toEqual(m.models.map((r: any) => [r.key, r.cost_exact]));
+  }
+  // Split by model: the series become the models of those two agents.
+  await page.click('[data-split="model"]');
+  await page.waitForSelector('[data-split="model"][aria-pressed="true"]');
+  await page.waitForFunction(() => !document.querySelector('[data-panel="trend"] .loading'));
+  await expectDaily(filters, 'model');
+  await shot(page, 'overview-two-agents-by-model');
+  // A custom range: 10 days ending yesterday's end date of the API's month range.
+  const month = await dash.api('usage?period=month');
+  const end = month.range.end_date;
+  const start = new Date(Date.parse(`${end}T00:00:00Z`) - 9 * 86_400_000).toISOString().slice(0, 10);
+  await page.fill('input[name="from"]', start);
+  await page.fill('input[name="to"]', end);
+  await page.click('form.range button[type="submit"]');
+  await ready(page);
+  await expectTiles({ start_date: start, end_date: end, agent: [b, a] });
+  expect(await page.locator('[data-table="daily"] tbody tr').count()).toBe(10);
+  await page.click('[data-picker="agents"] summary');
+  await page.click('[data-picker="agents"] button.ghost');
+  await ready(page);
+  await page.click('[data-period="month"]');
+  await ready(page);
+});
+
+test("the activity table sorts by a column from the keyboard", async () => {
+  const header = page.locator('[data-table="activity"] button[data-sort="requests"]');
+  await header.focus();
+  await page.keyboard.press('Enter');
+  const requests = await page.$$eval('[data-table="activity"] tbody td[data-col="requests"]', (tds) => tds.map((td) => Number(td.textContent!.replace(/,/g, ''))));
+  expect(requests).toEqual([...requests].sort((x, y) => y - x));
+  expect(await page.locator('[data-table="activity"] th[aria-sort="descending"] button[data-sort="requests"]').count()).toBe(1);
+  await page.keyboard.press('Enter');
+  const asc = await page.$$eval('[data-table="activity"] tbody td[data-col="requests"]', (tds) => tds.map((td) => Number(td.textContent!.replace(/,/g, ''))));
+  expect(asc).toEqual([...requests].reverse());
+});
+
+test("fleet: one bar per agent with the API's status, spend and projection", async () => {
+  await page.click('[data-view="fleet"]');
+  await ready(page);
+  const f = await dash.api('fleet?period=month');
+  const rows = await page.$$eval('.fleet-row', (lis) => lis.map((li) => [li.getAttribute('data-agent'), li.querySelector('.badge')!.getAttribute('data-status'), li.querySelector('[data-projection]')?.getAttribute('data-projection') ?? null]));
+  expect(rows).toEqual(f.agents.map((a: any) => [a.name, a.status ?? 'NONE', a.projection?.estimated_total_exact ?? null]));
+  expect(f.agents.some((a: any) => a.status !== null)).toBe(true);
+  expect(await page.locator('[data-fleet-total]').getAttribute('data-fleet-total')).toBe(f.totals.spent_exact);
+  await shot(page, 'fleet-desktop');
+});
+
+test("logs: the API's page with its costs, the next page, and a row opened to its full record", async () => {
+  await page.click('[data-view="logs"]');
+  await ready(page);
+  const first = await dash.api('logs?period=month&limit=25');
+  const ids = await page.$$eval('[data-table="logs"] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-id')));
+  expect(ids).toEqual(first.items.map((i: any) => i.id));
+  const costs = await page.$$eval('[data-table="logs"] tbody td[data-col="cost"] .money', (els) => els.map((e) => e.getAttribute('data-exact')));
+  expect(costs).toEqual(first.items.map((i: any) => i.cost_exact));
+  await page.click('[data-page="next"]');
+  await page.waitForFunction((id) => document.querySelector('[data-table="logs"] tbody tr')?.getAttribute('data-id') !== id, ids[0]);
+  const second = await dash.api(`logs?period=month&limit=25&cursor=${encodeURIComponent(first.next_cursor)}`);
+  expect(await page.$$eval('[data-table="logs"] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-id')))).toEqual(second.items.map((i: any) => i.id));
+  // Filter by model, then open the first row with the keyboard.
+  await page.fill('.filters input[name="model"]', 'gpt-4o-mini');
+  await page.click('.filters button[type="submit"]');
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-table="logs"] tbody tr td:nth-child(3)')].every((td) => td.textContent === 'gpt-4o-mini'));
+  const filtered = await dash.api('logs?period=month&limit=25&model=gpt-4o-mini');
+  expect(await page.$$eval('[data-table="logs"] tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-id')))).toEqual(filtered.items.map((i: any) => i.id));
+  await page.locator('[data-table="logs"] tbody tr button.link').first().focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.locator('dialog.record');
+  await dialog.waitFor();
+  expect(await dialog.locator('[data-field="id"]').textContent()).toBe(filtered.items[0].id);
+  expect(await dialog.locator('[data-field="cost_exact"]').textContent()).toBe(filtered.items[0].cost_exact);
+  await shot(page, 'logs-record-desktop');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  await shot(page, 'logs-desktop');
+});
+
+test("recommendations: the API's savings", async () => {
+  await page.click('[data-view="advice"]');
+  await ready(page);
+  const r = await dash.api('usage/optimize?period=month');
+  expect(await page.locator('[data-panel="advice"] .panel-head [data-exact]').getAttribute('data-exact')).toBe(r.total_estimated_savings_exact);
+  expect(await page.$$eval('[data-rec]', (els) => els.map((e) => e.getAttribute('data-rec')))).toEqual(r.recommendations.map((x: any) => x.id));
+  await shot(page, 'advice-desktop');
+});
+
+test("alerts: create one from the form, see it listed by the API, delete it", async () => {
+  await page.click('[data-view="alerts"]');
+  await ready(page);
+  expect(await dash.api('alerts')).toEqual([]);
+  await page.selectOption('.alert-form select[name="agent"]', 'research');
+  await page.fill('.alert-form input[name="amount"]', '12.50');
+  await page.fill('.alert-form input[name="levels"]', '50, 90');
+  await page.selectOption('.alert-form select[name="action"]', 'pause_agent');
+  await page.click('.alert-form button[type="submit"]');
+  await page.waitForSelector('[data-table="alerts"] tbody tr');
+  await ready(page);
+  const listed = await dash.api('alerts');
+  expect(listed).toHaveLength(1);
+  expect(listed[0]).toMatchObject({ agent_name: 'research', alerts: [{ percent: 50, action: 'pause_agent' }, { percent: 90, action: 'pause_agent' }] });
+  expect(await page.locator(`[data-table="alerts"] tr[data-id="${listed[0].id}"]`).count()).toBe(1);
+  await shot(page, 'alerts-desktop');
+  await page.click(`[data-table="alerts"] tr[data-id="${listed[0].id}"] button.danger`);
+  await page.waitForSelector('[data-panel="alerts"] .state.empty');
+  expect(await dash.api('alerts')).toEqual([]);
+});
+
+test("CSV export downloads what the API exports; the invoice opens as a printable page", async () => {
+  await page.click('[data-view="overview"]');
+  await ready(page);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-action="export"]')]);
+  const file = join(ARTIFACTS, 'export.csv');
+  await download.saveAs(file);
+  const res = await fetch(`${dash.origin}/agent-usage/usage/export?period=month&format=csv`);
+  expect(readFileSync(file, 'utf8')).toBe(await res.text());
+  expect(readFileSync(file, 'utf8').split('\r\n').filter(Boolean).length).toBe((await dash.api('usage?period=month')).operation_count + 1);
+
+  const month = (await dash.api('usage?period=month')).range.start_date.slice(0, 7);
+  await page.fill('.invoice input[type="month"]', month);
+  const [popup] = await Promise.all([page.context().waitForEvent('page'), page.click('[data-action="invoice"]')]);
+  await popup.waitForLoadState();
+  const invoice = await dash.api(`invoice?month=${month}`);
+  expect(await popup.textContent('body')).toContain(invoice.total_exact.replace(/0+$/, '').replace(/\.$/, '') || '0');
+  await popup.screenshot({ path: join(ARTIFACTS, 'invoice.png'), fullPage: true });
+  await popup.close();
+});
+
+test("phone width, dark mode and the theme toggle; no CSP violation anywhere", async () => {
+  await shot(page, 'overview-desktop-light-final');
+  const dark = await browser.page({ dark: true });
+  await dark.goto(`${dash.origin}/agent-usage/dashboard`);
+  await ready(dark);
+  expect(await dark.evaluate(() => getComputedStyle(document.body).backgroundColor)).not.toBe('rgb(246, 247, 249)');
+  await shot(dark, 'overview-desktop-dark');
+  const phone = await browser.page({ width: 390, height: 844 });
+  for (const view of ['overview', 'fleet', 'logs', 'advice', 'alerts']) {
+    await phone.goto(`${dash.origin}/agent-usage/dashboard#view=${view}&period=month`);
+    await ready(phone);
+    // Nothing wider than the screen but the tables' own scroll boxes.
+    expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot(phone, `${view}-phone-light`);
+  }
+  const phoneDark = await browser.page({ width: 390, height: 844, dark: true });
+  await phoneDark.goto(`${dash.origin}/agent-usage/dashboard#view=overview&period=month`);
+  await ready(phoneDark);
+  await shot(phoneDark, 'overview-phone-dark');
+  // The toggle overrides the system setting (kept in localStorage).
+  await page.click('#theme');
+  expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+  await page.click('#theme');
+  expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
+  expect(await browser.violations()).toEqual([]);
+  expect(AGENTS.length).toBe(5);
+});
