@@ -26,6 +26,7 @@ const api = new Api(body.dataset.api ?? '.');
 let state: State = readState(location.hash);
 let knownAgents: string[] = [];
 let renderCount = 0;
+let timeZone = 'UTC';
 
 const head = byId('head');
 const main = byId('main');
@@ -67,6 +68,7 @@ function askForKey(code: number, message: string): Promise<void> {
 }
 
 function setRange(range: Range): void {
+  timeZone = range.time_zone;
   const tz = document.getElementById('tz');
   if (!tz) return;
   const days = range.start_date && range.end_date ? `${range.start_date} – ${range.end_date}` : 'all time';
@@ -83,7 +85,7 @@ function change(next: Partial<State>): void {
 async function render(): Promise<void> {
   const mine = ++renderCount;
   renderHeader(head, state, knownAgents, api, { change, toggleTheme, forgetKey: () => ((api.key = null), location.reload()) }, status);
-  const ctx: ViewContext = { api, state, knownAgents, setRange, refresh: () => void render() };
+  const ctx: ViewContext = { api, state, knownAgents, setRange, timeZone: () => timeZone, refresh: () => void render() };
   replace(main, loading());
   main.setAttribute('aria-busy', 'true');
   body.dataset.ready = 'false';
@@ -109,6 +111,7 @@ async function boot(): Promise<void> {
   });
   try {
     const all = await api.get<Breakdown>('usage/breakdown', { period: 'all_time', group_by: 'agent' });
+    timeZone = all.range.time_zone;
     knownAgents = ((all.agents as BreakdownRow[]) ?? []).map((r) => r.key).filter((k): k is string => k !== null).sort();
   } catch (err) {
     replace(status, h('span', { role: 'alert' }, `Could not list the agents: ${err instanceof Error ? err.message : String(err)}`));

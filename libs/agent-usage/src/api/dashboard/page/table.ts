@@ -35,7 +35,7 @@ export function sortableTable<T>(caption: string, columns: Column<T>[], rows: T[
         h(
           'th',
           { scope: 'col', class: c.numeric ? 'num' : null, 'aria-sort': c.key === key ? (desc ? 'descending' : 'ascending') : 'none' },
-          h('button', { type: 'button', class: 'sort', 'data-sort': c.key, onclick: () => ((desc = c.key === key ? !desc : true), (key = c.key), draw()) }, c.label, h('span', { 'aria-hidden': 'true' }, c.key === key ? (desc ? ' ▾' : ' ▴') : '')),
+          h('button', { type: 'button', class: 'sort', 'data-sort': c.key, onclick: () => ((desc = c.key === key ? !desc : true), (key = c.key), draw(), refocus(c.key)) }, c.label, h('span', { 'aria-hidden': 'true' }, c.key === key ? (desc ? ' ▾' : ' ▴') : '')),
         ),
       ),
     );
@@ -44,6 +44,8 @@ export function sortableTable<T>(caption: string, columns: Column<T>[], rows: T[
       sorted.map((r) => h('tr', {}, columns.map((c) => h('td', { class: c.numeric ? 'num' : null, 'data-col': c.key }, c.cell ? c.cell(r) : String(c.sort(r)))))),
     );
   };
+  // The header is redrawn on each sort: keep the keyboard focus on the button just used.
+  const refocus = (k: string) => (head.querySelector(`button[data-sort="${k}"]`) as HTMLButtonElement | null)?.focus();
   draw();
   return h('div', { class: 'table-wrap' }, table);
 }

@@ -4,7 +4,8 @@ import { money } from '../format';
 import type { Alert } from '../types';
 import type { View } from './context';
 
-const target = (a: Alert): string => (a.scope ? `${a.scope.dimension} = ${a.scope.value}` : a.agent_name ? `agent ${a.agent_name}` : 'all usage');
+const DIMENSION: Record<string, string> = { agentName: 'agent', userId: 'user', group: 'group', modelName: 'model', providerName: 'provider', category: 'category' };
+const target = (a: Alert): string => (a.scope ? `${DIMENSION[a.scope.dimension] ?? a.scope.dimension} ${a.scope.value}` : a.agent_name ? `agent ${a.agent_name}` : 'all usage');
 const budget = (a: Alert): string =>
   a.daily_budget !== undefined && a.daily_budget !== null
     ? `${money(String(a.daily_budget))} a day`

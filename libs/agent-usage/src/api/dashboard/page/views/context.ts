@@ -9,6 +9,8 @@ export interface ViewContext {
   /** Every agent that has usage (for selects), independent of the filter. */
   knownAgents: string[];
   setRange(range: Range): void;
+  /** The API's time zone (from the last answer with a range; UTC until one arrived). */
+  timeZone(): string;
   /** Re-renders the current view (after a create/delete). */
   refresh(): void;
 }

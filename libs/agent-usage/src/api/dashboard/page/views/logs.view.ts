@@ -15,14 +15,19 @@ const FILTERS: [string, string][] = [
 ];
 
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
-const time = (v: unknown): string => str(v).replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC');
+/** An instant as wall-clock time in the API's time zone (the zone days and periods follow). */
+function time(v: unknown, timeZone: string): string {
+  const t = Date.parse(str(v));
+  if (Number.isNaN(t)) return str(v);
+  return new Intl.DateTimeFormat('sv-SE', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(t);
+}
 
 /** The full record in a modal dialog (native <dialog>: focus stays inside, Esc closes it). */
 function openRecord(item: LogItem): void {
   const dialog = h(
     'dialog',
     { class: 'record', 'aria-label': `Record ${item.id}` },
-    h('form', { method: 'dialog' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Record'), h('button', { type: 'submit', class: 'ghost', 'aria-label': 'Close' }, 'Close'))),
+    h('form', { method: 'dialog' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Record'), h('button', { type: 'submit', class: 'ghost' }, 'Close'))),
     h(
       'dl',
       {},
@@ -63,7 +68,7 @@ export const logsView: View = async (root, ctx) => {
           h(
             'table',
             { class: 'data', 'data-table': 'logs' },
-            h('thead', {}, h('tr', {}, ['Time', 'Agent', 'Model', 'Category', 'Input', 'Output', 'Outcome', 'Cost'].map((c, i) => h('th', { scope: 'col', class: i >= 4 && i !== 6 ? 'num' : null }, c)))),
+            h('thead', {}, h('tr', {}, [`Time (${ctx.timeZone()})`, 'Agent', 'Model', 'Category', 'Input', 'Output', 'Outcome', 'Cost'].map((c, i) => h('th', { scope: 'col', class: i >= 4 && i !== 6 ? 'num' : null }, c)))),
             h(
               'tbody',
               {},
@@ -71,7 +76,7 @@ export const logsView: View = async (root, ctx) => {
                 h(
                   'tr',
                   { 'data-id': it.id },
-                  h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => openRecord(it), 'aria-label': `Open record ${it.id}` }, time(it.recorded_at))),
+                  h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => openRecord(it), 'aria-label': `Open record ${it.id}` }, time(it.recorded_at, ctx.timeZone()))),
                   h('td', {}, str(it.agent_name)),
                   h('td', {}, str(it.model_name)),
                   h('td', {}, str(it.category)),
