@@ -103,10 +103,10 @@ describe('API keys', () => {
 });
 
 describe('guards and public', () => {
-  it('a guard class is built with the host injectables; it denies with 403 and allows', async () => {
+  it('a guard class registered by the host is used as registered; it denies with 403 and allows', async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [TokensModule, UsageTrackingModule.forRoot({ storage: 'memory', isGlobal: true }), UsageApiModule.forRoot({ guard: HeaderGuard })],
-      providers: [Tokens],
+      imports: [TokensModule, UsageTrackingModule.forRoot({ storage: 'memory' }), UsageApiModule.forRoot({ guard: HeaderGuard })],
+      providers: [HeaderGuard],
     }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
     await app.init();
@@ -114,6 +114,23 @@ describe('guards and public', () => {
       const denied = await request(app.getHttpServer()).get('/agent-usage/usage').set('x-token', 'nope').expect(403);
       expect(denied.body).toMatchObject({ statusCode: 403, message: 'Access denied by the configured guard' });
       await request(app.getHttpServer()).get('/agent-usage/usage').set('x-token', 'letmein').expect(200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('forRootAsync: a guard instance built by the factory from the host injectables', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        UsageTrackingModule.forRoot({ storage: 'memory' }),
+        UsageApiModule.forRootAsync({ imports: [TokensModule], inject: [Tokens], useFactory: (tokens: Tokens) => ({ guard: new HeaderGuard(tokens) }) }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    try {
+      await request(app.getHttpServer()).get('/agent-usage/usage/breakdown').expect(403);
+      await request(app.getHttpServer()).get('/agent-usage/usage/breakdown').set('x-token', 'letmein').expect(200);
     } finally {
       await app.close();
     }

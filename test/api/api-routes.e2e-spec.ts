@@ -28,7 +28,12 @@ const divRound = (a: bigint, b: bigint): bigint => (a * 2n + b) / (2n * b);
 /** Every key of an answer, deep (record metadata excluded: it is the user's data). */
 function keysOf(v: unknown, out: string[] = []): string[] {
   if (Array.isArray(v)) v.forEach((x) => keysOf(x, out));
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push(k), k !== 'metadata' && keysOf(x, out);
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      out.push(k);
+      if (k !== 'metadata') keysOf(x, out);
+    }
+  }
   return out;
 }
 

@@ -135,6 +135,7 @@ const ZERO = (): UsageTotals => ({
   unpricedCount: 0,
   runCount: 0,
   agentRunCount: 0,
+  units: 0,
   exact: {} as UsageTotals['exact'],
 });
 

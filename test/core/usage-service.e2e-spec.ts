@@ -135,7 +135,7 @@ describe('UsageService filters', () => {
 
   it('rejects a dimension outside the whitelist', async () => {
     await expect(usage.getUsageGroupedBy('agent_name; drop table x' as never)).rejects.toThrow(
-      /"dimension" must be one of agentName, userId, group, chatName, modelName, providerName, runId, errorType, day, hour/,
+      /"dimension" must be one of agentName, userId, group, chatName, modelName, providerName, runId, errorType, category, day, hour/,
     );
   });
 

@@ -26,6 +26,7 @@ import {
   createAgentUsageMigration,
   createUsageDailyEntity,
   createUsageDailyUserEntity,
+  createUsageHourlyEntity,
   createUsageRecordEntity,
   rebuildAgentUsageRollups,
 } from '../../libs/agent-usage/src/storage/database';
@@ -93,6 +94,8 @@ function record(id: string, patch: Partial<UsageRecord> = {}): UsageRecord {
     chatName: 'c1',
     modelName: 'gpt-4o',
     providerName: 'openai',
+    category: 'chat',
+    units: null,
     inputTokens: 100,
     cachedInputTokens: 40,
     cacheWriteTokens: null,
@@ -184,7 +187,7 @@ describe('write and read back', () => {
     for (const t of rollups) expect(await rowsOf(`SELECT sum(record_count)::int AS n FROM "${t}"`)).toEqual([{ n: 400 }]);
   });
 
-  it('keeps one row per (day, agent, group, model, provider) and per (day, user, agent, model, provider)', async () => {
+  it('keeps one row per (day, agent, group, model, provider, category), per (day, user, agent, model, provider, category) and per (hour, agent, model, provider, category)', async () => {
     const names = tables('keys');
     const d = await openDriver({ url: PG_URL, ...names });
     const data = randomRecords(1500, 13);
@@ -193,8 +196,10 @@ describe('write and read back', () => {
     const distinct = (key: (r: UsageRecord) => unknown[]) => new Set(data.map((r) => JSON.stringify(key(r).map((v) => v ?? '')))).size;
     const [agent] = await rowsOf(`SELECT count(*)::int AS n FROM "${names.rollupTableName}"`);
     const [user] = await rowsOf(`SELECT count(*)::int AS n FROM "${userRollupOf(names.rollupTableName)}"`);
-    expect(agent.n).toBe(distinct((r) => [day(r), r.agentName, r.group, r.modelName, r.providerName]));
-    expect(user.n).toBe(distinct((r) => [day(r), r.userId, r.agentName, r.modelName, r.providerName]));
+    const [hour] = await rowsOf(`SELECT count(*)::int AS n FROM "${names.rollupTableName}_hours"`);
+    expect(agent.n).toBe(distinct((r) => [day(r), r.agentName, r.group, r.modelName, r.providerName, r.category]));
+    expect(user.n).toBe(distinct((r) => [day(r), r.userId, r.agentName, r.modelName, r.providerName, r.category]));
+    expect(hour.n).toBe(distinct((r) => [r.recordedAt.toISOString().slice(0, 13), r.agentName, r.modelName, r.providerName, r.category]));
     const columns = async (t: string) =>
       (await rowsOf(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND column_name LIKE '%_name' OR table_name = $1 AND column_name = 'user_id' ORDER BY 1`, [t])).map(
         (r) => r.column_name,
@@ -283,6 +288,7 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
   const tableRead = (spy: jest.SpyInstance): string => {
     const sql = String(spy.mock.calls[spy.mock.calls.length - 1][0]);
     const table = /FROM ("[^"]+")/.exec(sql)?.[1];
+    if (table === `"${names.rollupTableName}_hours"`) return 'hour';
     return table === `"${names.rollupTableName}"` ? 'agent' : table === `"${userRollupOf(names.rollupTableName)}"` ? 'user' : table === `"${names.tableName}"` ? 'ledger' : `? ${sql}`;
   };
 
@@ -303,7 +309,13 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
     expect(await read(() => viaRollups.groupBy('day', f({ userId: 'u1' })))).toBe('user');
     expect(await read(() => viaRollups.groupBy('group', f({ userId: 'u1' })))).toBe('ledger');
     expect(await read(() => viaRollups.groupBy('userId', f({ group: 'g1' })))).toBe('ledger');
-    expect(await read(() => viaRollups.groupBy('hour', {}))).toBe('ledger');
+    expect(await read(() => viaRollups.groupBy('hour', {}))).toBe('hour');
+    expect(await read(() => viaRollups.groupBy('hour', f({ dateFrom: '2026-03-07', dateTo: '2026-03-09', agentName: 'support', category: 'chat' })))).toBe('hour');
+    expect(await read(() => viaRollups.groupBy('hour', f({ date: '2026-11-01', modelName: 'gpt-4o', providerName: 'openai' })))).toBe('hour');
+    expect(await read(() => viaRollups.groupBy('hour', f({ userId: 'u1' })))).toBe('ledger');
+    expect(await read(() => viaRollups.groupBy('hour', f({ from: '2026-03-08T01:00:00Z' })))).toBe('ledger');
+    expect(await read(() => viaRollups.groupBy('category', f({ date: '2026-11-01' })))).toBe('agent');
+    expect(await read(() => viaRollups.groupBy('category', f({ userId: 'u1' })))).toBe('user');
     expect(await read(() => viaRollups.groupBy('chatName', {}))).toBe('ledger');
     expect(await read(() => viaRollups.aggregate(f({ chatName: 'c1' })))).toBe('ledger');
     expect(await read(() => viaRollups.aggregate(f({ success: true })))).toBe('ledger');
@@ -320,11 +332,14 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
     group: ['g1', 'select'],
     modelName: ['gpt-4o', 'claude-sonnet-4'],
     providerName: ['openai', 'anthropic'],
+    category: ['chat', 'image'],
   } as const;
   const FIELDS = Object.keys(FILTER_VALUES) as (keyof typeof FILTER_VALUES)[];
-  const AGENT_FIELDS: readonly string[] = ['agentName', 'group', 'modelName', 'providerName'];
-  const USER_FIELDS: readonly string[] = ['userId', 'agentName', 'modelName', 'providerName'];
+  const AGENT_FIELDS: readonly string[] = ['agentName', 'group', 'modelName', 'providerName', 'category'];
+  const USER_FIELDS: readonly string[] = ['userId', 'agentName', 'modelName', 'providerName', 'category'];
+  const HOUR_FIELDS: readonly string[] = ['agentName', 'modelName', 'providerName', 'category'];
   const expectedTable = (fields: readonly string[], dim?: UsageDimension) => {
+    if (dim === 'hour') return fields.every((x) => HOUR_FIELDS.includes(x)) ? 'hour' : 'ledger';
     const needed = dim === undefined || dim === 'day' ? fields : [...fields, dim];
     if (needed.every((x) => AGENT_FIELDS.includes(x))) return 'agent';
     if (needed.every((x) => USER_FIELDS.includes(x))) return 'user';
@@ -368,14 +383,14 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
     ];
     // Read through the agent rollup ({}), the user rollup (userId) and both with a day range.
     const reads = [{}, f({ userId: ['u1', 'u2', 'Ünïcode ✓'] }), f({ dateFrom: '2026-03-07', dateTo: '2026-10-31' }), f({ userId: 'u3', date: '2026-11-01' })];
-    const rollups = [names.rollupTableName, userRollupOf(names.rollupTableName)];
+    const rollups = [names.rollupTableName, userRollupOf(names.rollupTableName), `${names.rollupTableName}_hours`];
     for (const c of clears) {
       const n = await memory.clear(c);
       expect(await viaRollups.clear(c)).toBe(n);
       for (const [, d] of drivers()) {
         for (const r of reads) {
           expect(normTotals(await d.aggregate(r))).toEqual(normTotals(await memory.aggregate(r)));
-          for (const dim of ['day', 'agentName', 'userId', 'modelName'] as const) {
+          for (const dim of ['day', 'hour', 'agentName', 'userId', 'modelName', 'category'] as const) {
             expect({ dim, r, groups: normGroups(await d.groupBy(dim, r)) }).toEqual({ dim, r, groups: normGroups(await memory.groupBy(dim, r)) });
           }
         }
@@ -390,10 +405,10 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
   });
 });
 
-/** The time zone recorded on each rollup (agent, user). */
+/** The time zone recorded on each rollup (agent, user, hour). */
 async function markers(names: { rollupTableName: string; schema?: string }): Promise<(string | null)[]> {
   const out: (string | null)[] = [];
-  for (const t of [names.rollupTableName, userRollupOf(names.rollupTableName)]) {
+  for (const t of [names.rollupTableName, userRollupOf(names.rollupTableName), `${names.rollupTableName}_hours`]) {
     const target = names.schema ? `"${names.schema}"."${t}_pkey"` : `"${t}_pkey"`;
     const [c] = await rowsOf(`SELECT obj_description(to_regclass($1), 'pg_class') AS c`, [target]);
     out.push(c.c === null ? null : String(c.c).replace('nestjs-agent-usage daily rollup; timeZone=', ''));
@@ -422,7 +437,7 @@ describe('rollup time zone', () => {
     const rebuilding = await openDriver({ url: PG_URL, ...names }, 'America/New_York');
     expect(normGroups(await rebuilding.groupBy('day', {}))).toEqual(expected);
     expect(normGroups(await rebuilding.groupBy('day', { userId: ['u1'] }))).toEqual(normGroups(await ny.groupBy('day', { userId: ['u1'] })));
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
   });
 });
 
@@ -435,7 +450,7 @@ describe('rollup time zone on a fresh install', () => {
     await qr.release();
     const logger = new TestLogger();
     const d = await openDriver({ dataSource: ds, ...names }, 'America/New_York', logger);
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
     const spy = jest.spyOn(ds, 'query');
     await d.groupBy('day', {});
     expect(String(spy.mock.calls[0][0])).toContain(`"${names.rollupTableName}"`);
@@ -478,7 +493,7 @@ describe('rollup recovery and upgrade', () => {
     const qr = ds.createQueryRunner();
     await new (createAgentUsageMigration(names))().up(qr);
     await qr.release();
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
     await expectExact(await openDriver({ dataSource: ds, ...names }, 'America/New_York'), 'America/New_York');
   });
 
@@ -489,7 +504,7 @@ describe('rollup recovery and upgrade', () => {
     await first.close();
     // The layout of earlier versions: one rollup keyed by user too, no user rollup.
     const r = `"${names.rollupTableName}"`;
-    await admin.query(`DROP TABLE ${r}, "${userRollupOf(names.rollupTableName)}"`);
+    await admin.query(`DROP TABLE ${r}, "${userRollupOf(names.rollupTableName)}", "${names.rollupTableName}_hours"`);
     await admin.query(`CREATE TABLE ${r} (day date NOT NULL, agent_name varchar(255) NOT NULL DEFAULT '', user_id varchar(255) NOT NULL DEFAULT '',
       group_name varchar(255) NOT NULL DEFAULT '', model_name varchar(255) NOT NULL DEFAULT '', provider_name varchar(255) NOT NULL DEFAULT '',
       record_count bigint NOT NULL DEFAULT 0, CONSTRAINT "${names.rollupTableName}_pkey" PRIMARY KEY (day, agent_name, user_id, group_name, model_name, provider_name))`);
@@ -507,7 +522,7 @@ describe('rollup recovery and upgrade', () => {
     const qr = ds.createQueryRunner();
     await new (createAgentUsageMigration({ ...names, name: 'UpgradeAgentUsageRollups1795900000000' }))().up(qr);
     await qr.release();
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
     const [wide] = await rowsOf(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = $1 AND column_name = 'user_id'`, [names.rollupTableName]);
     expect(wide.n).toBe(0);
     const logger = new TestLogger();
@@ -527,7 +542,7 @@ describe('rollup recovery and upgrade', () => {
     const ds = await openDataSource();
     await ds.transaction((m) => rebuildAgentUsageRollups(m, names, 'America/New_York'));
     await expectExact(d, 'America/New_York');
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
   });
 });
 
@@ -668,7 +683,7 @@ describe('UsageQuery helpers', () => {
       expect(normGroups(got.map(({ costUsd: _c, exact: _e, ...g }) => g))).toEqual(expected);
     }
     for (const bad of ['agent_name; DROP TABLE x', 'recorded_at', 'cost_nano_usd', '__proto__', 'hasOwnProperty']) {
-      await expect(q.groupByColumn(bad)).rejects.toThrow(/must be one of agentName, userId, group, chatName, modelName, providerName, runId, errorType, day, hour/);
+      await expect(q.groupByColumn(bad)).rejects.toThrow(/must be one of agentName, userId, group, chatName, modelName, providerName, runId, errorType, category, day, hour/);
     }
     const injected = UsageQuery.on(ds, { tableName: names.tableName }).forAgent(`x'; DROP TABLE "${names.tableName}"; --`);
     expect((await injected.aggregate()).recordCount).toBe(0);
@@ -684,7 +699,7 @@ describe('migration', () => {
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   });
 
-  it('creates the four tables (ledger, two rollups, alerts) and their indexes on an empty schema, idempotently; down() drops them', async () => {
+  it('creates the five tables (ledger, three rollups, alerts) and their indexes on an empty schema, idempotently; down() drops them', async () => {
     const ds = await openDataSource();
     const names = { tableName: 'ledger', rollupTableName: 'daily', schema };
     const Migration = createAgentUsageMigration({ ...names, timeZone: 'Europe/Paris' });
@@ -703,6 +718,8 @@ describe('migration', () => {
       { tablename: 'agent_usage_alerts', indexname: 'agent_usage_alerts_pkey' },
       { tablename: 'daily', indexname: 'daily_agent_day_idx' },
       { tablename: 'daily', indexname: 'daily_pkey' },
+      { tablename: 'daily_hours', indexname: 'daily_hours_agent_hour_idx' },
+      { tablename: 'daily_hours', indexname: 'daily_hours_pkey' },
       { tablename: 'daily_users', indexname: 'daily_users_pkey' },
       { tablename: 'daily_users', indexname: 'daily_users_user_day_idx' },
       { tablename: 'ledger', indexname: 'ledger_agent_recorded_idx' },
@@ -714,16 +731,19 @@ describe('migration', () => {
     ]);
     const defs = await rowsOf(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY 1`, [schema]);
     const def = (name: string) => defs.find((d) => d.indexname === name)?.indexdef.replace(/^.* USING btree /, '');
-    expect(def('daily_pkey')).toBe('(day, agent_name, group_name, model_name, provider_name)');
+    expect(def('daily_pkey')).toBe('(day, agent_name, group_name, model_name, provider_name, category)');
     expect(def('daily_agent_day_idx')).toBe('(agent_name, day)');
-    expect(def('daily_users_pkey')).toBe('(day, user_id, agent_name, model_name, provider_name)');
+    expect(def('daily_users_pkey')).toBe('(day, user_id, agent_name, model_name, provider_name, category)');
+    expect(def('daily_hours_pkey')).toBe('(hour, agent_name, model_name, provider_name, category)');
+    expect(def('daily_hours_agent_hour_idx')).toBe('(agent_name, hour)');
     expect(def('daily_users_user_day_idx')).toBe('(user_id, day)');
     expect(def('ledger_recorded_idx')).toBe('(recorded_at)');
-    expect(await markers(names)).toEqual(['Europe/Paris', 'Europe/Paris']);
+    expect(await markers(names)).toEqual(['Europe/Paris', 'Europe/Paris', 'Europe/Paris']);
     const options = await rowsOf(`SELECT relname, reloptions FROM pg_class WHERE relnamespace = to_regnamespace($1) AND relkind = 'r' ORDER BY 1`, [`"${schema}"`]);
     expect(options).toEqual([
       { relname: 'agent_usage_alerts', reloptions: null },
       { relname: 'daily', reloptions: ['fillfactor=70'] },
+      { relname: 'daily_hours', reloptions: ['fillfactor=70'] },
       { relname: 'daily_users', reloptions: ['fillfactor=70'] },
       { relname: 'ledger', reloptions: null },
     ]);
@@ -732,7 +752,7 @@ describe('migration', () => {
     const withEntities = new DataSource({
       type: 'postgres',
       url: PG_URL,
-      entities: [createUsageRecordEntity(names), createUsageDailyEntity(names), createUsageDailyUserEntity(names)],
+      entities: [createUsageRecordEntity(names), createUsageDailyEntity(names), createUsageDailyUserEntity(names), createUsageHourlyEntity(names)],
     });
     await withEntities.initialize();
     try {

@@ -55,6 +55,8 @@ function tableRecords(zone: string, instants: number[]): UsageRecord[] {
     chatName: null,
     modelName: 'gpt-4o',
     providerName: 'openai',
+    category: 'chat',
+    units: null,
     inputTokens: i + 1,
     cachedInputTokens: null,
     cacheWriteTokens: null,

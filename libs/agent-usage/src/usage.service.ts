@@ -64,7 +64,7 @@ export class UsageService extends UsageStorageReader {
   /** Runs `fn` with this attribution for every record made inside it (nested contexts merge). */
   runWithContext<T>(attribution: UsageAttribution, fn: () => T): T {
     if (!attribution || typeof attribution !== 'object') throw new InvalidUsageInputError('attribution', 'an object', attribution);
-    for (const key of ['userId', 'group', 'chatName', 'agentName', 'runId'] as const) {
+    for (const key of ['userId', 'group', 'chatName', 'agentName', 'runId', 'category'] as const) {
       const v = attribution[key];
       if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > MAX_ATTRIBUTION_LENGTH)) {
         throw new InvalidUsageInputError(`attribution.${key}`, `a string of 1 to ${MAX_ATTRIBUTION_LENGTH} characters`, v);
@@ -170,8 +170,6 @@ export class UsageService extends UsageStorageReader {
   getRecommendations(query: UsageRangeQuery = {}): Promise<UsageRecommendations> {
     return this.analytics.getRecommendations(query);
   }
-
-  // ---- runtime alerts (budgets/runtime/) ----
 
   /**
    * Creates a runtime alert: a budget of one scope value (an agent, a user...) with levels that call a

@@ -53,3 +53,8 @@ export function sharePercents(items: readonly { costNano: bigint; calls: bigint 
   const byCost = items.some((i) => i.costNano > 0n);
   return largestRemainder(items.map((i) => (byCost ? i.costNano : i.calls)));
 }
+
+/** The nano-USD integer of an exact USD string with nine decimals ("1.500000000" -> 1500000000n). */
+export function nanoOf(exact: string): bigint {
+  return BigInt(exact.replace('.', ''));
+}

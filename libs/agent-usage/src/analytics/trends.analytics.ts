@@ -2,7 +2,7 @@ import { InvalidUsageInputError } from '../common/usage.errors';
 import type { UsageFilters, UsageGroup } from '../interfaces/usage-query.interface';
 import type { AnalyticsContext } from './analytics.context';
 import type { UsageAnalytics, UsageAnalyticsQuery, UsageDailyPoint, UsageDayFigure, UsageHourlyPoint, UsageSeries } from './analytics.interfaces';
-import { divRound, money, ratio2 } from './analytics-money';
+import { divRound, money, nanoOf, ratio2 } from './analytics-money';
 import { byCostDesc, costOf } from './summary.analytics';
 
 /** Per-day sums of one series: cost (nano-USD), operations and tokens as bigints. */
@@ -78,9 +78,9 @@ export async function getUsageAnalytics(ctx: AnalyticsContext, query: UsageAnaly
   let peak: UsageDailyPoint | null = null;
   let low: UsageDailyPoint | null = null;
   for (const p of dailyUsage) {
-    const c = BigInt(p.costExact.replace('.', ''));
-    if (!peak || c > BigInt(peak.costExact.replace('.', ''))) peak = p;
-    if (!low || c < BigInt(low.costExact.replace('.', ''))) low = p;
+    const c = nanoOf(p.costExact);
+    if (!peak || c > nanoOf(peak.costExact)) peak = p;
+    if (!low || c < nanoOf(low.costExact)) low = p;
   }
   const t = money(sum);
   const avg = money(divRound(sum, BigInt(r.days.length)));

@@ -56,6 +56,7 @@ export class TrackedCallInvoker {
       group: parent?.group,
       chatName: parent?.chatName,
       agentName: parent?.agentName,
+      category: parent?.category,
       metadata: parent?.metadata,
       trackingOverride: parent?.trackingOverride,
       // The outermost tracked call opens the run; nested calls share it.

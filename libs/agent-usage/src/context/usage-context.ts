@@ -7,6 +7,8 @@ export interface UsageAttribution {
   group?: string;
   chatName?: string;
   agentName?: string;
+  /** Category of every record inside (e.g. "image"), unless a record names its own. */
+  category?: string;
   metadata?: Record<string, unknown>;
   /** Opens a run with this id for `fn` (an existing run with the same id is kept). */
   runId?: string;

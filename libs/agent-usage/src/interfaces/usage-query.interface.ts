@@ -15,6 +15,8 @@ export interface UsageFilters {
   runId?: OneOrMany<string>;
   /** Failed records whose error has this class name (e.g. `RateLimitError`). */
   errorType?: OneOrMany<string>;
+  /** Records of these operation categories ("chat" for model calls). */
+  category?: OneOrMany<string>;
   /** One whole day, `YYYY-MM-DD`, in the configured time zone (UTC by default). */
   date?: string;
   /** First whole day, `YYYY-MM-DD`, inclusive. */
@@ -41,6 +43,7 @@ export interface NormalizedUsageFilters {
   providerName?: string[];
   runId?: string[];
   errorType?: string[];
+  category?: string[];
   from?: Date;
   to?: Date;
   success?: boolean;
@@ -70,6 +73,7 @@ export const USAGE_DIMENSIONS = [
   'providerName',
   'runId',
   'errorType',
+  'category',
   'day',
   'hour',
 ] as const;
@@ -87,6 +91,7 @@ export const USAGE_SUM_FIELDS = [
   'unpricedCount',
   'runCount',
   'agentRunCount',
+  'units',
 ] as const;
 export type UsageSumField = (typeof USAGE_SUM_FIELDS)[number];
 /** Every sum as a decimal integer string (e.g. `"9007199254740993"`): exact at any size, JSON-safe. */
@@ -125,6 +130,8 @@ export interface UsageTotals {
   runCount: number;
   /** Runs of each agent: a (run, agent) pair counts once, on that agent's first record in the run. */
   agentRunCount: number;
+  /** Units of per-unit operations (records without units add nothing). */
+  units: number;
   /** Every sum above as an exact decimal integer string. */
   exact: UsageExactTotals;
 }
@@ -162,6 +169,7 @@ export interface RawUsageTotals {
   unpricedCount: RawCount;
   runCount: RawCount;
   agentRunCount: RawCount;
+  units: RawCount;
 }
 export interface RawUsageGroup extends RawUsageTotals {
   key: string | null;

@@ -16,6 +16,13 @@ export interface UsageRecord {
   chatName: string | null;
   modelName: string | null;
   providerName: string | null;
+  /**
+   * What kind of operation this is: "chat" for model calls (the default), or your own name for operations
+   * billed per unit (e.g. "image", "scrape"). Records stored before categories existed read back as "chat".
+   */
+  category: string;
+  /** Units of a per-unit operation (images made, pages scraped), priced by `pricing.operations`; null for token calls. */
+  units: number | null;
   inputTokens: number | null;
   cachedInputTokens: number | null;
   cacheWriteTokens: number | null;
@@ -59,6 +66,10 @@ export interface UsageRecordInput {
   chatName?: string | null;
   modelName?: string | null;
   providerName?: string | null;
+  /** Default: the context's or `@TrackUsage`'s category, else "chat". */
+  category?: string;
+  /** An integer 0..2^53-1, or null (the default) for token calls. */
+  units?: number | null;
   inputTokens?: number | null;
   cachedInputTokens?: number | null;
   cacheWriteTokens?: number | null;
@@ -99,7 +110,10 @@ export const TOKEN_FIELDS = [
 ] as const;
 export type TokenField = (typeof TOKEN_FIELDS)[number];
 
-/** The string fields (or null) that filters and group-bys take: attribution, the run and the error class. */
+/**
+ * The string fields (or null) that filters and group-bys take: attribution, the run, the error class and
+ * the operation category (never null: "chat" by default).
+ */
 export const ATTRIBUTION_FIELDS = [
   'agentName',
   'userId',
@@ -109,5 +123,9 @@ export const ATTRIBUTION_FIELDS = [
   'providerName',
   'runId',
   'errorType',
+  'category',
 ] as const;
 export type AttributionField = (typeof ATTRIBUTION_FIELDS)[number];
+
+/** The category of a record that does not name one (model calls, and rows stored before categories). */
+export const DEFAULT_CATEGORY = 'chat';

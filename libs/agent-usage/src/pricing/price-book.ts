@@ -1,4 +1,5 @@
-import { MAX_CACHED_MODEL_NAMES } from './pricing.constants';
+import { MAX_CACHED_MODEL_NAMES, PER_UNIT_DECIMALS } from './pricing.constants';
+import { scaleDecimal } from './pricing-decimal.util';
 import { AgentCard, agentCard, agentCostPico, cardFromOverride, costPico, PricedCounts, RateCard } from './price-card';
 import { BundledPriceTable, PriceCandidate } from './price-table.adapter';
 import type { PriceOverride, PricingOptions, RegexMatch } from './pricing-options.interface';
@@ -15,6 +16,9 @@ export interface PriceQuery extends PricedCounts {
   modelName: string | null;
   providerName: string | null;
   agentName: string | null;
+  /** The record's category ("chat" for model calls) and its units (null for token calls). */
+  category: string;
+  units: number | null;
   usageMissing: boolean;
   at: Date;
 }
@@ -48,6 +52,8 @@ export class PriceBook {
   private readonly table: BundledPriceTable | null;
   private readonly cache = new Map<string, readonly PriceCandidate[]>();
   private readonly deployments = new Map<string, string>();
+  /** pico-USD per unit, by category. */
+  private readonly operations = new Map<string, bigint>();
 
   constructor(options: PricingOptions = {}) {
     this.table = options.table === false ? null : new BundledPriceTable();
@@ -87,6 +93,7 @@ export class PriceBook {
     }
     for (const [name, a] of Object.entries(options.agents ?? {})) this.agents.set(name, agentCard(name, a));
     for (const [name, model] of Object.entries(options.deployments ?? {})) this.deployments.set(name.toLowerCase(), model);
+    for (const [category, usd] of Object.entries(options.operations ?? {})) this.operations.set(category, scaleDecimal(usd, PER_UNIT_DECIMALS));
   }
 
   /** The ordered candidates for a model name (cached). */
@@ -133,6 +140,8 @@ export class PriceBook {
       const pico = agentCostPico(agent, q, usageKnown);
       return pico === null ? { kind: 'unknown-usage' } : { kind: 'priced', pico, source: `agent:${agent.name}` };
     }
+    const perUnit = q.units !== null ? this.operations.get(q.category) : undefined;
+    if (perUnit !== undefined) return this.operationPrice(q, perUnit, usageKnown, agent);
     if (!usageKnown) return { kind: 'unknown-usage' };
     const model = q.modelName !== null ? this.modelPrice(q.modelName, q.providerName, q.at) : null;
     if (!model) return { kind: 'unknown-model' };
@@ -140,5 +149,26 @@ export class PriceBook {
     if (!agent) return { kind: 'priced', pico, source: model.source };
     const extra = agentCostPico(agent, q, usageKnown) as bigint; // usage is known here
     return { kind: 'priced', pico: pico + extra, source: `${model.source}+agent:${agent.name}` };
+  }
+
+  /**
+   * A per-unit operation (`pricing.operations[category]`, the record has units): units x price, plus the
+   * token cost when the record has tokens and its model a price (an operation that also ran a model), plus
+   * an `add`-mode agent's part. Its cost is known from the units alone.
+   */
+  private operationPrice(q: PriceQuery, perUnit: bigint, usageKnown: boolean, agent: AgentCard | undefined): PriceOutcome {
+    let pico = BigInt(q.units as number) * perUnit;
+    let source = `operation:${q.category}`;
+    const model = usageKnown && q.modelName !== null ? this.modelPrice(q.modelName, q.providerName, q.at) : null;
+    if (model) {
+      pico += costPico(model.card, q);
+      source += `+${model.source}`;
+    }
+    const extra = agent ? agentCostPico(agent, q, usageKnown) : null;
+    if (agent && extra !== null) {
+      pico += extra;
+      source += `+agent:${agent.name}`;
+    }
+    return { kind: 'priced', pico, source };
   }
 }

@@ -133,6 +133,7 @@ export class PricingOptionsDto {
   @IsOptional() @IsObject() agents?: unknown;
   // Checked entry by entry below.
   @IsOptional() deployments?: unknown;
+  @IsOptional() operations?: unknown;
   @IsOptional()
   @IsIn(['null'], { message: "unknownModel must be 'null': the cost of a model without a price is recorded as unknown, never as 0" })
   unknownModel?: 'null';
@@ -182,6 +183,7 @@ export function validatePricingOptions(value: unknown): string[] {
   }
 
   problems.push(...deploymentProblems(value.deployments));
+  problems.push(...operationProblems(value.operations));
 
   if (isObj(value.agents)) {
     for (const [name, a] of Object.entries(value.agents)) {
@@ -213,6 +215,25 @@ function deploymentProblems(value: unknown): string[] {
     const first = seen.get(lower);
     if (first !== undefined) problems.push(`deployments.${name} repeats deployments.${first} (names match case-insensitively)`);
     else seen.set(lower, name);
+  }
+  return problems;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+/** `operations`: `{ '<category>': <USD per unit> }`; categories are record categories (1-255 printable characters). */
+function operationProblems(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!isObj(value)) return [`operations must be an object mapping a record category to its USD price per unit (e.g. { image: '0.04' }); got ${describe(value)}`];
+  const problems: string[] = [];
+  for (const [category, price] of Object.entries(value)) {
+    if (category.length === 0 || category.length > 255 || CONTROL_CHARS.test(category)) {
+      problems.push(`operations must have categories of 1 to 255 characters without control characters as keys; got ${describe(category)}`);
+      continue;
+    }
+    const problem = decimalProblem(price, PER_UNIT_DECIMALS);
+    if (problem !== null) problems.push(`operations.${category} must be ${USD_HINT.replace('a USD amount', 'the USD price of one unit')}; ${problem}`);
   }
   return problems;
 }

@@ -79,6 +79,12 @@ export interface PricingOptions {
    */
   deployments?: Record<string, string>;
   /**
+   * Prices of per-unit operations, in USD per unit (at most 12 decimals), by record `category`: e.g.
+   * `{ image: '0.04', 'web-scrape': 0.002 }`. A record of such a category with `units` costs units x price,
+   * plus its token cost when it has tokens and its model has a price; `priceSource` is `operation:<category>`.
+   */
+  operations?: Record<string, DecimalInput>;
+  /**
    * What a model without a price costs. Only `'null'`: unknown, never 0. Such models are logged once
    * and listed by `UsagePricingService.getUnpricedModels()`.
    */

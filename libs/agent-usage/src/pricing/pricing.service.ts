@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { UsageRecord } from '../interfaces/usage-record.interface';
+import { DEFAULT_CATEGORY, type UsageRecord } from '../interfaces/usage-record.interface';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
 import type { UsageRecordPricer } from '../record/usage.recorder';
 import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
@@ -27,6 +27,10 @@ export interface PriceInput extends TokenCountsInput {
   providerName?: string | null;
   /** Applies that agent's price (`pricing.agents`). */
   agentName?: string | null;
+  /** The operation's category: with `units`, priced by `pricing.operations[category]`. Default "chat". */
+  category?: string;
+  /** Units of a per-unit operation (images, pages...). Default null (a token call). */
+  units?: number | null;
   /** The response carried no usage: the cost is unknown (unless a flat agent price applies). */
   usageMissing?: boolean;
   /** Which prices were in effect. Default now. */
@@ -38,7 +42,7 @@ export interface PriceQuote {
   costNanoUsd: number | null;
   /** The same cost as an exact decimal USD string ("0.000123450"); null when unknown. */
   costUsd: string | null;
-  /** Which price applied, e.g. `table:@pydantic/genai-prices@0.1.8:openai/gpt-4o`, `override:gpt-4o`, `agent:support`. */
+  /** Which price applied, e.g. `table:@pydantic/genai-prices@0.1.8:openai/gpt-4o`, `override:gpt-4o`, `agent:support`, `operation:image`. */
   priceSource: string | null;
 }
 
@@ -77,6 +81,8 @@ export class UsagePricingService implements UsageRecordPricer {
         modelName: record.modelName,
         providerName: record.providerName,
         agentName: record.agentName,
+        category: record.category,
+        units: record.units,
         inputTokens: record.inputTokens,
         cachedInputTokens: record.cachedInputTokens,
         cacheWriteTokens: record.cacheWriteTokens,
@@ -159,11 +165,12 @@ export class UsagePricingService implements UsageRecordPricer {
     const outputTokens = countOf('outputTokens', input.outputTokens);
     const reasoningTokens = countOf('reasoningTokens', input.reasoningTokens);
     assertTokenRelations(inputTokens, cachedInputTokens, cacheWriteTokens, outputTokens, reasoningTokens);
+    const units = countOf('units', input.units);
     const requests = input.requests ?? 1;
     if (typeof requests !== 'number' || !Number.isSafeInteger(requests) || requests < 0) throw new InvalidUsageInputError('requests', 'a non-negative integer', requests);
     const at = input.at === undefined ? new Date() : new Date(input.at instanceof Date ? input.at.getTime() : input.at);
     if (isNaN(at.getTime())) throw new InvalidUsageInputError('at', 'a valid Date, ISO 8601 string or epoch milliseconds', input.at);
-    const text = (field: 'modelName' | 'providerName' | 'agentName'): string | null => {
+    const text = (field: 'modelName' | 'providerName' | 'agentName' | 'category'): string | null => {
       const v = input[field];
       if (v === undefined || v === null) return null;
       if (typeof v !== 'string' || v.length === 0) throw new InvalidUsageInputError(field, 'a non-empty string (or null)', v);
@@ -173,6 +180,8 @@ export class UsagePricingService implements UsageRecordPricer {
       modelName: text('modelName'),
       providerName: text('providerName'),
       agentName: text('agentName'),
+      category: text('category') ?? DEFAULT_CATEGORY,
+      units,
       inputTokens,
       cachedInputTokens,
       cacheWriteTokens,

@@ -23,6 +23,7 @@ export function matchesFilters(r: UsageRecord, f: NormalizedUsageFilters): boole
   if (f.providerName && !f.providerName.includes(r.providerName as string)) return false;
   if (f.runId && !f.runId.includes(r.runId as string)) return false;
   if (f.errorType && !f.errorType.includes(r.errorType as string)) return false;
+  if (f.category && !f.category.includes(r.category)) return false;
   return true;
 }
 
@@ -37,7 +38,7 @@ export function groupKeyOf(r: UsageRecord, dimension: UsageDimension, timeZone: 
   }
 }
 
-type TokenSum = 'requests' | 'inputTokens' | 'cachedInputTokens' | 'cacheWriteTokens' | 'outputTokens' | 'reasoningTokens' | 'totalTokens';
+type TokenSum = 'requests' | 'units' | 'inputTokens' | 'cachedInputTokens' | 'cacheWriteTokens' | 'outputTokens' | 'reasoningTokens' | 'totalTokens';
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /**
@@ -58,6 +59,7 @@ export class TotalsAccumulator {
   unpricedCount = 0;
   runCount = 0;
   agentRunCount = 0;
+  units = 0;
   cost = 0n;
   private carry: Partial<Record<TokenSum, bigint>> | null = null;
 
@@ -70,6 +72,7 @@ export class TotalsAccumulator {
     if (r.outputTokens) this.sum('outputTokens', r.outputTokens);
     if (r.reasoningTokens) this.sum('reasoningTokens', r.reasoningTokens);
     if (r.totalTokens) this.sum('totalTokens', r.totalTokens);
+    if (r.units) this.sum('units', r.units);
     if (!r.success) this.failedCount++;
     if (r.usageMissing) this.usageMissingCount++;
     if (r.runStart) this.runCount++;
@@ -111,6 +114,7 @@ export class TotalsAccumulator {
       unpricedCount: this.unpricedCount,
       runCount: this.runCount,
       agentRunCount: this.agentRunCount,
+      units: this.total('units'),
     };
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MAX_ATTRIBUTION_LENGTH } from '../common/usage-tracking.constants';
 import { InvalidUsageInputError, unknownKeyError } from '../common/usage.errors';
 import { assertTokenRelations, countOf } from '../common/token-counts';
-import { ATTRIBUTION_FIELDS, TOKEN_FIELDS, type UsageRecord, type UsageRecordInput } from '../interfaces/usage-record.interface';
+import { ATTRIBUTION_FIELDS, DEFAULT_CATEGORY, TOKEN_FIELDS, type UsageRecord, type UsageRecordInput } from '../interfaces/usage-record.interface';
 
 /**
  * The record rule: what every driver (memory, file, PostgreSQL, Redis) can store exactly. A record
@@ -13,7 +13,7 @@ export const RECORD_LIMITS = {
   attributionLength: MAX_ATTRIBUTION_LENGTH,
   /** `metadata` as JSON, in UTF-16 code units (what `JSON.stringify(...).length` says). */
   metadataJsonLength: 16_384,
-  /** Each count, `inputTokens + outputTokens`, and the priced cost: 2^53 - 1. */
+  /** Each count (tokens, `units`), `inputTokens + outputTokens`, and the priced cost: 2^53 - 1. */
   maxCount: Number.MAX_SAFE_INTEGER,
   /** `recordedAt` from 1970-01-01T00:00:00Z (inclusive) to 10000-01-01T00:00:00Z (exclusive). */
   minRecordedAt: 0,
@@ -36,6 +36,7 @@ const INPUT_KEYS = [
   'id',
   ...ATTRIBUTION_FIELDS,
   ...TOKEN_FIELDS,
+  'units',
   'requests',
   'success',
   'usageMissing',
@@ -126,6 +127,8 @@ export interface UsageRecordFill {
   providerName: string | null;
   modelName: string | null;
   metadata: Record<string, unknown> | null;
+  /** From the context or `@TrackUsage({ category })`; "chat" when nothing names one. */
+  category?: string | null;
   /** The current run (from the call context). */
   runId?: string | null;
 }
@@ -172,6 +175,7 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
     throw new InvalidUsageInputError('agentRunStart', 'a boolean', input.agentRunStart);
   }
   const costNanoUsd = countOf('costNanoUsd', input.costNanoUsd);
+  const units = countOf('units', input.units);
   let metadata: Record<string, unknown> | null = null;
   const meta = input.metadata ?? fill?.metadata;
   if (meta !== undefined && meta !== null) {
@@ -192,8 +196,9 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
     }
     metadata = meta;
   }
+  // A per-unit operation (units given) is not a model response without usage: its units are its usage.
   const usageMissing =
-    input.usageMissing ?? (inputTokens === null && outputTokens === null && totalTokens === null);
+    input.usageMissing ?? (inputTokens === null && outputTokens === null && totalTokens === null && units === null);
   return {
     id,
     agentName: text('agentName', input.agentName ?? fill?.agentName),
@@ -202,6 +207,8 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
     chatName: text('chatName', input.chatName ?? fill?.chatName),
     modelName: text('modelName', input.modelName ?? fill?.modelName),
     providerName: text('providerName', input.providerName ?? fill?.providerName),
+    category: text('category', input.category ?? fill?.category) ?? DEFAULT_CATEGORY,
+    units,
     inputTokens,
     cachedInputTokens,
     cacheWriteTokens,

@@ -152,6 +152,7 @@ export class UsageRecorder {
       providerName,
       modelName,
       metadata: ctx?.metadata ?? null,
+      category: ctx?.category ?? frame?.methodMeta?.category ?? frame?.classMeta?.category ?? null,
       runId: run?.id ?? null,
     });
     // Marks are set only on a record that is really made (a rejected input must not use up the run's start);
@@ -217,6 +218,9 @@ export class UsageRecorder {
           chatName: extra.chatName,
           providerName: extra.providerName,
           modelName: extra.modelName ?? u.modelName ?? undefined,
+          // A model call is "chat" unless the caller, the context or @TrackUsage names another category.
+          category: extra.category,
+          units: extra.units,
           inputTokens: u.inputTokens,
           cachedInputTokens: u.cachedInputTokens,
           cacheWriteTokens: u.cacheWriteTokens,

@@ -12,6 +12,8 @@ const PROVIDERS = ['openai', 'anthropic', 'google', null];
 /** Run ids (hostile ones too) and error class names; a record outside any run has runId null. */
 const RUNS = ['run-1', 'run-2', 'run-3', "run'4|x:y", 'run 5', 'run-6', null];
 const ERROR_TYPES = ['RateLimitError', 'APIError', 'TypeError', "Err'x|y", null];
+/** Operation categories (hostile one too): "chat" records have no units, the others count some. */
+const CATEGORIES = ['chat', 'chat', 'image', 'web-scrape', "cat'x|y:z"];
 /** 2026-03-07 .. 2026-03-10 UTC, crossing midnight in New York too. */
 /** The first record's instant (records spread over the days after it). */
 export const BASE = Date.UTC(2026, 2, 7, 0, 0, 0);
@@ -35,6 +37,8 @@ export function conformanceRecords(count = 240, seed = 42): UsageRecord[] {
       chatName: pick(CHATS),
       modelName: pick(MODELS),
       providerName: pick(PROVIDERS),
+      category: 'chat',
+      units: null,
       inputTokens: input,
       cachedInputTokens: cached,
       cacheWriteTokens: write,
@@ -74,6 +78,12 @@ export function conformanceRecords(count = 240, seed = 42): UsageRecord[] {
       agents.add(r.agentName ?? '');
       r.agentRunStart = true;
     }
+  }
+  // Categories and units from a third sequence, for the same reason.
+  const rc = prng(seed + 2000);
+  for (const r of out) {
+    r.category = CATEGORIES[Math.floor(rc() * CATEGORIES.length)];
+    r.units = r.category === 'chat' ? null : rc() < 0.1 ? 0 : 1 + Math.floor(rc() * 40);
   }
   // Same instant for two records: list order must fall back to id descending.
   if (out.length > 1) out[1].recordedAt = new Date(out[0].recordedAt.getTime());

@@ -35,7 +35,8 @@ export function matches(r: UsageRecord, f: NormalizedUsageFilters): boolean {
     inList(r.modelName, f.modelName) &&
     inList(r.providerName, f.providerName) &&
     inList(r.runId, f.runId) &&
-    inList(r.errorType, f.errorType)
+    inList(r.errorType, f.errorType) &&
+    inList(r.category, f.category)
   );
 }
 
@@ -54,6 +55,7 @@ export interface Totals {
   unpricedCount: string;
   runCount: string;
   agentRunCount: string;
+  units: string;
 }
 
 export function reference(records: UsageRecord[]): Totals {
@@ -73,6 +75,7 @@ export function reference(records: UsageRecord[]): Totals {
     unpricedCount: s((r) => (r.costNanoUsd === null ? 1 : 0)),
     runCount: s((r) => (r.runStart ? 1 : 0)),
     agentRunCount: s((r) => (r.agentRunStart ? 1 : 0)),
+    units: s((r) => r.units ?? 0),
   };
 }
 
@@ -99,6 +102,7 @@ export function canon(raw: RawUsageTotals): Totals {
     unpricedCount: c(raw.unpricedCount),
     runCount: c(raw.runCount),
     agentRunCount: c(raw.agentRunCount),
+    units: c(raw.units),
   };
 }
 
@@ -151,6 +155,10 @@ export function filterCases(tz: string): [string, NormalizedUsageFilters][] {
     ['run + agent', { runId: ['run-1', 'run-3'], agentName: ['support', 'research'] }],
     ['error type', { errorType: ['RateLimitError', "Err'x|y"] }],
     ['error type + whole day', { errorType: ['APIError'], from: dayStart('2026-03-08'), to: dayStart('2026-03-09') }],
+    ['one category', { category: ['image'] }],
+    ['categories incl. hostile value + agent', { category: ["cat'x|y:z", 'web-scrape'], agentName: ['support', 'research'] }],
+    ['category + model + provider + whole days', { category: ['chat'], modelName: ['gpt-4o'], providerName: ['openai'], from: dayStart('2026-03-07'), to: dayStart('2026-03-09') }],
+    ['category + whole days', { category: ['image', 'chat'], from: dayStart('2026-03-08'), to: dayStart('2026-03-10') }],
     ['no match', { agentName: ['nobody'] }],
   ];
 }

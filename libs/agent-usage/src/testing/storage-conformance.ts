@@ -29,7 +29,7 @@ export interface ConformanceFixture {
 }
 export type ConformanceFactory = (context: { timeZone: string }) => Promise<ConformanceFixture>;
 
-const DIMENSIONS: UsageDimension[] = ['agentName', 'userId', 'group', 'chatName', 'modelName', 'providerName', 'runId', 'errorType', 'day', 'hour'];
+const DIMENSIONS: UsageDimension[] = ['agentName', 'userId', 'group', 'chatName', 'modelName', 'providerName', 'runId', 'errorType', 'category', 'day', 'hour'];
 
 export function runStorageConformance(name: string, factory: ConformanceFactory, options: { timeZones?: string[] } = {}): void {
   for (const timeZone of options.timeZones ?? ['UTC', 'America/New_York']) {
@@ -82,7 +82,7 @@ export function runStorageConformance(name: string, factory: ConformanceFactory,
       });
 
       for (const dimension of DIMENSIONS) {
-        it.each(filterCases(timeZone).filter((_c, i) => i % 3 === 0 || dimension === 'day'))(
+        it.each(filterCases(timeZone).filter((_c, i) => i % 3 === 0 || dimension === 'day' || dimension === 'hour' || dimension === 'category'))(
           `groups by ${dimension} exactly: %s`,
           async (_label, f) => {
             const expected = new Map<string | null, UsageRecord[]>();

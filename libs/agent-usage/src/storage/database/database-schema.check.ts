@@ -6,8 +6,9 @@ import type { RollupLayout } from './usage-sql.builder';
 import { rowsOf } from './usage-sql.rows';
 
 /**
- * Without autoMigrate: checks that the ledger and both rollups exist in this version's shape, else throws
- * naming the migration to add (missing tables, an earlier version's wide rollup, tables made before runs).
+ * Without autoMigrate: checks that the ledger and every rollup exist in this version's shape, else throws
+ * naming the migration to add (missing tables, an earlier version's wide rollup, tables made before runs
+ * or before categories).
  */
 export async function assertTablesReady(
   ds: DataSource,
@@ -16,16 +17,20 @@ export async function assertTablesReady(
   names: ResolvedUsageTableNames,
   options: DatabaseStorageOptions,
 ): Promise<void> {
-  const [rollup, userRollup] = [...rollupTable.values()];
+  const [rollup, userRollup, hourRollup] = [...rollupTable.values()];
   const [row] = rowsOf(
     await ds.query(
       `SELECT to_regclass($1::text) IS NOT NULL AS ledger, to_regclass($2::text) IS NOT NULL AS rollup,
-         to_regclass($3::text) IS NOT NULL AS user_rollup,
+         to_regclass($3::text) IS NOT NULL AS user_rollup, to_regclass($4::text) IS NOT NULL AS hour_rollup,
+         (SELECT count(*) FROM pg_attribute WHERE NOT attisdropped AND attname = 'category'
+           AND attrelid IN (to_regclass($1::text), to_regclass($2::text), to_regclass($3::text)))::int = 3
+         AND (SELECT count(*) FROM pg_index WHERE indisprimary AND indrelid IN (to_regclass($2::text), to_regclass($3::text))
+           AND pg_get_indexdef(indexrelid) LIKE '%, category)')::int = 2 AS categories,
          EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2::text) AND attname = 'user_id' AND NOT attisdropped) AS wide,
          (SELECT count(*) FROM pg_attribute WHERE NOT attisdropped AND (
            (attrelid = to_regclass($1::text) AND attname = 'run_id') OR
            (attrelid IN (to_regclass($2::text), to_regclass($3::text)) AND attname = 'agent_run_count')))::int = 3 AS runs`,
-      [ledger, rollup, userRollup],
+      [ledger, rollup, userRollup, hourRollup],
     ),
   );
   // An earlier version's wide rollup comes with no user rollup: say "upgrade", not "missing".
@@ -33,11 +38,14 @@ export async function assertTablesReady(
   const missing = !row?.ledger ? ledger : wide ? null : !row?.rollup ? rollup : !row?.user_rollup ? userRollup : null;
   // Tables made before runs and error types: every write would fail on the missing columns.
   const old = !missing && !wide && !row?.runs;
-  if (missing || wide || old) {
+  // Tables made before categories (no category column or key, no hourly rollup): writes would fail too.
+  const uncategorized = !missing && !wide && !old && (!row?.categories || !row?.hour_rollup);
+  if (missing || wide || old || uncategorized) {
     const migration = `createAgentUsageMigration(${JSON.stringify({
       tableName: names.tableName,
       rollupTableName: names.rollupTableName,
       ...(options.userRollupTableName ? { userRollupTableName: names.userRollupTableName } : {}),
+      ...(options.hourRollupTableName ? { hourRollupTableName: names.hourRollupTableName } : {}),
       ...(names.schema ? { schema: names.schema } : {}),
     })})`;
     throw new InvalidUsageOptionsError([
@@ -47,6 +55,10 @@ export async function assertTablesReady(
           ? `database: ${ledger} and its rollups predate runs and error types (no run_id / run_count columns). ` +
             `Add UpgradeAgentUsageRuns1796400000000 to your TypeORM migrations (other table names: ${migration.replace(/\}\)$/, `,"name":"UpgradeAgentUsageRuns1796400000000"})`)}), ` +
             `or set database.autoMigrate: true: either adds them in place (no table rewrite)`
+          : uncategorized
+            ? `database: ${ledger} and its rollups predate categories (no category / units columns, no hourly rollup ${hourRollup}). ` +
+              `Add UpgradeAgentUsageCategories1796600000000 to your TypeORM migrations (other table names: ${migration.replace(/\}\)$/, `,"name":"UpgradeAgentUsageCategories1796600000000"})`)}), ` +
+              `or set database.autoMigrate: true: either adds them in place ("chat" for existing rows), widens the rollups' keys and fills the hourly rollup from the ledger`
           : `database: ${rollup} is the daily rollup of an earlier version (keyed by user too). Run ${migration} again ` +
           `(under a new name: { name: 'UpgradeAgentUsageRollups<13-digit timestamp>' }), or set database.autoMigrate: true: ` +
           `either replaces it by the two narrower rollups, filled from the ledger`,

@@ -11,6 +11,8 @@ export const DEFAULT_ROLLUP_TABLE = 'agent_usage_daily';
 export const DEFAULT_ALERTS_TABLE = 'agent_usage_alerts';
 /** The per-user rollup defaults to the daily rollup's name plus this suffix (`agent_usage_daily_users`). */
 export const USER_ROLLUP_SUFFIX = '_users';
+/** The hourly rollup defaults to the daily rollup's name plus this suffix (`agent_usage_daily_hours`). */
+export const HOUR_ROLLUP_SUFFIX = '_hours';
 
 /**
  * `database` section of the module options (or the argument of `new DatabaseUsageStorage(...)`).
@@ -40,7 +42,12 @@ export interface DatabaseStorageOptions {
    * Default `<rollupTableName>_users` (`agent_usage_daily_users`).
    */
   userRollupTableName?: string;
-  /** PostgreSQL schema of the three tables. Default: the connection's search_path (usually `public`). */
+  /**
+   * Hourly rollup per (local hour, agent, model, provider, category): answers `groupBy('hour')` over whole
+   * days. Default `<rollupTableName>_hours` (`agent_usage_daily_hours`).
+   */
+  hourRollupTableName?: string;
+  /** PostgreSQL schema of the tables. Default: the connection's search_path (usually `public`). */
   schema?: string;
   /**
    * Create the tables and indexes at startup when missing (idempotent `IF NOT EXISTS` DDL, serialized
@@ -76,6 +83,10 @@ export class DatabaseStorageOptionsDto {
   @IsString()
   @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('userRollupTableName') })
   userRollupTableName?: string;
+  @IsOptional()
+  @IsString()
+  @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('hourRollupTableName') })
+  hourRollupTableName?: string;
   @IsOptional() @IsString() @Matches(SQL_IDENTIFIER_RE, { message: IDENTIFIER_MESSAGE('schema') }) schema?: string;
   @IsOptional() @IsBoolean() autoMigrate?: boolean;
   @IsOptional() @IsBoolean() useRollups?: boolean;
@@ -88,6 +99,7 @@ export interface UsageTableNames {
   tableName: string;
   rollupTableName: string;
   userRollupTableName?: string;
+  hourRollupTableName?: string;
   /** The threshold job's de-dup table. Default `agent_usage_alerts` (the module takes `scheduler.alertsTable`). */
   alertsTableName?: string;
   schema?: string;
@@ -96,6 +108,7 @@ export interface UsageTableNames {
 /** Table names with every default applied. */
 export interface ResolvedUsageTableNames extends UsageTableNames {
   userRollupTableName: string;
+  hourRollupTableName: string;
   alertsTableName: string;
 }
 
@@ -103,17 +116,22 @@ export interface ResolvedUsageTableNames extends UsageTableNames {
  * `<rollupTableName>_users`, shortened with a hash when that would pass PostgreSQL's 63-byte limit (which
  * would otherwise truncate it silently).
  */
-export function defaultUserRollupTableName(rollupTableName: string): string {
-  const full = `${rollupTableName}${USER_ROLLUP_SUFFIX}`;
+export function defaultUserRollupTableName(rollupTableName: string, suffix = USER_ROLLUP_SUFFIX): string {
+  const full = `${rollupTableName}${suffix}`;
   if (full.length <= 63) return full;
   const hash = createHash('sha1').update(rollupTableName).digest('hex').slice(0, 8);
-  return `${rollupTableName.slice(0, 63 - USER_ROLLUP_SUFFIX.length - 9)}_${hash}${USER_ROLLUP_SUFFIX}`;
+  return `${rollupTableName.slice(0, 63 - suffix.length - 9)}_${hash}${suffix}`;
+}
+
+/** `<rollupTableName>_hours`, shortened the same way. */
+export function defaultHourRollupTableName(rollupTableName: string): string {
+  return defaultUserRollupTableName(rollupTableName, HOUR_ROLLUP_SUFFIX);
 }
 
 /** Problems with the names that reach SQL text (empty when fine), e.g. `tableName must be ...; got "x y"`. */
 export function tableNameProblems(options: Partial<UsageTableNames>): string[] {
   const problems: string[] = [];
-  for (const key of ['tableName', 'rollupTableName', 'userRollupTableName', 'alertsTableName', 'schema'] as const) {
+  for (const key of ['tableName', 'rollupTableName', 'userRollupTableName', 'hourRollupTableName', 'alertsTableName', 'schema'] as const) {
     const v = options[key];
     if (v !== undefined && (typeof v !== 'string' || !SQL_IDENTIFIER_RE.test(v))) {
       problems.push(`${IDENTIFIER_MESSAGE(key)}; got ${describe(v)}`);
@@ -131,7 +149,15 @@ export function tableNameProblems(options: Partial<UsageTableNames>): string[] {
       }`,
     );
   }
-  if (options.alertsTableName !== undefined && [tableName, rollupTableName, userRollupTableName].includes(options.alertsTableName)) {
+  const hourRollupTableName = options.hourRollupTableName ?? defaultHourRollupTableName(rollupTableName);
+  if ([tableName, rollupTableName, userRollupTableName].includes(hourRollupTableName)) {
+    problems.push(
+      `hourRollupTableName must differ from tableName, rollupTableName and userRollupTableName; it is "${hourRollupTableName}"${
+        options.hourRollupTableName === undefined ? ` (the default, ${JSON.stringify(rollupTableName)} + "${HOUR_ROLLUP_SUFFIX}")` : ''
+      }`,
+    );
+  }
+  if (options.alertsTableName !== undefined && [tableName, rollupTableName, userRollupTableName, hourRollupTableName].includes(options.alertsTableName)) {
     problems.push(`alertsTableName must differ from the ledger and rollup tables; it is "${options.alertsTableName}"`);
   }
   return problems;
@@ -149,6 +175,7 @@ export function resolveTableNames(options: Partial<UsageTableNames> = {}): Resol
     tableName: options.tableName ?? DEFAULT_USAGE_TABLE,
     rollupTableName,
     userRollupTableName: options.userRollupTableName ?? defaultUserRollupTableName(rollupTableName),
+    hourRollupTableName: options.hourRollupTableName ?? defaultHourRollupTableName(rollupTableName),
     alertsTableName: options.alertsTableName ?? DEFAULT_ALERTS_TABLE,
     ...(options.schema !== undefined ? { schema: options.schema } : {}),
   };

@@ -272,8 +272,8 @@ export class DatabaseUsageStorage implements UsageStorage {
       const { sql, params } = ledgerClearSql(this.ledger, this.rollupTable, filters, this.timeZone);
       const [row] = rowsOf(await q.query(sql, params));
       if (row?.min_day) {
-        for (const table of this.rollupTable.values()) {
-          await q.query(emptyRollupRowsSql(table), [row.min_day, row.max_day]);
+        for (const [layout, table] of this.rollupTable) {
+          await q.query(emptyRollupRowsSql(table, layout), [row.min_day, row.max_day]);
         }
       }
       return Number(row?.deleted ?? 0);

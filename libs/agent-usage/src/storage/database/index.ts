@@ -15,11 +15,14 @@ export { UsageRecordEntity, createUsageRecordEntity, type UsageRecordRow } from 
 export {
   UsageDailyEntity,
   UsageDailyUserEntity,
+  UsageHourlyEntity,
   createUsageDailyEntity,
   createUsageDailyUserEntity,
+  createUsageHourlyEntity,
   type UsageDailyRow,
   type UsageDailySums,
   type UsageDailyUserRow,
+  type UsageHourlyRow,
 } from './usage-daily.entity';
 export {
   CreateAgentUsageAlerts1796500000000,
@@ -30,4 +33,5 @@ export {
   rebuildAgentUsageRollups,
   type AgentUsageMigrationOptions,
 } from './migrations/1795377442016-CreateAgentUsageTables';
+export { UpgradeAgentUsageCategories1796600000000, createAgentUsageCategoriesMigration } from './migrations/1796600000000-UpgradeAgentUsageCategories';
 export { UsageQuery, usageQuery, type UsageQueryOptions } from './usage-query.helpers';

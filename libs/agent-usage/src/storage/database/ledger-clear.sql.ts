@@ -3,7 +3,7 @@ import { ROLLUP_SOURCE_COLUMNS, SqlParams, rollupAggregateSql, rollupUpsertSql, 
 import { ledgerWhere } from './usage-sql.where';
 
 /**
- * Deletes matching ledger rows and subtracts exactly what they contributed from both rollups, in one
+ * Deletes matching ledger rows and subtracts exactly what they contributed from every rollup, in one
  * statement (rollup keys locked in the same order as writes do). Its row: `deleted`, and the first and last
  * day touched (`min_day`, `max_day`) for `emptyRollupRowsSql`.
  */
@@ -26,8 +26,10 @@ export function ledgerClearSql(
   return { sql: `WITH ${ctes.join(',\n')}\nSELECT ${counts.join(', ')}`, params: p.values };
 }
 
-/** Removes the rows of rollup `table` left with no record between days `$1` and `$2`. */
-export function emptyRollupRowsSql(table: string): string {
-  return `WITH d AS (DELETE FROM ${table} WHERE day >= $1::date AND day <= $2::date AND record_count <= 0 RETURNING 1)
+/** Removes the rows of rollup `table` left with no record between days `$1` and `$2` (both included). */
+export function emptyRollupRowsSql(table: string, layout: RollupLayout): string {
+  // The hours of local day d are [d 00:00, d+1 00:00) in the hourly rollup's local timestamps.
+  const range = layout.time === 'hour' ? `hour >= $1::date AND hour < $2::date + 1` : `day >= $1::date AND day <= $2::date`;
+  return `WITH d AS (DELETE FROM ${table} WHERE ${range} AND record_count <= 0 RETURNING 1)
              SELECT count(*)::int AS n FROM d`;
 }

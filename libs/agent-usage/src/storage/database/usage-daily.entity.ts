@@ -19,6 +19,8 @@ export interface UsageDailySums {
   /** Records that started a run (see UsageTotals.runCount). */
   runCount: string;
   agentRunCount: string;
+  /** Units of per-unit operations. */
+  units: string;
 }
 
 /**
@@ -32,6 +34,8 @@ export interface UsageDailyRow extends UsageDailySums {
   groupName: string;
   modelName: string;
   providerName: string;
+  /** "chat" for model calls. */
+  category: string;
 }
 
 /** A row of the per-user daily rollup (`userRollupTableName`): sums per day, user, agent, model and provider. */
@@ -41,15 +45,17 @@ export interface UsageDailyUserRow extends UsageDailySums {
   agentName: string;
   modelName: string;
   providerName: string;
+  /** "chat" for model calls. */
+  category: string;
 }
 
-const key = (name: string, pk: string): EntitySchemaColumnOptions => ({
+const key = (name: string, pk: string, defaultValue = ''): EntitySchemaColumnOptions => ({
   name,
   type: 'varchar',
   length: 255,
   collation: 'C',
   primary: true,
-  default: '',
+  default: defaultValue,
   primaryKeyConstraintName: pk,
 });
 const sum = (name: string): EntitySchemaColumnOptions => ({ name, type: 'bigint', default: 0 });
@@ -68,6 +74,7 @@ const SUMS = {
   unpricedCount: sum('unpriced_count'),
   runCount: sum('run_count'),
   agentRunCount: sum('agent_run_count'),
+  units: sum('units'),
 } satisfies Record<keyof UsageDailySums, EntitySchemaColumnOptions>;
 
 /** The daily rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
@@ -86,6 +93,7 @@ export function createUsageDailyEntity(
       groupName: key('group_name', pk),
       modelName: key('model_name', pk),
       providerName: key('provider_name', pk),
+      category: key('category', pk, 'chat'),
       ...SUMS,
     },
     indices: [{ name: indexName(rollupTableName, 'agent_day_idx'), columns: ['agentName', 'day'] }],
@@ -110,9 +118,40 @@ export function createUsageDailyUserEntity(
       agentName: key('agent_name', pk),
       modelName: key('model_name', pk),
       providerName: key('provider_name', pk),
+      category: key('category', pk, 'chat'),
       ...SUMS,
     },
     indices: [{ name: indexName(userRollupTableName, 'user_day_idx'), columns: ['userId', 'day'] }],
+  });
+}
+
+/** A row of the hourly rollup (`hourRollupTableName`): sums per local hour, agent, model, provider and category. */
+export interface UsageHourlyRow extends UsageDailySums {
+  /** The wall-clock hour in the rollup's time zone (a `timestamp` without zone). */
+  hour: Date;
+  agentName: string;
+  modelName: string;
+  providerName: string;
+  category: string;
+}
+
+/** The hourly rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
+export function createUsageHourlyEntity(options: Partial<UsageTableNames> & { entityName?: string } = {}): EntitySchema<UsageHourlyRow> {
+  const { hourRollupTableName, schema } = resolveTableNames(options);
+  const pk = indexName(hourRollupTableName, 'pkey');
+  return new EntitySchema<UsageHourlyRow>({
+    name: options.entityName ?? (hourRollupTableName === 'agent_usage_daily_hours' ? 'AgentUsageHourly' : `AgentUsageHourly_${hourRollupTableName}`),
+    tableName: hourRollupTableName,
+    schema,
+    columns: {
+      hour: { name: 'hour', type: 'timestamp', primary: true, primaryKeyConstraintName: pk },
+      agentName: key('agent_name', pk),
+      modelName: key('model_name', pk),
+      providerName: key('provider_name', pk),
+      category: key('category', pk, 'chat'),
+      ...SUMS,
+    },
+    indices: [{ name: indexName(hourRollupTableName, 'agent_hour_idx'), columns: ['agentName', 'hour'] }],
   });
 }
 
@@ -120,3 +159,5 @@ export function createUsageDailyUserEntity(
 export const UsageDailyEntity = createUsageDailyEntity();
 /** The per-user rollup entity with the default table name `agent_usage_daily_users`. */
 export const UsageDailyUserEntity = createUsageDailyUserEntity();
+/** The hourly rollup entity with the default table name `agent_usage_daily_hours`. */
+export const UsageHourlyEntity = createUsageHourlyEntity();

@@ -32,7 +32,7 @@ const GROUP_COLUMNS: Readonly<Record<string, UsageDimension>> = Object.freeze({
   run_id: 'runId',
   error_type: 'errorType',
 });
-type AttributionKey = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName' | 'runId' | 'errorType';
+type AttributionKey = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName' | 'runId' | 'errorType' | 'category';
 
 /**
  * Chainable, immutable queries over the usage ledger for host apps (reports, admin endpoints), e.g.
@@ -102,6 +102,11 @@ export class UsageQuery {
     return this.attribution('errorType', errorTypes);
   }
 
+  /** Records of these operation categories ("chat" for model calls). */
+  forCategory(...categories: (string | readonly string[])[]): UsageQuery {
+    return this.attribution('category', categories);
+  }
+
   /** Only successful (true) or failed (false) calls. */
   withSuccess(success: boolean): UsageQuery {
     if (typeof success !== 'boolean') throw new InvalidUsageInputError('success', 'a boolean', success);
@@ -152,7 +157,7 @@ export class UsageQuery {
     if (!dim) {
       throw new InvalidUsageInputError(
         'dimension',
-        `one of ${USAGE_DIMENSIONS.join(', ')} (or the column names agent_name, user_id, group_name, chat_name, model_name, provider_name, run_id, error_type)`,
+        `one of ${USAGE_DIMENSIONS.join(', ')} (or the column names agent_name, user_id, group_name, chat_name, model_name, provider_name, run_id, error_type, category)`,
         dimension,
       );
     }

@@ -14,6 +14,8 @@ export interface UsageRecordRow {
   chatName: string | null;
   modelName: string | null;
   providerName: string | null;
+  category: string;
+  units: string | null;
   inputTokens: string | null;
   cachedInputTokens: string | null;
   cacheWriteTokens: string | null;
@@ -64,6 +66,8 @@ export function createUsageRecordEntity(
       chatName: attribution('chat_name'),
       modelName: attribution('model_name'),
       providerName: attribution('provider_name'),
+      category: { name: 'category', type: 'varchar', length: 255, collation: 'C', default: 'chat' },
+      units: count('units'),
       inputTokens: count('input_tokens'),
       cachedInputTokens: count('cached_input_tokens'),
       cacheWriteTokens: count('cache_write_tokens'),

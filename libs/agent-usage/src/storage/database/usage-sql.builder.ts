@@ -43,6 +43,8 @@ export const LEDGER_COLUMNS = [
   { field: 'chatName', column: 'chat_name', type: 'varchar' },
   { field: 'modelName', column: 'model_name', type: 'varchar' },
   { field: 'providerName', column: 'provider_name', type: 'varchar' },
+  { field: 'category', column: 'category', type: 'varchar' },
+  { field: 'units', column: 'units', type: 'int8' },
   { field: 'inputTokens', column: 'input_tokens', type: 'int8' },
   { field: 'cachedInputTokens', column: 'cached_input_tokens', type: 'int8' },
   { field: 'cacheWriteTokens', column: 'cache_write_tokens', type: 'int8' },
@@ -72,7 +74,7 @@ export const TOKEN_COLUMNS = [
   ['totalTokens', 'total_tokens'],
 ] as const;
 
-type AttributionField = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName' | 'runId' | 'errorType';
+type AttributionField = 'agentName' | 'userId' | 'group' | 'chatName' | 'modelName' | 'providerName' | 'runId' | 'errorType' | 'category';
 
 /** Attribution filters and the ledger column each one matches. */
 export const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> = [
@@ -85,6 +87,7 @@ export const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> 
   // In no rollup: a filter or group on these reads the ledger (run_id has its own index).
   ['runId', 'run_id'],
   ['errorType', 'error_type'],
+  ['category', 'category'],
 ];
 const COLUMN_OF: Readonly<Record<AttributionField, string>> = Object.freeze(
   Object.fromEntries(FILTER_COLUMNS) as Record<AttributionField, string>,
@@ -100,41 +103,55 @@ export const ROLLUP_SUM_COLUMNS = [
   'unpriced_count',
   'run_count',
   'agent_run_count',
+  'units',
 ] as const;
 
 /**
- * One daily rollup: `day` plus some attribution columns as its key (NOT NULL, '' for a null attribution),
- * the sums of `ROLLUP_SUM_COLUMNS` per key. A rollup answers a whole-day query when every attribution the
- * query filters or groups on is one of its `fields` (then summing its rows over the days is exact).
+ * One rollup: a time bucket (`day`, or the local `hour`) plus some attribution columns as its key (NOT
+ * NULL, '' for a null attribution), the sums of `ROLLUP_SUM_COLUMNS` per key. A rollup answers a whole-day
+ * query when every attribution the query filters or groups on is one of its `fields` (then summing its
+ * rows over the days is exact).
  */
 export interface RollupLayout {
-  readonly kind: 'agent' | 'user';
-  /** Attribution fields in key order (after `day`). */
+  readonly kind: 'agent' | 'user' | 'hour';
+  /** The time bucket: the key's first column. */
+  readonly time: 'day' | 'hour';
+  /** Attribution fields in key order (after the time bucket). */
   readonly fields: readonly AttributionField[];
-  /** `day` then the attribution columns: the primary key, in this order. */
+  /** The time bucket then the attribution columns: the primary key, in this order. */
   readonly keyColumns: readonly string[];
 }
 
 function layout(kind: RollupLayout['kind'], fields: AttributionField[]): RollupLayout {
-  return Object.freeze({ kind, fields: Object.freeze(fields), keyColumns: Object.freeze(['day', ...fields.map((f) => COLUMN_OF[f])]) });
+  const time = kind === 'hour' ? 'hour' : 'day';
+  return Object.freeze({ kind, time, fields: Object.freeze(fields), keyColumns: Object.freeze([time, ...fields.map((f) => COLUMN_OF[f])]) });
 }
 
 /**
- * (day, agent, group, model, provider): no user, so one row per day and agent/model pair rather than per
- * record. Serves queries with no attribution filter or filters on agent/group/model/provider only.
+ * (day, agent, group, model, provider, category): no user, so one row per day and agent/model pair rather
+ * than per record. Serves queries with no attribution filter or filters on agent/group/model/provider/category.
  */
-export const AGENT_ROLLUP: RollupLayout = layout('agent', ['agentName', 'group', 'modelName', 'providerName']);
-/** (day, user, agent, model, provider): serves queries that filter or group by user. */
-export const USER_ROLLUP: RollupLayout = layout('user', ['userId', 'agentName', 'modelName', 'providerName']);
-/** Both rollups, smallest first: a query uses the first one that can answer it. */
+export const AGENT_ROLLUP: RollupLayout = layout('agent', ['agentName', 'group', 'modelName', 'providerName', 'category']);
+/** (day, user, agent, model, provider, category): serves queries that filter or group by user. */
+export const USER_ROLLUP: RollupLayout = layout('user', ['userId', 'agentName', 'modelName', 'providerName', 'category']);
+/**
+ * (local hour, agent, model, provider, category): serves `hour` groups over whole days. The hour is the
+ * wall-clock hour in the rollup's time zone (a `timestamp`), the same bucket as the ledger's hour key, so
+ * the hour repeated when clocks go back is one bucket on both paths.
+ */
+export const HOUR_ROLLUP: RollupLayout = layout('hour', ['agentName', 'modelName', 'providerName', 'category']);
+/** The daily rollups, smallest first: a query uses the first one that can answer it. */
 export const ROLLUPS: readonly RollupLayout[] = Object.freeze([AGENT_ROLLUP, USER_ROLLUP]);
+/** Every rollup, in the order writers lock their rows. */
+export const ALL_ROLLUPS: readonly RollupLayout[] = Object.freeze([AGENT_ROLLUP, USER_ROLLUP, HOUR_ROLLUP]);
 
 /** Key columns of the (agent) daily rollup, `rollupTableName`. */
 export const ROLLUP_KEY_COLUMNS = AGENT_ROLLUP.keyColumns;
 
 /**
  * The rollup that can answer a whole-day query on `filters` (grouped by `dimension`), or undefined when
- * only the ledger can (chatName, success, hour, or a mix no rollup holds, such as group with user).
+ * only the ledger can (chatName, success, or a mix no rollup holds, such as group with user). `hour` groups
+ * use the hourly rollup.
  */
 export function rollupFor(f: NormalizedUsageFilters, dimension?: UsageDimension): RollupLayout | undefined {
   if (f.success !== undefined) return undefined;
@@ -146,8 +163,9 @@ export function rollupFor(f: NormalizedUsageFilters, dimension?: UsageDimension)
     if (values.some((v) => v === '')) return undefined;
     needed.push(field);
   }
+  if (dimension === 'hour') return needed.every((field) => HOUR_ROLLUP.fields.includes(field)) ? HOUR_ROLLUP : undefined;
   if (dimension !== undefined && dimension !== 'day') {
-    if (!Object.hasOwn(COLUMN_OF, dimension)) return undefined; // hour
+    if (!Object.hasOwn(COLUMN_OF, dimension)) return undefined;
     needed.push(dimension as AttributionField);
   }
   return ROLLUPS.find((r) => needed.every((field) => r.fields.includes(field)));
@@ -155,19 +173,22 @@ export function rollupFor(f: NormalizedUsageFilters, dimension?: UsageDimension)
 
 /**
  * Rows of `rollup` (its key columns then `ROLLUP_SUM_COLUMNS`) computed from ledger-shaped rows of
- * `source` (a table or a CTE), with `day` in the time zone `tzParam`. Null attribution becomes '' in the key.
+ * `source` (a table or a CTE), with the day or hour in the time zone `tzParam`. Null attribution becomes '' in the key.
  * Without `rollup`: the (agent) daily rollup.
  */
 export function rollupAggregateSql(source: string, tzParam: string, rollup: RollupLayout = AGENT_ROLLUP): string {
   // COLLATE "C": grouping and the upsert's key order compare bytes (cheap) instead of going through the
   // database's locale; equality is the same either way.
   const keys = rollup.fields.map((f) => `COALESCE(${COLUMN_OF[f]}, '') COLLATE "C" AS ${COLUMN_OF[f]}`);
-  return `SELECT (recorded_at AT TIME ZONE ${tzParam})::date AS day, ${keys.join(', ')},
+  const time =
+    rollup.time === 'hour' ? `date_trunc('hour', recorded_at AT TIME ZONE ${tzParam}) AS hour` : `(recorded_at AT TIME ZONE ${tzParam})::date AS day`;
+  return `SELECT ${time}, ${keys.join(', ')},
       count(*) AS record_count, COALESCE(sum(requests), 0) AS requests,
       ${TOKEN_COLUMNS.map(([, c]) => `COALESCE(sum(${c}), 0) AS ${c}`).join(', ')},
       count(*) FILTER (WHERE NOT success) AS failed_count, count(*) FILTER (WHERE usage_missing) AS usage_missing_count,
       COALESCE(sum(cost_nano_usd), 0) AS cost_nano_usd, count(*) FILTER (WHERE cost_nano_usd IS NULL) AS unpriced_count,
-      count(*) FILTER (WHERE run_start) AS run_count, count(*) FILTER (WHERE agent_run_start) AS agent_run_count
+      count(*) FILTER (WHERE run_start) AS run_count, count(*) FILTER (WHERE agent_run_start) AS agent_run_count,
+      COALESCE(sum(units), 0) AS units
     FROM ${source} GROUP BY ${rollup.keyColumns.map((_, i) => i + 1).join(', ')}`;
 }
 
@@ -194,6 +215,8 @@ export const ROLLUP_SOURCE_COLUMNS = [
   'group_name',
   'model_name',
   'provider_name',
+  'category',
+  'units',
   'requests',
   ...TOKEN_COLUMNS.map(([, c]) => c),
   'success',
@@ -216,6 +239,7 @@ const LEDGER_DIMENSIONS: Readonly<Record<UsageDimension, (tz: string) => string>
   providerName: () => 'provider_name',
   runId: () => 'run_id',
   errorType: () => 'error_type',
+  category: () => 'category',
   day: (tz: string) => `to_char(recorded_at AT TIME ZONE ${tz}, 'YYYY-MM-DD')`,
   hour: (tz: string) => `to_char(recorded_at AT TIME ZONE ${tz}, 'YYYY-MM-DD"T"HH24')`,
 });
@@ -227,6 +251,7 @@ const LEDGER_DIMENSIONS: Readonly<Record<UsageDimension, (tz: string) => string>
 const ROLLUP_DIMENSIONS: Readonly<Partial<Record<UsageDimension, { key: string; group: string }>>> = Object.freeze({
   ...Object.fromEntries(FILTER_COLUMNS.map(([field, column]) => [field, { key: `NULLIF(${column}, '')`, group: column }])),
   day: { key: `to_char(day, 'YYYY-MM-DD')`, group: 'day' },
+  hour: { key: `to_char(hour, 'YYYY-MM-DD"T"HH24')`, group: 'hour' },
 });
 
 export function isUsageDimension(dimension: unknown): dimension is UsageDimension {
@@ -241,14 +266,15 @@ export function ledgerDimensionSql(dimension: UsageDimension, tzPlaceholder: () 
 
 /**
  * The group-by of `dimension` over `rollup` (`SELECT <key> ... GROUP BY <group>`), or undefined when it
- * cannot answer it (chatName, hour, a column it lacks).
+ * cannot answer it (chatName, a time bucket or a column it lacks).
  */
 export function rollupDimensionSql(
   dimension: UsageDimension,
   rollup: RollupLayout = AGENT_ROLLUP,
 ): { key: string; group: string } | undefined {
   if (!Object.hasOwn(ROLLUP_DIMENSIONS, dimension)) return undefined;
-  if (dimension !== 'day' && !rollup.fields.includes(dimension as AttributionField)) return undefined;
+  if (dimension === 'day' || dimension === 'hour') return dimension === rollup.time ? ROLLUP_DIMENSIONS[dimension] : undefined;
+  if (!rollup.fields.includes(dimension as AttributionField)) return undefined;
   return ROLLUP_DIMENSIONS[dimension];
 }
 
@@ -257,11 +283,12 @@ export interface SqlQueryable {
   query(sql: string, parameters?: unknown[]): Promise<unknown>;
 }
 
-export function tableNamesSql(names: UsageTableNames): { ledger: string; rollup: string; userRollup: string } {
+export function tableNamesSql(names: UsageTableNames): { ledger: string; rollup: string; userRollup: string; hourRollup: string } {
   const n = resolveTableNames(names);
   return {
     ledger: qualifiedName(n.tableName, n.schema),
     rollup: qualifiedName(n.rollupTableName, n.schema),
     userRollup: qualifiedName(n.userRollupTableName, n.schema),
+    hourRollup: qualifiedName(n.hourRollupTableName, n.schema),
   };
 }

@@ -1,5 +1,5 @@
 import { USAGE_SUM_FIELDS, type RawUsageTotals } from '../../interfaces/usage-query.interface';
-import type { UsageRecord } from '../../interfaces/usage-record.interface';
+import { DEFAULT_CATEGORY, type UsageRecord } from '../../interfaces/usage-record.interface';
 import { LEDGER_COLUMNS } from './usage-sql.builder';
 
 /** SELECT list that `rowToRecord` reads. */
@@ -23,6 +23,8 @@ export function rowToRecord(row: Record<string, any>): UsageRecord {
     chatName: row.chat_name ?? null,
     modelName: row.model_name ?? null,
     providerName: row.provider_name ?? null,
+    category: row.category ?? DEFAULT_CATEGORY,
+    units: toCount(row.units),
     inputTokens: toCount(row.input_tokens),
     cachedInputTokens: toCount(row.cached_input_tokens),
     cacheWriteTokens: toCount(row.cache_write_tokens),

@@ -11,6 +11,7 @@ export const LEDGER_TOTALS_SQL = [
   `(count(*) FILTER (WHERE cost_nano_usd IS NULL))::text AS "unpricedCount"`,
   `(count(*) FILTER (WHERE run_start))::text AS "runCount"`,
   `(count(*) FILTER (WHERE agent_run_start))::text AS "agentRunCount"`,
+  `COALESCE(sum(units), 0)::text AS "units"`,
 ].join(', ');
 
 /** The same sums over rollup rows. */
@@ -24,4 +25,5 @@ export const ROLLUP_TOTALS_SQL = [
   `COALESCE(sum(unpriced_count), 0)::text AS "unpricedCount"`,
   `COALESCE(sum(run_count), 0)::text AS "runCount"`,
   `COALESCE(sum(agent_run_count), 0)::text AS "agentRunCount"`,
+  `COALESCE(sum(units), 0)::text AS "units"`,
 ].join(', ');

@@ -29,14 +29,17 @@ export function rollupWhere(
   p: SqlParams,
 ): string {
   const clauses: string[] = [];
-  if (f.success !== undefined) throw new Error('the daily rollups have no success column; query the ledger');
+  if (f.success !== undefined) throw new Error('the rollups have no success column; query the ledger');
   for (const [field, column] of FILTER_COLUMNS) {
     const values = f[field];
     if (values === undefined) continue;
-    if (!rollup.fields.includes(field)) throw new Error(`the ${rollup.kind} daily rollup has no ${column}; query the ledger`);
+    if (!rollup.fields.includes(field)) throw new Error(`the ${rollup.kind} rollup has no ${column}; query the ledger`);
     clauses.push(`${column} = ANY(${p.add([...values], 'varchar[]')})`);
   }
-  if (fromDay !== undefined) clauses.push(`day >= ${p.add(fromDay, 'date')}`);
-  if (toDay !== undefined) clauses.push(`day < ${p.add(toDay, 'date')}`);
+  // A local day d holds the local hours [d 00:00, d+1 00:00): the same bounds serve the hourly rollup.
+  const time = rollup.time === 'hour' ? 'hour' : 'day';
+  const bound = rollup.time === 'hour' ? 'timestamp' : 'date';
+  if (fromDay !== undefined) clauses.push(`${time} >= ${p.add(fromDay, bound)}`);
+  if (toDay !== undefined) clauses.push(`${time} < ${p.add(toDay, bound)}`);
   return clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
 }

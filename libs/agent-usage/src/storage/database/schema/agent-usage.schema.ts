@@ -1,10 +1,18 @@
 import { createHash } from 'node:crypto';
 import { resolveTableNames, type UsageTableNames } from '../database-storage.options';
-import { AGENT_ROLLUP, USER_ROLLUP, SqlQueryable, qualifiedName, quoteIdent } from '../usage-sql.builder';
+import { AGENT_ROLLUP, HOUR_ROLLUP, USER_ROLLUP, SqlQueryable, qualifiedName, quoteIdent } from '../usage-sql.builder';
 import { rowsOf } from '../usage-sql.rows';
 import { alertsLockKey, alertsTableSql } from './alerts.schema';
 import { ledgerTableSql } from './ledger.schema';
-import { fillRollups, readMarker, rollupComment, rollupTableSql, rollupTables, writeRollupTimeZone } from './rollup.schema';
+import {
+  fillRollups,
+  readMarker,
+  rollupComment,
+  rollupKeyUpgradeSql,
+  rollupTableSql,
+  rollupTables,
+  writeRollupTimeZone,
+} from './rollup.schema';
 
 /**
  * The library's tables, defined once: the shipped migrations and the driver's `autoMigrate` both run
@@ -17,13 +25,14 @@ function lockKey(names: UsageTableNames): string {
   return h.readBigInt64BE(0).toString();
 }
 
-/** Idempotent DDL of every table: the ledger, the (agent) daily rollup, the per-user rollup, the alerts table. */
-export function agentUsageTablesSql(names: UsageTableNames): { ledger: string[]; rollup: string[]; userRollup: string[]; alerts: string[] } {
+/** Idempotent DDL of every table: the ledger, the (agent) daily rollup, the per-user and hourly rollups, the alerts table. */
+export function agentUsageTablesSql(names: UsageTableNames): { ledger: string[]; rollup: string[]; userRollup: string[]; hourRollup: string[]; alerts: string[] } {
   const n = resolveTableNames(names);
   return {
     ledger: ledgerTableSql(n.tableName, n.schema),
     rollup: rollupTableSql(n.rollupTableName, AGENT_ROLLUP, n.schema),
     userRollup: rollupTableSql(n.userRollupTableName, USER_ROLLUP, n.schema),
+    hourRollup: rollupTableSql(n.hourRollupTableName, HOUR_ROLLUP, n.schema),
     alerts: alertsTableSql(n.alertsTableName, n.schema),
   };
 }
@@ -32,7 +41,8 @@ export function agentUsageTablesSql(names: UsageTableNames): { ledger: string[];
  * Creates the tables and their indexes when missing (the alerts table unless `alerts` is false). Safe to
  * run any number of times and from several processes at once (advisory locks serialize them inside the
  * caller's transaction). A rollup created next to an existing ledger is filled from it; a daily rollup
- * left by an earlier version (keyed by user too) is replaced by the two narrow ones.
+ * left by an earlier version (keyed by user too) is replaced by the narrow ones; tables made before
+ * categories gain `category` ("chat") and `units` in place, the rollups' keys gain `category`.
  */
 export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableNames, timeZone = 'UTC', { alerts = true } = {}): Promise<void> {
   const n = resolveTableNames(names);
@@ -43,8 +53,9 @@ export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableN
   const [state] = rowsOf(
     await q.query(
       `SELECT to_regclass($1::text) IS NOT NULL AS rollup, to_regclass($2::text) IS NOT NULL AS user_rollup,
+         to_regclass($3::text) IS NOT NULL AS hour_rollup,
          EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1::text) AND attname = 'user_id' AND NOT attisdropped) AS wide`,
-      [rollup, qualifiedName(n.userRollupTableName, n.schema)],
+      [rollup, qualifiedName(n.userRollupTableName, n.schema), qualifiedName(n.hourRollupTableName, n.schema)],
     ),
   );
   // The single wide rollup of earlier versions: derived data only, rebuilt below from the ledger (in the
@@ -52,7 +63,15 @@ export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableN
   const wideZone = state?.wide ? await readMarker(q, n.rollupTableName, n.schema) : null;
   if (state?.wide) await q.query(`DROP TABLE ${rollup}`);
   const sql = agentUsageTablesSql(n);
-  for (const statement of [...sql.ledger, ...sql.rollup, ...sql.userRollup]) await q.query(statement);
+  for (const statement of [...sql.ledger, ...sql.rollup, ...sql.userRollup, ...sql.hourRollup]) await q.query(statement);
+  // Rollups made before categories: the key gains `category` (its index, and so the zone marker, is rebuilt).
+  for (const { layout, table } of rollupTables(n)) {
+    const upgrade = await rollupKeyUpgradeSql(q, table, layout, n.schema);
+    if (!upgrade) continue;
+    const zone = await readMarker(q, table, n.schema);
+    await q.query(upgrade);
+    if (zone) await writeRollupTimeZone(q, n, zone, [table]);
+  }
   if (alerts) {
     // Shared by every table set of the app (and created by the threshold job too): its own lock.
     await q.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [alertsLockKey(n.alertsTableName, n.schema)]);
@@ -61,6 +80,7 @@ export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableN
   const created = [
     ...(state?.rollup && !state?.wide ? [] : [n.rollupTableName]),
     ...(state?.user_rollup ? [] : [n.userRollupTableName]),
+    ...(state?.hour_rollup ? [] : [n.hourRollupTableName]),
   ];
   if (created.length) {
     // A new rollup next to an existing ledger (e.g. dropped, or added by an upgrade) must start from the
@@ -74,7 +94,7 @@ export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableN
   }
 }
 
-/** Drops the ledger and rollups (and the alerts table unless `alerts` is false). */
+/** Drops the ledger and every rollup (and the alerts table unless `alerts` is false). */
 export async function dropAgentUsageTables(q: SqlQueryable, names: UsageTableNames, { alerts = true } = {}): Promise<void> {
   const n = resolveTableNames(names);
   if (alerts) await q.query(`DROP TABLE IF EXISTS ${qualifiedName(n.alertsTableName, n.schema)}`);

@@ -14,6 +14,11 @@ const RUN_LEDGER_COLUMNS = [
   'agent_run_start boolean NOT NULL DEFAULT false',
   'error_type varchar(255) COLLATE "C" NULL',
 ];
+/**
+ * Ledger columns added by the categories upgrade: rows made before it were model calls ("chat", no units).
+ * A constant default: no table rewrite.
+ */
+const CATEGORY_LEDGER_COLUMNS = [`category ${ATTRIBUTION} NOT NULL DEFAULT 'chat'`, 'units bigint NULL'];
 
 /** Idempotent DDL of the ledger, one row per record (`t` is a validated table name). */
 export function ledgerTableSql(t: string, schema: string | undefined): string[] {
@@ -28,6 +33,7 @@ export function ledgerTableSql(t: string, schema: string | undefined): string[] 
         chat_name ${ATTRIBUTION} NULL,
         model_name ${ATTRIBUTION} NULL,
         provider_name ${ATTRIBUTION} NULL,
+        ${CATEGORY_LEDGER_COLUMNS.join(',\n        ')},
         ${TOKEN_SQL_COLUMNS.map((c) => `${c} bigint NULL`).join(',\n        ')},
         requests bigint NOT NULL DEFAULT 1,
         success boolean NOT NULL DEFAULT true,
@@ -46,7 +52,7 @@ export function ledgerTableSql(t: string, schema: string | undefined): string[] 
     `CREATE INDEX IF NOT EXISTS ${idx('recorded_idx')} ON ${ledger} (recorded_at)`,
     // Upgrade of a ledger made before runs and error types: existing rows are in no run, and succeeded
     // or failed without a recorded error class. Constant defaults: no table rewrite.
-    `ALTER TABLE ${ledger} ${RUN_LEDGER_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ')}`,
+    `ALTER TABLE ${ledger} ${[...RUN_LEDGER_COLUMNS, ...CATEGORY_LEDGER_COLUMNS].map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ')}`,
     // One run's records (filter by runId); most lookups are for recent runs, rows outside runs are left out.
     `CREATE INDEX IF NOT EXISTS ${idx('run_idx')} ON ${ledger} (run_id) WHERE run_id IS NOT NULL`,
   ];

@@ -2,6 +2,7 @@ import { InvalidUsageOptionsError } from '../../../common/usage.errors';
 import { resolveTableNames, type UsageTableNames } from '../database-storage.options';
 import {
   AGENT_ROLLUP,
+  HOUR_ROLLUP,
   ROLLUP_SUM_COLUMNS,
   USER_ROLLUP,
   SqlQueryable,
@@ -28,8 +29,13 @@ const TIME_ZONE_RE = /^[A-Za-z0-9_+\-/]{1,64}$/;
 const ROLLUP_FILLFACTOR = 70;
 /** Rollup sums added by the runs upgrade (also in ROLLUP_SUM_COLUMNS, so new tables have them). */
 const RUN_SUM_COLUMNS = ['run_count', 'agent_run_count'];
+/** The category of rows made before categories: every one of them was a model call. */
+const CATEGORY_SQL = `category ${ATTRIBUTION} NOT NULL DEFAULT 'chat'`;
 const KEY_COLUMN_SQL: Readonly<Record<string, string>> = {
   day: 'day date NOT NULL',
+  // Wall-clock hour in the rollup's time zone: the bucket the ledger's hour key names.
+  hour: 'hour timestamp NOT NULL',
+  category: CATEGORY_SQL,
   agent_name: `agent_name ${ATTRIBUTION} NOT NULL DEFAULT ''`,
   user_id: `user_id ${ATTRIBUTION} NOT NULL DEFAULT ''`,
   group_name: `group_name ${ATTRIBUTION} NOT NULL DEFAULT ''`,
@@ -47,6 +53,7 @@ export function rollupTables(names: UsageTableNames): { layout: RollupLayout; ta
   return [
     { layout: AGENT_ROLLUP, table: n.rollupTableName },
     { layout: USER_ROLLUP, table: n.userRollupTableName },
+    { layout: HOUR_ROLLUP, table: n.hourRollupTableName },
   ];
 }
 
@@ -54,19 +61,35 @@ export function rollupTables(names: UsageTableNames): { layout: RollupLayout; ta
 export function rollupTableSql(table: string, rollup: RollupLayout, schema: string | undefined): string[] {
   const q = qualifiedName(table, schema);
   const idx = (suffix: string) => quoteIdent(indexName(table, suffix));
-  // The second key column (agent_name or user_id) with day: serves one agent (user) over a range of days.
+  // The second key column (agent_name or user_id) with the time bucket: serves one agent (user) over a range.
   const lead = rollup.keyColumns[1];
-  const leadSuffix = rollup.kind === 'agent' ? 'agent_day_idx' : 'user_day_idx';
+  const leadSuffix = rollup.kind === 'agent' ? 'agent_day_idx' : rollup.kind === 'user' ? 'user_day_idx' : 'agent_hour_idx';
   return [
     `CREATE TABLE IF NOT EXISTS ${q} (
         ${rollup.keyColumns.map((c) => KEY_COLUMN_SQL[c]).join(',\n        ')},
         ${ROLLUP_SUM_COLUMNS.map((c) => `${c} bigint NOT NULL DEFAULT 0`).join(',\n        ')},
         CONSTRAINT ${idx('pkey')} PRIMARY KEY (${rollup.keyColumns.join(', ')})
       ) WITH (fillfactor = ${ROLLUP_FILLFACTOR})`,
-    `CREATE INDEX IF NOT EXISTS ${idx(leadSuffix)} ON ${q} (${lead}, day)`,
-    // Upgrade of a rollup made before runs were counted: its rows hold no run (0 is exact for them).
-    `ALTER TABLE ${q} ${RUN_SUM_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c} bigint NOT NULL DEFAULT 0`).join(', ')}`,
+    `CREATE INDEX IF NOT EXISTS ${idx(leadSuffix)} ON ${q} (${lead}, ${rollup.time})`,
+    // Upgrade of a rollup made before runs were counted: its rows hold no run (0 is exact for them); made
+    // before categories: every row was "chat" with no units (the key is widened by rollupKeyUpgradeSql).
+    `ALTER TABLE ${q} ${[...RUN_SUM_COLUMNS, 'units'].map((c) => `ADD COLUMN IF NOT EXISTS ${c} bigint NOT NULL DEFAULT 0`).join(', ')}, ` +
+      `ADD COLUMN IF NOT EXISTS ${CATEGORY_SQL}`,
   ];
+}
+
+/**
+ * Rebuilds a rollup's primary key to this version's key (a daily rollup made before categories lacks
+ * `category`), or returns null when it already is. The key names the columns writers' upserts conflict
+ * on, so it must match exactly. Rows stay as they are: before categories each key held one "chat" row.
+ * The time zone marker lives on the key's index: the caller writes it again.
+ */
+export async function rollupKeyUpgradeSql(q: SqlQueryable, table: string, rollup: RollupLayout, schema: string | undefined): Promise<string | null> {
+  const [row] = rowsOf(await q.query(`SELECT pg_get_indexdef(to_regclass($1::text)) AS def`, [markerTarget(table, schema)]));
+  const want = `(${rollup.keyColumns.join(', ')})`;
+  if (typeof row?.def !== 'string' || row.def.endsWith(want)) return null;
+  const pk = quoteIdent(indexName(table, 'pkey'));
+  return `ALTER TABLE ${qualifiedName(table, schema)} DROP CONSTRAINT ${pk}, ADD CONSTRAINT ${pk} PRIMARY KEY ${want}`;
 }
 
 export function rollupComment(timeZone: string): string {
@@ -82,16 +105,16 @@ function markerTarget(table: string, schema: string | undefined): string {
 }
 
 /**
- * The time zone the rollups' days are in, or null when unknown: a rollup missing, created elsewhere,
- * or the two rollups in different zones.
+ * The time zone the rollups' days and hours are in, or null when unknown: a rollup missing, created
+ * elsewhere, or the rollups in different zones.
  */
 export async function readRollupTimeZone(q: SqlQueryable, names: UsageTableNames): Promise<string | null> {
-  const [a, u] = rollupTables(names).map(({ table }) => markerTarget(table, names.schema));
+  const targets = rollupTables(names).map(({ table }) => markerTarget(table, names.schema));
   const [row] = rowsOf(
-    await q.query(`SELECT obj_description(to_regclass($1::text), 'pg_class') AS a, obj_description(to_regclass($2::text), 'pg_class') AS u`, [a, u]),
+    await q.query(`SELECT ${targets.map((_t, i) => `obj_description(to_regclass($${i + 1}::text), 'pg_class') AS m${i}`).join(', ')}`, targets),
   );
-  const zone = zoneOf(row?.a);
-  return zone !== null && zone === zoneOf(row?.u) ? zone : null;
+  const zone = zoneOf(row?.m0);
+  return zone !== null && targets.every((_t, i) => zoneOf(row?.[`m${i}`]) === zone) ? zone : null;
 }
 
 export async function writeRollupTimeZone(q: SqlQueryable, names: UsageTableNames, timeZone: string, tables?: readonly string[]): Promise<void> {
@@ -132,7 +155,7 @@ export async function fillRollups(q: SqlQueryable, names: UsageTableNames, timeZ
 }
 
 /**
- * Recomputes both rollups from the ledger with days in `timeZone` (after loading the ledger by other
+ * Recomputes every rollup from the ledger with days in `timeZone` (after loading the ledger by other
  * means, e.g. COPY, or to repair them), in the caller's transaction: inserts wait meanwhile.
  */
 export async function rebuildAgentUsageRollups(q: SqlQueryable, names: UsageTableNames, timeZone = 'UTC'): Promise<void> {
