@@ -26,6 +26,6 @@ export interface AnalyticsContext {
   /** Runtime alerts' agent cost budgets (the `alerts` module); none when it is absent. */
   runtimeBudgets(): Promise<AgentCostBudget[]>;
   resolve(query: UsageRangeQuery, defaultPeriod: UsagePeriod, extraKeys?: readonly string[]): Promise<ResolvedRange>;
-  /** `getUsageGroupedBy` taking the dimensions the store knows, `category` included. */
-  groupBy(dimension: UsageDimension | 'category', filters: UsageFilters): Promise<UsageGroup[]>;
+  /** `getUsageGroupedBy` of the primary driver. */
+  groupBy(dimension: UsageDimension, filters: UsageFilters): Promise<UsageGroup[]>;
 }

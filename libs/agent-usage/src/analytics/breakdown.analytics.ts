@@ -6,7 +6,7 @@ import { divRound, money, sharePercents } from './analytics-money';
 import { byCostDesc, costOf } from './summary.analytics';
 
 /** The store dimension and the answer's list name of each breakdown. */
-const GROUPS: Record<UsageBreakdownGroup, { dimension: UsageDimension | 'category'; list: Exclude<keyof UsageBreakdown, 'range' | 'groupBy' | 'total' | 'totalExact'> }> = {
+const GROUPS: Record<UsageBreakdownGroup, { dimension: UsageDimension; list: Exclude<keyof UsageBreakdown, 'range' | 'groupBy' | 'total' | 'totalExact'> }> = {
   model: { dimension: 'modelName', list: 'models' },
   agent: { dimension: 'agentName', list: 'agents' },
   user: { dimension: 'userId', list: 'users' },

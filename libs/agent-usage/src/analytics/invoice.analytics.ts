@@ -4,7 +4,7 @@
  * Every amount is an exact nano-USD sum; the discount is rounded half-up to the nano-USD once.
  */
 import { InvalidUsageInputError } from '../common/usage.errors';
-import type { UsageFilters, UsageGroup } from '../interfaces/usage-query.interface';
+import type { UsageFilters } from '../interfaces/usage-query.interface';
 import { scaleDecimal } from '../pricing/pricing-decimal.util';
 import type { AnalyticsContext } from './analytics.context';
 import type { UsageInvoice, UsageInvoiceLine, UsageInvoiceQuery } from './analytics.interfaces';
@@ -15,8 +15,6 @@ import { byCostDesc, costOf } from './summary.analytics';
 /** The category of model calls (the record default). */
 export const CHAT_CATEGORY = 'chat';
 
-/** Units of a group (operations billed per unit); 0 before any record carried units. */
-export const unitsOf = (g: UsageGroup): bigint => BigInt((g.exact as Partial<Record<string, string>>).units ?? '0');
 
 function line(category: string, description: string, usage: bigint, unit: UsageInvoiceLine['unit'], cost: bigint): UsageInvoiceLine {
   const c = money(cost);
@@ -48,10 +46,10 @@ export async function getInvoice(ctx: AnalyticsContext, query: UsageInvoiceQuery
     const category = g.key ?? CHAT_CATEGORY;
     subtotal += costOf(g);
     if (category !== CHAT_CATEGORY) {
-      lineItems.push(line(category, `Operations: ${category}`, unitsOf(g), 'units', costOf(g)));
+      lineItems.push(line(category, `Operations: ${category}`, BigInt(g.exact.units), 'units', costOf(g)));
       continue;
     }
-    const models = (await ctx.groupBy('modelName', { ...filters, category: CHAT_CATEGORY } as UsageFilters)).sort(byCostDesc);
+    const models = (await ctx.groupBy('modelName', { ...filters, category: CHAT_CATEGORY })).sort(byCostDesc);
     for (const mg of models) lineItems.push(line(category, `Chat: ${mg.key ?? 'unknown model'}`, BigInt(mg.exact.totalTokens), 'tokens', costOf(mg)));
   }
   const tier = discountHundredths(ctx, subtotal);

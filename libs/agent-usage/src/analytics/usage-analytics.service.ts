@@ -78,8 +78,8 @@ export class UsageAnalyticsService implements AnalyticsContext {
     });
   }
 
-  groupBy(dimension: UsageDimension | 'category', filters: UsageFilters): Promise<UsageGroup[]> {
-    return this.reader.getUsageGroupedBy(dimension as UsageDimension, filters);
+  groupBy(dimension: UsageDimension, filters: UsageFilters): Promise<UsageGroup[]> {
+    return this.reader.getUsageGroupedBy(dimension, filters);
   }
 
   getUsageSummary(query: UsageRangeQuery = {}): Promise<UsageSummary> {

@@ -11,7 +11,7 @@ import { dayKey, parseDay } from '../query/time-zone';
 import { USAGE_PERIODS, type UsageAttributionFilters, type UsagePeriod, type UsageRange, type UsageRangeQuery } from './analytics.interfaces';
 
 /** Filter keys of a range query besides the attribution fields. */
-export const ATTRIBUTION_QUERY_KEYS: readonly string[] = [...ATTRIBUTION_FIELDS, 'category', 'success'];
+export const ATTRIBUTION_QUERY_KEYS: readonly string[] = [...ATTRIBUTION_FIELDS, 'success'];
 const RANGE_KEYS = ['period', 'startDate', 'endDate'];
 
 export interface ResolvedRange {
