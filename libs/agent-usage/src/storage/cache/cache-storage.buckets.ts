@@ -13,7 +13,6 @@ import {
   COUNTER_CODES,
   PART_SEPARATOR,
   SCOPE_DIMENSIONS,
-  SCOPED_BREAKDOWNS,
   addBucketValue,
   decodeValue,
   encodeValue,
@@ -83,14 +82,60 @@ async function bucketDays(s: CacheDriverState, f: NormalizedUsageFilters): Promi
   return s.client!.zrangebylex(s.keys.days(), min, max);
 }
 
-/** `aggregate` with at most one attribution filter, on any dimension (runId has no buckets). */
+/**
+ * A per-scope bucket that holds every filter of `attrs` and the group `dimension` (undefined: none): the
+ * scope is one of the filters, the other filters and the dimension are parts of its fields.
+ */
+function scopeFor(attrs: readonly AttributionField[], dimension?: UsageDimension): AttributionField | undefined {
+  return (SCOPE_DIMENSIONS as readonly AttributionField[]).find((scope) => {
+    if (!attrs.includes(scope)) return false;
+    const parts: readonly string[] = scopeParts(scope);
+    const fits = dimension === undefined || dimension === 'hour' || dimension === 'day' || dimension === scope || parts.includes(dimension);
+    return fits && attrs.every((a) => a === scope || parts.includes(a));
+  });
+}
+
+/**
+ * Sums the per-scope buckets of `scope` (its filter values, over `days`) into the group `keyOf` names,
+ * keeping only fields whose parts pass the other filters.
+ */
+async function scopedSums(
+  s: CacheDriverState,
+  f: NormalizedUsageFilters,
+  scope: AttributionField,
+  days: readonly string[],
+  keyOf: (parts: string[], day: string, value: string) => string | null,
+  sumsOf: (key: string | null) => Sums,
+): Promise<void> {
+  const parts = scopeParts(scope);
+  const checks = attributionFilters(f)
+    .filter((a) => a !== scope)
+    .map((a) => ({ at: 1 + parts.indexOf(a), allowed: new Set(filterValues(f, a).map(encodeValue)) }));
+  const pairs = days.flatMap((day) => filterValues(f, scope).map((value) => [day, value] as const));
+  await pipelined(s, pairs, (p, [day, value]) => p.hgetallBuffer(s.keys.scopeBucket(day, scope, encodeValue(value))), (h: Record<string, Buffer>, [day, value]) => {
+    for (const field in h) {
+      const { base, counter } = parseBucketField(field);
+      if (counter === -2) continue;
+      const split = base.split(PART_SEPARATOR);
+      if (checks.every((c) => c.allowed.has(split[c.at]))) addBucketValue(sumsOf(keyOf(split, day, value)), counter, h[field]);
+    }
+  });
+}
+
+/**
+ * `aggregate` with at most one attribution filter, on any dimension (runId has no buckets), or with
+ * several when one is a scope (agentName, userId, category) and the others are parts of its buckets.
+ */
 export async function aggregateFromBuckets(s: CacheDriverState, filters: NormalizedUsageFilters): Promise<RawUsageTotals | null> {
   const attrs = attributionFilters(filters);
-  if (!(filters.success === undefined && attrs.length <= 1 && attrs[0] !== 'runId')) return null;
+  const scope = attrs.length > 1 ? scopeFor(attrs) : undefined;
+  if (!(filters.success === undefined && (attrs.length <= 1 || scope) && attrs[0] !== 'runId')) return null;
   const days = await bucketDays(s, filters);
   if (!days) return null;
   const sums = zeroSums();
-  if (attrs.length === 0) {
+  if (scope) {
+    await scopedSums(s, filters, scope, days, () => null, () => sums);
+  } else if (attrs.length === 0) {
     await pipelined(s, days, (p, day) => p.hgetallBuffer(s.keys.dayTotals(day)), (h: Record<string, Buffer>) => addHash(h, () => sums));
   } else {
     const dim = attrs[0];
@@ -104,18 +149,18 @@ export async function aggregateFromBuckets(s: CacheDriverState, filters: Normali
 
 /**
  * `groupBy(d)` unfiltered, filtered on `d` itself, or `groupBy('day')` filtered on any one dimension; and
- * `groupBy` of agentName, userId, group, modelName, providerName or hour filtered on agentName or userId
- * (their per-value buckets; these cost O(days x combinations of hour and those dimensions seen with that
- * value)).
+ * `groupBy` of hour, day or any SCOPED_BREAKDOWNS dimension filtered on a scope (agentName, userId or
+ * category) plus any other breakdown dimensions (its per-value buckets; these cost O(days x combinations of
+ * hour and the breakdown dimensions seen with that value)).
  */
 export async function groupFromBuckets(s: CacheDriverState, dimension: UsageDimension, f: NormalizedUsageFilters): Promise<RawUsageGroup[] | null> {
   const attrs = attributionFilters(f);
   // runId has no buckets (its index serves it); success neither.
-  if (f.success !== undefined || attrs.length > 1 || dimension === 'runId' || attrs[0] === 'runId') return null;
+  if (f.success !== undefined || dimension === 'runId' || attrs.includes('runId')) return null;
   const filterDim = attrs[0];
-  const scoped = filterDim !== undefined && dimension !== filterDim && dimension !== 'day';
-  if (scoped && !(SCOPE_DIMENSIONS as readonly string[]).includes(filterDim)) return null;
-  if (scoped && dimension !== 'hour' && !(SCOPED_BREAKDOWNS as readonly string[]).includes(dimension)) return null;
+  const direct = attrs.length === 0 || (attrs.length === 1 && (dimension === filterDim || dimension === 'day'));
+  const scope = direct ? undefined : scopeFor(attrs, dimension);
+  if (!direct && !scope) return null;
   const days = await bucketDays(s, f);
   if (!days) return null;
 
@@ -125,7 +170,19 @@ export async function groupFromBuckets(s: CacheDriverState, dimension: UsageDime
     if (!sums) groups.set(key, (sums = zeroSums()));
     return sums;
   };
-  if (filterDim === undefined) {
+  if (scope) {
+    // One hash per scope value and day; its fields combine the hour and the other breakdowns.
+    const at = 1 + scopeParts(scope).indexOf(dimension as AttributionField);
+    const keyOf =
+      dimension === 'hour'
+        ? (parts: string[]) => decodeValue(parts[0])
+        : dimension === 'day'
+          ? (_p: string[], day: string) => day
+          : dimension === scope
+            ? (_p: string[], _d: string, value: string) => value
+            : (parts: string[]) => decodeValue(parts[at]);
+    await scopedSums(s, f, scope, days, keyOf, sumsOf);
+  } else if (filterDim === undefined) {
     if (dimension === 'day') {
       await pipelined(s, days, (p, day) => p.hgetallBuffer(s.keys.dayTotals(day)), (h: Record<string, Buffer>, day) => addHash(h, () => sumsOf(day)));
     } else {
@@ -133,7 +190,7 @@ export async function groupFromBuckets(s: CacheDriverState, dimension: UsageDime
         addHash(h, (base) => sumsOf(decodeValue(base))),
       );
     }
-  } else if (!scoped) {
+  } else {
     // groupBy(d) filtered on d, or groupBy('day') filtered on anything: the filter dimension's own buckets.
     const values = filterValues(f, filterDim);
     const fields = valueFields(values.map(encodeValue));
@@ -147,13 +204,6 @@ export async function groupFromBuckets(s: CacheDriverState, dimension: UsageDime
         }
       });
     });
-  } else {
-    // One hash per scope value and day; its fields combine the hour and the other breakdowns.
-    const part = dimension === 'hour' ? 0 : 1 + scopeParts(filterDim).indexOf(dimension as AttributionField);
-    const pairs = days.flatMap((day) => filterValues(f, filterDim).map((value) => [day, encodeValue(value)] as const));
-    await pipelined(s, pairs, (p, [day, value]) => p.hgetallBuffer(s.keys.scopeBucket(day, filterDim, value)), (h: Record<string, Buffer>) =>
-      addHash(h, (base) => sumsOf(decodeValue(base.split(PART_SEPARATOR)[part]))),
-    );
   }
   const out: RawUsageGroup[] = [];
   for (const [key, sums] of groups) if (sums[0] > 0n) out.push({ key, ...sumsToRaw(sums) });

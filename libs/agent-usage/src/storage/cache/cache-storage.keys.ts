@@ -10,13 +10,14 @@
  *   <P>agg:<day>:day                         hash   `t` -> the day's counters (packed, see below)
  *   <P>agg:<day>:<dim>                       hash   <enc> -> counters, per value of each BUCKET_DIMENSIONS
  *                                                   dimension, and per hour for <dim> = hour
- *   <P>agg:<day>:<scope>=<enc>               hash   <hour>|<enc>|<enc>|<enc>|<enc> -> counters: one field per
- *                                                   combination of hour and the other SCOPED_BREAKDOWNS
- *                                                   (scopeParts order) for one agentName / userId value
+ *   <P>agg:<day>:<scope>=<enc>               hash   <hour>|<enc>|<enc>|<enc>|<enc>|<enc> -> counters: one field
+ *                                                   per combination of hour and the other SCOPED_BREAKDOWNS
+ *                                                   (scopeParts order) for one agentName / userId / category
+ *                                                   value
  *   <P>ids:<day>                             hash   ["agent","user","group","chat"] JSON -> record count
  *
- * Counters are packed: one hash field holds all 14 counters (COUNTERS order) as big-endian signed 64-bit
- * integers (112 bytes), so one record costs one field update per bucket instead of one per counter. The
+ * Counters are packed: one hash field holds all 15 counters (COUNTERS order) as big-endian signed 64-bit
+ * integers (120 bytes), so one record costs one field update per bucket instead of one per counter. The
  * script adds them in Lua numbers, exact below 2^53; a counter that would reach 2^53 moves to its own
  * exact integer field `<field>:<code>` (HINCRBY), which reads add to the packed value ("spill" field).
  *
@@ -26,8 +27,11 @@
  */
 import { ATTRIBUTION_FIELDS, type AttributionField } from '../../interfaces/usage-record.interface';
 
-/** 3: runId and errorType (errorType bucketed, runId indexed), run counters in the packed value. */
-export const LAYOUT_VERSION = '3';
+/**
+ * 3: runId and errorType (errorType bucketed, runId indexed), run counters in the packed value.
+ * 4: category (bucketed, a scope, and a part of every per-scope field), the units counter.
+ */
+export const LAYOUT_VERSION = '4';
 
 /** Attribution dimensions with a time-ordered id index (model and provider have too few values to pay off). */
 export const INDEXED_DIMENSIONS = ['agentName', 'userId', 'group', 'chatName', 'runId'] as const satisfies readonly AttributionField[];
@@ -38,14 +42,17 @@ export const INDEXED_DIMENSIONS = ['agentName', 'userId', 'group', 'chatName', '
  */
 export const BUCKET_DIMENSIONS = ATTRIBUTION_FIELDS.filter((f) => f !== 'runId');
 
-/** Dimensions whose buckets are also kept per value, so "model breakdown of one agent / one user" reads buckets. */
-export const SCOPE_DIMENSIONS = ['agentName', 'userId'] as const satisfies readonly AttributionField[];
+/**
+ * Dimensions whose buckets are also kept per value, so "model breakdown of one agent / one user" and
+ * "hours of one category" read buckets. Categories are few, so their per-value buckets stay small in number.
+ */
+export const SCOPE_DIMENSIONS = ['agentName', 'userId', 'category'] as const satisfies readonly AttributionField[];
 
 /**
  * What those per-value buckets break down (plus `hour`). Not chatName: chats are nearly unique per user,
  * so that breakdown would make about one field per record; "chats of one user" scans that user's index.
  */
-export const SCOPED_BREAKDOWNS = ['agentName', 'userId', 'group', 'modelName', 'providerName'] as const satisfies readonly AttributionField[];
+export const SCOPED_BREAKDOWNS = ['agentName', 'userId', 'group', 'modelName', 'providerName', 'category'] as const satisfies readonly AttributionField[];
 
 /** Counter codes (spill fields), in the order of the packed value. */
 export const COUNTERS = [
@@ -63,6 +70,7 @@ export const COUNTERS = [
   ['up', 'unpricedCount'],
   ['r', 'runCount'],
   ['ar', 'agentRunCount'],
+  ['u', 'units'],
 ] as const;
 export const COUNTER_CODES: readonly string[] = COUNTERS.map(([code]) => code);
 export const COUNTER_INDEX: ReadonlyMap<string, number> = new Map(COUNTERS.map(([code], i) => [code, i]));
@@ -70,7 +78,7 @@ export const COUNTER_INDEX: ReadonlyMap<string, number> = new Map(COUNTERS.map((
 export const NULL_VALUE = '-';
 /** Field of the day totals in `agg:<day>:day` (encoded values start with `v` or are `-`). */
 export const TOTALS_FIELD = 't';
-/** Bytes of one packed value: 14 signed 64-bit big-endian integers. */
+/** Bytes of one packed value: 15 signed 64-bit big-endian integers. */
 export const PACKED_BYTES = COUNTERS.length * 8;
 /** Between a field and a counter code in a spill field (`:` is escaped in encoded values). */
 export const SPILL_SEPARATOR = ':';

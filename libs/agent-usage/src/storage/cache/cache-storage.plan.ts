@@ -49,6 +49,7 @@ export function recordCounters(r: UsageRecord): number[] {
     r.costNanoUsd === null ? 1 : 0,
     r.runStart ? 1 : 0,
     r.agentRunStart ? 1 : 0,
+    count('units', r.units),
   ];
 }
 

@@ -27,8 +27,8 @@ const SCOPES = SCOPE_DIMENSIONS.map((scope) => ({
 const INDEXED_AT = INDEXED_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d));
 const BUCKET_AT = BUCKET_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d));
 const NB = BUCKET_DIMENSIONS.length;
-// The per-scope field below is written out for 4 parts.
-if (SCOPES.some((x) => x.parts.length !== 4)) throw new Error('cache-storage.script-args: a per-scope field has 4 parts');
+// The per-scope field below is written out for 5 parts.
+if (SCOPES.some((x) => x.parts.length !== 5)) throw new Error('cache-storage.script-args: a per-scope field has 5 parts');
 
 /**
  * Builds the script arguments for `items` (at most 65,535 distinct expiry times). `keys.prefix` is the raw
@@ -102,7 +102,7 @@ class ScriptArgsPlan {
     for (let si = 0; si < SCOPES.length; si++) {
       const { at, parts } = SCOPES[si];
       if (e[at] === NULL_VALUE) continue;
-      const field = `${hour}${PART_SEPARATOR}${e[parts[0]]}${PART_SEPARATOR}${e[parts[1]]}${PART_SEPARATOR}${e[parts[2]]}${PART_SEPARATOR}${e[parts[3]]}`;
+      const field = `${hour}${PART_SEPARATOR}${e[parts[0]]}${PART_SEPARATOR}${e[parts[1]]}${PART_SEPARATOR}${e[parts[2]]}${PART_SEPARATOR}${e[parts[3]]}${PART_SEPARATOR}${e[parts[4]]}`;
       this.sum(this.plan(keys.scope(day, si, e[at]), exp), field, c);
     }
     this.identity(k[2 + NB], JSON.stringify([r.agentName, r.userId, r.group, r.chatName]), exp);
