@@ -16,10 +16,10 @@ import { PG_URL, uniqueName } from '../database/fixtures/database-test.fixture';
 
 export const AGENTS = ['support', 'research', 'summarizer', 'billing', 'triage'] as const;
 const MODELS: [string, string, number][] = [
-  ['gpt-4o', 'openai', 2_500],
-  ['gpt-4o-mini', 'openai', 150],
-  ['claude-sonnet-4', 'anthropic', 3_000],
-  ['gemini-2.5-flash', 'google', 300],
+  ['gpt-4o', 'openai', 25_000],
+  ['gpt-4o-mini', 'openai', 1_500],
+  ['claude-sonnet-4', 'anthropic', 30_000],
+  ['gemini-2.5-flash', 'google', 3_000],
 ];
 export const TIME_ZONE = 'Europe/Paris';
 
@@ -86,9 +86,9 @@ export async function bootDashboard(
   const storage: Partial<UsageTrackingModuleOptions> =
     driver === 'memory' ? { storage: 'memory' } : { storage: 'database', database: { url: PG_URL, tableName: `${name}_rec`, rollupTableName: `${name}_day`, alertsTableName: `${name}_alerts` } as never };
   const budgets: UsageTrackingModuleOptions['budgets'] = [
-    { name: 'support-daily', scope: 'agent', match: 'support', window: 'day', metric: 'cost', limit: '2.00' },
-    { name: 'research-monthly', scope: 'agent', match: 'research', window: 'month', metric: 'cost', limit: '40.00' },
-    { name: 'summarizer-weekly', scope: 'agent', match: 'summarizer', window: 'week', metric: 'cost', limit: '150.00' },
+    { name: 'support-daily', scope: 'agent', match: 'support', window: 'day', metric: 'cost', limit: '5.00' },
+    { name: 'research-monthly', scope: 'agent', match: 'research', window: 'month', metric: 'cost', limit: '5.00' },
+    { name: 'summarizer-weekly', scope: 'agent', match: 'summarizer', window: 'week', metric: 'cost', limit: '4.00' },
   ];
   const moduleRef = await Test.createTestingModule({
     imports: [

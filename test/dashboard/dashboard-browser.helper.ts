@@ -7,6 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
+// Browser globals of the callbacks that run in the page (page.evaluate): the test's tsconfig has no DOM lib.
+declare const window: any;
+declare const document: any;
+
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts', 'dashboard');
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -36,7 +40,7 @@ export async function launch(downloads?: string): Promise<Browser> {
   // Installed through the DevTools protocol, so the page's own CSP does not apply to this listener.
   await context.addInitScript(() => {
     (window as any).__csp = [];
-    document.addEventListener('securitypolicyviolation', (e) => (window as any).__csp.push(`${e.violatedDirective}: ${e.blockedURI || 'inline'}`));
+    document.addEventListener('securitypolicyviolation', (e: any) => (window as any).__csp.push(`${e.violatedDirective}: ${e.blockedURI || 'inline'}`));
   });
   const errors: string[] = [];
   context.on('console', (m) => {
