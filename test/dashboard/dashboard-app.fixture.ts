@@ -84,7 +84,7 @@ export async function bootDashboard(
   const dir = mkdtempSync(join(tmpdir(), 'agent-usage-dash-'));
   const name = uniqueName('dash');
   const storage: Partial<UsageTrackingModuleOptions> =
-    driver === 'memory' ? { storage: 'memory' } : { storage: 'database', database: { url: PG_URL, tableName: `${name}_rec`, rollupTableName: `${name}_day`, alertsTableName: `${name}_alerts` } as never };
+    driver === 'memory' ? { storage: 'memory' } : { storage: 'database', database: { url: PG_URL, tableName: `${name}_rec`, rollupTableName: `${name}_day` } };
   const budgets: UsageTrackingModuleOptions['budgets'] = [
     { name: 'support-daily', scope: 'agent', match: 'support', window: 'day', metric: 'cost', limit: '5.00' },
     { name: 'research-monthly', scope: 'agent', match: 'research', window: 'month', metric: 'cost', limit: '5.00' },
