@@ -25,7 +25,8 @@ export function clearCharts(): void {
   charts.clear();
 }
 
-const usd = (v: number): string => (v === 0 ? '$0' : v < 0.01 ? `$${+v.toPrecision(2)}` : `$${v.toLocaleString('en-US', { maximumFractionDigits: 2 })}`);
+/** Axis and legend labels: two significant digits under a dollar (a tick at 0.025 must not read $0.03). */
+const usd = (v: number): string => (v === 0 ? '$0' : v < 1 ? `$${+v.toPrecision(2)}` : `$${v.toLocaleString('en-US', { maximumFractionDigits: 2 })}`);
 const label = (k: string | null): string => k ?? '(none)';
 
 export function renderTrend(host: HTMLElement, a: Analytics, splitBy: SplitBy, onSplit: (s: SplitBy) => void): void {
