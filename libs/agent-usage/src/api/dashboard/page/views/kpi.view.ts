@@ -54,13 +54,13 @@ export function renderTiles(host: HTMLElement, now: Summary, before: Summary | n
     host,
     TILES.map((t) => {
       const d = before ? t.delta(now, before) : null;
-      const tone = !d || d.text.startsWith('0') || d.text.startsWith('+0%') ? 'flat' : d.up === t.goodWhenUp ? 'good' : 'bad';
+      const tone = !d || d.text.startsWith('0') ? 'flat' : d.up === t.goodWhenUp ? 'good' : 'bad';
       return h(
         'div',
         { class: 'tile', 'data-kpi': t.key },
         h('span', { class: 'tile-label' }, t.label),
         h('strong', { class: 'tile-value', 'data-exact': t.exact(now) }, t.value(now)),
-        h('span', { class: `tile-delta ${tone}`, title: vs }, d ? `${d.text} ` : '', h('span', { class: 'muted' }, d ? vs : before ? `${vs}: was zero` : vs)),
+        h('span', { class: `tile-delta ${tone}`, title: vs }, d ? `${d.text} ` : '', h('span', { class: 'muted' }, d || !before || !prev ? vs : `nothing to compare (${shortDate(prev.start_date)} – ${shortDate(prev.end_date)} had none)`)),
       );
     }),
   );
