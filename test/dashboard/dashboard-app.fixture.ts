@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Pool } from 'pg';
 import { UsageService, UsageTrackingModule, type UsageRecordInput, type UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { UsageApiModule, type UsageApiModuleExtras, type UsageApiModuleOptions } from 'nestjs-agent-usage/api';
-import { PG_URL, uniqueName } from '../database/fixtures/database-test.fixture';
+import { dropTablesWithPrefix, PG_URL, uniqueName } from '../database/fixtures/database-test.fixture';
 
 export const AGENTS = ['support', 'research', 'summarizer', 'billing', 'triage'] as const;
 const MODELS: [string, string, number][] = [
@@ -118,16 +117,8 @@ export async function bootDashboard(
         await usage.clearUsage({}, { all: true });
       } finally {
         await app.close();
-        if (driver === 'database') {
-          const pool = new Pool({ connectionString: PG_URL });
-          try {
-            // Only the tables this boot created (the unique prefix).
-            const { rows } = await pool.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_name LIKE $1`, [`${name}\\_%`]);
-            for (const { t } of rows) await pool.query(`DROP TABLE IF EXISTS "${t}" CASCADE`);
-          } finally {
-            await pool.end();
-          }
-        }
+        // Only the tables this boot created (the unique prefix).
+        if (driver === 'database') await dropTablesWithPrefix(name);
         rmSync(dir, { recursive: true, force: true });
       }
     },

@@ -20,7 +20,18 @@ export interface BarChartSpec {
   height?: number;
 }
 
-const cssVar = (name: string): string => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+/**
+ * A theme colour as the canvas needs it: the variables hold light-dark() pairs, which only an element's
+ * computed colour resolves (set through the CSSOM, which the CSP allows).
+ */
+function cssVar(name: string): string {
+  const probe = document.createElement('span');
+  probe.style.color = `var(${name})`;
+  document.body.appendChild(probe);
+  const colour = getComputedStyle(probe).color;
+  probe.remove();
+  return colour || '#888';
+}
 
 export class BarChart {
   private plot: uPlot | null = null;
