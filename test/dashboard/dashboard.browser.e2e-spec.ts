@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { AGENTS, bootDashboard, cents, TIME_ZONE, type DashApp } from './dashboard-app.fixture';
+import { expectActivity, expectDaily, expectTiles, qs } from './dashboard-expect.helper';
 import { ARTIFACTS, launch, ready, shot, type Browser } from './dashboard-browser.helper';
 
 // Browser globals of the callbacks that run in the page (page.evaluate): the test's tsconfig has no DOM lib.
@@ -42,70 +43,12 @@ afterAll(async () => {
   await dash?.close();
 });
 
-const qs = (filters: Record<string, string | string[]>): string =>
-  Object.entries(filters)
-    .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${encodeURIComponent(x)}`))
-    .join('&');
-
-/** Tiles: the exact string of each and its text, against GET usage for the same filters. */
-async function expectTiles(filters: Record<string, string | string[]>): Promise<void> {
-  const s = await dash.api(`usage?${qs(filters)}`);
-  const tile = async (key: string) => page.locator(`[data-kpi="${key}"] .tile-value`);
-  expect(await (await tile('spend')).getAttribute('data-exact')).toBe(s.amount_spent_exact);
-  expect(await (await tile('spend')).textContent()).toBe(cents(s.amount_spent_exact));
-  expect(await (await tile('operations')).getAttribute('data-exact')).toBe(String(s.operation_count));
-  expect((await (await tile('operations')).textContent())!.replace(/,/g, '')).toBe(String(s.operation_count));
-  expect((await (await tile('tokens')).textContent())!.replace(/,/g, '')).toBe(String(s.total_tokens));
-  expect(await (await tile('avg-cost')).getAttribute('data-exact')).toBe(s.avg_cost_per_operation_exact);
-  const avg = (await (await tile('avg-cost')).textContent())!;
-  if (Number(s.avg_cost_per_operation_exact) >= 0.01) expect(avg).toBe(cents(s.avg_cost_per_operation_exact));
-  else expect(avg.startsWith('$0.00')).toBe(true);
-  expect(await (await tile('success-rate')).getAttribute('data-exact')).toBe(s.success_rate === null ? '' : String(s.success_rate));
-  expect(s.operation_count).toBeGreaterThan(0);
-}
-
-/** The daily chart's numbers (its data table) against GET analytics: every day, every series. */
-async function expectDaily(filters: Record<string, string | string[]>, split: 'agent' | 'model'): Promise<void> {
-  const a = await dash.api(`analytics?${qs({ ...filters, group_by: 'hour', split_by: split })}`);
-  const rows = await page.$$eval('[data-table="daily"] tbody tr', (trs) =>
-    trs.map((tr) => ({
-      date: tr.getAttribute('data-date'),
-      cost: tr.querySelector('[data-col="cost"] .money')!.getAttribute('data-exact'),
-      operations: tr.querySelector('[data-col="operations"]')!.textContent!.replace(/,/g, ''),
-      series: [...tr.querySelectorAll('[data-series]')].map((td) => [td.getAttribute('data-series'), td.querySelector('.money')!.getAttribute('data-exact')]),
-    })),
-  );
-  expect(rows.map((r) => r.date)).toEqual(a.daily_usage.map((d: any) => d.date));
-  expect(rows.map((r) => r.cost)).toEqual(a.daily_usage.map((d: any) => d.cost_exact));
-  expect(rows.map((r) => r.operations)).toEqual(a.daily_usage.map((d: any) => String(d.operations)));
-  expect(rows.map((r) => r.series)).toEqual(a.daily_usage.map((_: any, i: number) => a.series.map((s: any) => [s.key ?? '(none)', s.daily_usage[i].cost_exact])));
-  // The canvas is drawn (uPlot) with one legend entry per series.
-  expect(await page.locator('[data-chart="daily"] canvas').count()).toBe(1);
-  expect(await page.locator('[data-chart="daily"] .u-legend .u-series').count()).toBe(a.series.length + 1);
-  const hours = await page.$$eval('[data-table="hourly"] tbody .money', (els) => els.map((e) => e.getAttribute('data-exact')));
-  expect(hours).toEqual(a.hourly_usage.map((x: any) => x.avg_cost_exact));
-}
-
-/** The activity table against GET usage?agent=X for each agent of the breakdown. */
-async function expectActivity(filters: Record<string, string | string[]>): Promise<string[]> {
-  const b = await dash.api(`usage/breakdown?${qs({ ...filters, group_by: 'agent' })}`);
-  const names: string[] = b.agents.map((r: any) => r.key);
-  const rows = await page.$$eval('[data-table="activity"] tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.querySelector('.money')?.getAttribute('data-exact') ?? td.textContent!.replace(/,/g, ''))));
-  expect(rows.map((r) => r[0]).sort()).toEqual([...names].sort());
-  for (const r of rows) {
-    const s = await dash.api(`usage?${qs({ ...filters, agent: r[0] })}`);
-    const pct = s.success_rate === null ? '–' : `${s.success_rate}%`;
-    expect(r).toEqual([r[0], String(s.operation_count), String(s.input_tokens), String(s.output_tokens), String(s.cached_tokens), String(s.reasoning_tokens), pct, s.amount_spent_exact]);
-  }
-  return names;
-}
-
 test("first render shows the month: tiles, daily chart data, hourly pattern and activity equal the API", async () => {
   expect(await page.locator('[data-period="month"]').getAttribute('aria-pressed')).toBe('true');
   expect(await page.locator('#tz').getAttribute('data-time-zone')).toBe(TIME_ZONE);
-  await expectTiles({ period: 'month' });
-  await expectDaily({ period: 'month' }, 'agent');
-  await expectActivity({ period: 'month' });
+  await expectTiles(dash, page, { period: 'month' });
+  await expectDaily(dash, page, { period: 'month' }, 'agent');
+  await expectActivity(dash, page, { period: 'month' });
   await shot(page, 'overview-desktop-light');
 });
 
@@ -116,7 +59,7 @@ test("each period button shows that period's figures", async () => {
     await ready(page);
     timings[`period:${period}`] = Date.now() - started;
     expect(page.url()).toContain(`period=${period}`);
-    await expectTiles({ period });
+    await expectTiles(dash, page, { period });
   }
 });
 
@@ -128,9 +71,9 @@ test("a custom date range and a two-agent filter apply to tiles, chart data, mod
   await page.click('[data-apply="agents"]');
   await ready(page);
   const filters = { period: 'month', agent: [b, a] };
-  await expectTiles(filters);
-  await expectDaily(filters, 'agent');
-  expect((await expectActivity(filters)).sort()).toEqual([a, b]);
+  await expectTiles(dash, page, filters);
+  await expectDaily(dash, page, filters, 'agent');
+  expect((await expectActivity(dash, page, filters)).sort()).toEqual([a, b]);
   // Models per agent: one bar per filtered agent, each model's exact cost as the API's breakdown.
   for (const agent of [a, b]) {
     const m = await dash.api(`usage/breakdown?${qs({ period: 'month', agent, group_by: 'model' })}`);
@@ -141,7 +84,7 @@ test("a custom date range and a two-agent filter apply to tiles, chart data, mod
   await page.click('[data-split="model"]');
   await page.waitForSelector('[data-split="model"][aria-pressed="true"]');
   await page.waitForFunction(() => !document.querySelector('[data-panel="trend"] .loading'));
-  await expectDaily(filters, 'model');
+  await expectDaily(dash, page, filters, 'model');
   await shot(page, 'overview-two-agents-by-model');
   // A custom range: 10 days ending yesterday's end date of the API's month range.
   const month = await dash.api('usage?period=month');
@@ -151,7 +94,7 @@ test("a custom date range and a two-agent filter apply to tiles, chart data, mod
   await page.fill('input[name="to"]', end);
   await page.click('form.range button[type="submit"]');
   await ready(page);
-  await expectTiles({ start_date: start, end_date: end, agent: [b, a] });
+  await expectTiles(dash, page, { start_date: start, end_date: end, agent: [b, a] });
   expect(await page.locator('[data-table="daily"] tbody tr').count()).toBe(10);
   await page.click('[data-picker="agents"] summary');
   await page.click('[data-picker="agents"] button.ghost');
