@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { UsageTrackingModule } from 'nestjs-agent-usage';
+import { UsageApiModule } from 'nestjs-agent-usage/api';
 import { AgentDirectory } from './agents/agent-directory';
 import { ResearchAgent } from './agents/research.agent';
 import { SummarizerAgent } from './agents/summarizer.agent';
@@ -22,6 +23,9 @@ import { usageOptionsFromEnv } from './usage-options';
     UsageTrackingModule.forRootAsync({
       useFactory: () => usageOptionsFromEnv(process.env),
     }),
+    // The analytics API and the dashboard at /agent-usage/dashboard. PUBLIC here because the demo runs on
+    // your machine with made-up data; a real app sets apiKeys or a guard (the module refuses to boot without one).
+    UsageApiModule.forRoot({ public: true }),
   ],
   controllers: [AgentsController, UsageController, DashboardController],
   providers: [

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
+import { generateDemoTraffic } from './demo-traffic';
 import { describeStorage, supportBudgetFromEnv } from './usage-options';
 
 async function bootstrap(): Promise<void> {
@@ -15,8 +16,13 @@ async function bootstrap(): Promise<void> {
 
   const address = app.getHttpServer().address();
   const url = `http://localhost:${typeof address === 'object' && address ? address.port : port}`;
+  const generated = process.env.DEMO_TRAFFIC === '0' ? 0 : await generateDemoTraffic(app);
   console.log(`
-nestjs-agent-usage demo: ${url}  (storage: ${describeStorage()})
+nestjs-agent-usage demo  (storage: ${describeStorage()})
+
+  Dashboard: ${url}/agent-usage/dashboard
+             (${generated ? `${generated} calls generated at start: live ones now, history over 14 days; DEMO_TRAFFIC=0 skips them` : 'no traffic generated (DEMO_TRAFFIC=0)'})
+  The dashboard and its API (UsageApiModule) are PUBLIC in this demo: in your app give it apiKeys or a guard.
 
 Try:
   curl -s -X POST ${url}/agents/support/ask -H 'content-type: application/json' -d '{"prompt":"Where is my order #1234?","userId":"alice","chatName":"order-1234"}'
@@ -27,7 +33,7 @@ Try:
 The support agent has a hard budget of ${supportBudgetFromEnv().toLocaleString('en-US')} tokens per hour (DEMO_SUPPORT_TOKENS_PER_HOUR):
 the example question costs 50 tokens: with the default 2,000 the 41st question gets 429 (budget_exceeded) until the hour ends.
 
-Dashboard: ${url}/   Stop: Ctrl+C
+Plain tables: ${url}/   JSON API: ${url}/agent-usage/usage?period=month   Stop: Ctrl+C
 `);
 }
 

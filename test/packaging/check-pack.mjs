@@ -16,7 +16,8 @@ const npm = (args) => execFileSync('npm', args, { cwd: lib, encoding: 'utf8', st
 
 const dry = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts']))[0];
 const listed = dry.files.map((f) => f.path).sort();
-for (const must of ['README.md', 'LICENSE', 'CHANGELOG.md', 'package.json', 'dist/index.js', 'dist/index.d.ts']) {
+// The dashboard's bundle is built by npm run build (scripts/build-dashboard.mjs) and served from the package.
+for (const must of ['README.md', 'LICENSE', 'CHANGELOG.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/api/dashboard/assets/dashboard.js', 'dist/api/dashboard/assets/dashboard.css']) {
   if (!listed.includes(must)) problems.push(`npm pack --dry-run does not list ${must}`);
 }
 for (const f of listed.filter((p) => p.endsWith('.map'))) problems.push(`ships a source map: ${f}`);

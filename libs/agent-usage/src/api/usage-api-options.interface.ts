@@ -20,4 +20,9 @@ export interface UsageApiModuleOptions {
 export interface UsageApiModuleExtras {
   /** Mount point of every route, e.g. 'agent-usage' gives `GET /agent-usage/usage`. Default 'agent-usage'. */
   path?: string;
+  /**
+   * Serve the dashboard at `<path>/dashboard` (default true). Its HTML shell and assets hold no data and
+   * load without the access rule; the figures it shows come from the API routes, which keep it.
+   */
+  dashboard?: boolean;
 }
