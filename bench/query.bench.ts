@@ -9,6 +9,7 @@
  * keep their tables (`bench_qv<version>_<size>_*`) and skip generation when the row counts and the
  * data marker match; the quick variant uses run-private tables and drops them. `BENCH_QUERY_SIZES=1m` (or
  * `10m`; an environment variable, as parts run in child processes) limits a full run to those data sets.
+ * The analytics HTTP API is measured on the same data (analytics.bench.ts).
  */
 import { rebuildAgentUsageRollups } from '../libs/agent-usage/src/storage/database';
 import { agentUsageTablesSql } from '../libs/agent-usage/src/storage/database/schema/agent-usage.schema';
@@ -33,6 +34,7 @@ import {
   pgClient,
 } from './common';
 import type { PartResult } from './report';
+import { measureAnalytics } from './analytics.bench';
 
 type Pg = import('pg').Client;
 
@@ -43,6 +45,8 @@ const DAYS = 90;
 const MONTH = { dateFrom: '2026-09-01', dateTo: '2026-09-30' } as const;
 const MONTH_FROM = '2026-09-01T00:00:00Z';
 const MONTH_TO = '2026-10-01T00:00:00Z';
+/** The last day holding data: START + DAYS - 1. */
+const LAST_DAY = new Date(Date.parse(START) + (DAYS - 1) * 86_400_000).toISOString().slice(0, 10);
 
 interface DataSet {
   label: string;
@@ -374,6 +378,7 @@ export async function runQuery(cfg: BenchConfig): Promise<PartResult> {
       const genMs = await prepare(ds);
       if (genMs > 0) findings.push(`Data ${ds.label}: generated in ${(genMs / 1000).toFixed(0)} s${ds.keep ? ' (kept for the next full run)' : ''}.`);
       await measureSet(cfg, ds, rows, findings);
+      await measureAnalytics(cfg, { ...ds, month: MONTH.dateFrom.slice(0, 7), firstDay: START.slice(0, 10), lastDay: LAST_DAY }, rows, findings);
     } finally {
       if (!ds.keep) {
         const pg = await pgClient();
