@@ -65,7 +65,13 @@ function driverOptions(driver: ApiDriver): { options: UsageTrackingModuleOptions
       return { options: { storage: 'file', file: { directory: join(dir, 'data') }, writer }, cleanup: removeDir };
     case 'database':
       return {
-        options: { storage: 'database', database: { url: PG_URL, tableName: `${name}_rec`, rollupTableName: `${name}_day` }, writer },
+        // Budget state and runtime alerts in tables of this boot too (never the shared defaults).
+        options: {
+          storage: 'database',
+          database: { url: PG_URL, tableName: `${name}_rec`, rollupTableName: `${name}_day` },
+          scheduler: { alertsTable: `${name}_alerts`, runtimeAlertsTable: `${name}_runtime` },
+          writer,
+        },
         cleanup: async () => {
           const pool = new Pool({ connectionString: PG_URL });
           try {
@@ -80,7 +86,7 @@ function driverOptions(driver: ApiDriver): { options: UsageTrackingModuleOptions
       };
     case 'cache':
       return {
-        options: { storage: 'cache', cache: { url: REDIS_URL, keyPrefix: `${name}:` }, writer },
+        options: { storage: 'cache', cache: { url: REDIS_URL, keyPrefix: `${name}:` }, scheduler: { keyPrefix: `${name}:budgets:` }, writer },
         cleanup: async () => {
           const redis = new Redis(REDIS_URL);
           try {

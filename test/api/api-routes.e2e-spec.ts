@@ -174,6 +174,16 @@ describe.each(API_DRIVERS)('UsageApiModule routes on the %s driver', (driver) =>
     expect(support.body.subtotal_exact).toBe(usd(sum(DATASET.filter((r) => r.agentName === 'support'), 'costNanoUsd')));
   });
 
+  it('POST, GET, DELETE alerts: stored by this driver set-up (PostgreSQL, Redis or memory), listed, deleted', async () => {
+    const body = { agent: 'support', daily_budget: 2.5, alerts: [{ percent: 90, action: 'pause_agent' }] };
+    const created = await request(api.http).post('/agent-usage/alerts').send(body).expect(201);
+    expect(created.body).toMatchObject({ agent_name: 'support', alerts: body.alerts, paused: false });
+    const listed = await get('alerts').expect(200);
+    expect(listed.body.map((a: { id: string }) => a.id)).toContain(created.body.id);
+    await request(api.http).delete(`/agent-usage/alerts/${encodeURIComponent(created.body.id)}`).expect(204);
+    expect((await get('alerts').expect(200)).body.map((a: { id: string }) => a.id)).not.toContain(created.body.id);
+  });
+
   it('400s name the parameter the client sent', async () => {
     const cases: [string, string][] = [
       ['usage?period=decade', 'period'],
