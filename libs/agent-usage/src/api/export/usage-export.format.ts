@@ -34,18 +34,29 @@ export const EXPORT_COLUMNS = [
 export type ExportColumn = (typeof EXPORT_COLUMNS)[number];
 export type ExportRow = Record<ExportColumn, string | number | boolean | null>;
 
+const CRLF = '\r\n';
 const camel = (column: string): string => column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+/** Each column with the record field it copies (computed once: the export formats every record). */
+const FIELD_OF: readonly [ExportColumn, string][] = EXPORT_COLUMNS.map((c) => [c, camel(c)]);
 
 export function exportRow(record: UsageRecord): ExportRow {
   const r = record as unknown as Record<string, unknown>;
   const row = {} as ExportRow;
-  for (const column of EXPORT_COLUMNS) {
+  for (const [column, field] of FIELD_OF) {
     if (column === 'recorded_at') row[column] = record.recordedAt.toISOString();
     else if (column === 'cost_usd') row[column] = record.costNanoUsd === null ? null : nanoUsdToString(record.costNanoUsd);
     else if (column === 'metadata') row[column] = record.metadata === null ? null : JSON.stringify(record.metadata);
-    else row[column] = (r[camel(column)] as ExportRow[ExportColumn] | undefined) ?? null;
+    else row[column] = (r[field] as ExportRow[ExportColumn] | undefined) ?? null;
   }
   return row;
+}
+
+/** One CSV line: the record's row built once, then each field quoted as RFC 4180 asks. */
+function csvRow(record: UsageRecord): string {
+  const row = exportRow(record);
+  let line = '';
+  for (let i = 0; i < EXPORT_COLUMNS.length; i++) line += (i === 0 ? '' : ',') + csvField(row[EXPORT_COLUMNS[i]]);
+  return line + CRLF;
 }
 
 /** RFC 4180: a field with a comma, a double quote, CR or LF is quoted, its quotes doubled. */
@@ -55,7 +66,6 @@ export function csvField(value: string | number | boolean | null): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-const CRLF = '\r\n';
 
 export interface ExportFormat {
   contentType: string;
@@ -71,7 +81,7 @@ export const EXPORT_FORMATS: Readonly<Record<'csv' | 'jsonl' | 'json', ExportFor
     contentType: 'text/csv; charset=utf-8',
     extension: 'csv',
     head: EXPORT_COLUMNS.join(',') + CRLF,
-    row: (record) => EXPORT_COLUMNS.map((c) => csvField(exportRow(record)[c])).join(',') + CRLF,
+    row: csvRow,
     tail: '',
   },
   jsonl: {
