@@ -8,42 +8,27 @@ import { InvalidUsageInputError } from '../common/usage.errors';
 import type { UsageCallInfo } from '../capture/tracked-call.invoker';
 import { UsageStorageRegistry } from '../storage/usage-storage.registry';
 import { UsageStorageReader } from '../storage/usage-storage.reader';
-import { BudgetReservation, BudgetReservations } from './budget-reservation';
+import { BudgetReservations } from './budget-reservation';
 import { UsageBudgetCoordination } from './budget-coordination';
 import { DEFAULT_ADMISSION_TIMEOUT_MS, DEFAULT_KEY_PREFIX, DEFAULT_RESERVATION_TTL_MS, USAGE_CLOCK } from './budget.constants';
 import type {
   CompiledBudget,
-  UsageBudgetScope,
   UsageBudgetStats,
   UsageBudgetStatus,
   UsageBudgetStatusQuery,
 } from './budget-options.interface';
 import { compileBudgets } from './budget-options.validator';
-import { BudgetTarget, LocalBudgetCounters, SHARED } from './budget-counter.memory';
+import { LocalBudgetCounters, SHARED } from './budget-counter.memory';
 import { RedisBudgetCounter } from './budget-counter.redis';
-import { UsageBudgetExceededError } from './budget-exceeded.error';
 import type { WindowBounds } from './budget-window.util';
-import { sleep } from '../common/sleep';
-import { admissionBackoff, budgetStatus, metricOfRecord, metricOfTotals } from './budget-status';
-
-/** Record / call field each scope reads. */
-const SCOPE_FIELD = {
-  agent: 'agentName',
-  user: 'userId',
-  group: 'group',
-  provider: 'providerName',
-  model: 'modelName',
-  category: 'category',
-} as const satisfies Record<Exclude<UsageBudgetScope, 'global'>, string>;
-
-type ScopeField = (typeof SCOPE_FIELD)[keyof typeof SCOPE_FIELD];
-
-const isAsyncFn = (f: unknown) => typeof f === 'function' && f.constructor?.name === 'AsyncFunction';
+import { budgetStatus, metricOfRecord, metricOfTotals } from './budget-status';
+import { BudgetAdmission } from './budget-admission';
+import { SCOPE_FIELD, budgetFilters, valueOf } from './budget-scope.util';
 
 /**
- * Budgets: live counters fed by every record (`onRecord`), hard-budget admission before tracked calls
- * (`admit`), and budget status. The recorder calls both only when budgets (hard ones for `admit`) are
- * configured; no connection is opened without a budget.
+ * Budgets: live counters fed by every record (`onRecord`), admission before tracked calls (`admit`, in
+ * budget-admission.ts), and budget status, for configured budgets and runtime alerts. The recorder and
+ * the invoker call them only when budgets (hard ones for `admit`) or runtime alerts are on.
  */
 @Injectable()
 export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
@@ -75,10 +60,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
   private redis: RedisBudgetCounter | null = null;
   private readonly reader: UsageStorageReader;
   private clock: () => Date;
-  private readonly ttlMs: number;
-  private readonly admissionTimeoutMs: number;
-  private seq = 0;
-  private lastCoordinationLog = 0;
+  private readonly admission: BudgetAdmission;
   private readonly ready: Promise<void>;
   private markReady!: () => void;
 
@@ -96,14 +78,25 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     this.runtimeEnabled = options.scheduler?.runtimeAlerts !== false;
     this.timeZone = options.timeZone ?? 'UTC';
     this.clock = options.scheduler?.clock ?? (() => new Date());
-    this.ttlMs = options.scheduler?.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
-    this.admissionTimeoutMs = options.scheduler?.admissionTimeoutMs ?? DEFAULT_ADMISSION_TIMEOUT_MS;
     this.reader = new UsageStorageReader(registry, mostDurable(registry.defaultTargets), options);
     this.local = new LocalBudgetCounters(this.timeZone, (b) => {
       // A new window starts at zero here; other instances' spend (or a restart's) comes from the store.
       if (b.hard) void this.seedBudget(b).catch((e: Error) => this.logger.error(`budget "${b.name}": reseeding the new window failed: ${e.message}`));
     });
     this.ready = new Promise((r) => (this.markReady = r));
+    this.admission = new BudgetAdmission({
+      hardBudgets: this.hardBudgets,
+      runtime: () => this.runtime,
+      local: this.local,
+      reservations: this.reservations,
+      redis: () => this.redis,
+      stats: this.stats,
+      logger: this.logger,
+      now: () => this.clock().getTime(),
+      status: (b, value, w, used, nowMs) => this.buildStatus(b, value, w, used, nowMs),
+      ttlMs: options.scheduler?.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS,
+      admissionTimeoutMs: options.scheduler?.admissionTimeoutMs ?? DEFAULT_ADMISSION_TIMEOUT_MS,
+    });
   }
 
   onModuleInit(): void {
@@ -183,20 +176,9 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     return this.local.window(b, this.clock().getTime());
   }
 
-  /** Value key of a record / call for a budget: SHARED for global and matched budgets; null when it does not apply. */
-  private valueOf(b: CompiledBudget, source: Partial<Record<ScopeField, string | null>>): string | null {
-    if (b.scope === 'global') return SHARED;
-    const v = source[SCOPE_FIELD[b.scope]];
-    if (v === null || v === undefined) return null;
-    if (b.match) return b.match.includes(v) ? SHARED : null;
-    return v;
-  }
-
   /** Store filters of one budget x value. */
   filtersOf(b: CompiledBudget, value: string, w: WindowBounds): UsageFilters {
-    const f: UsageFilters = { from: new Date(w.start), to: new Date(w.end) };
-    if (b.scope !== 'global') f[SCOPE_FIELD[b.scope]] = value === SHARED ? (b.match ?? undefined) : value;
-    return f;
+    return budgetFilters(b, value, w);
   }
 
   // ---- record path (synchronous, O(budgets)) ----
@@ -207,10 +189,10 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     const res = this.hardBudgets.length > 0 ? this.reservations.current() : undefined;
     if (res && !res.released) {
       res.released = true;
-      this.release(res);
+      this.admission.release(res);
     }
     for (const b of this.active) {
-      const value = this.valueOf(b, record);
+      const value = valueOf(b, record);
       if (value === null) continue;
       const amount = metricOfRecord(b.metric, record);
       if (amount <= 0) continue;
@@ -219,116 +201,9 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     }
   }
 
-  private release(res: BudgetReservation): void {
-    res.targets.forEach((t, i) => {
-      if (res.viaRedis && this.redis) this.redis.enqueue({ kind: 'release', target: t, windowStart: res.windows[i].start, id: res.id });
-      else this.local.release(t.budget, t.value, res.id);
-    });
-  }
-
-  // ---- call path: hard budgets ----
-
-  /** Admission of a tracked call (hard budgets only): throws or rejects with UsageBudgetExceededError to refuse it. */
+  /** Admission of a tracked call (hard budgets, runtime pauses): throws or rejects with UsageBudgetExceededError to refuse it. */
   admit(info: UsageCallInfo): void | Promise<void> {
-    if (this.runtime.length > 0) {
-      const now = this.clock().getTime();
-      for (const b of this.runtime) {
-        const until = b.runtime!.pausedUntil;
-        if (until !== null && until > now && this.valueOf(b, info) !== null) {
-          return this.refuse(info, new UsageBudgetExceededError(this.buildStatus(b, SHARED, this.windowOf(b), this.local.used(b, SHARED, now), now), 'paused'));
-        }
-      }
-    }
-    if (this.hardBudgets.length === 0) return;
-    const targets: BudgetTarget[] = [];
-    for (const b of this.hardBudgets) {
-      const value = this.valueOf(b, info);
-      if (value !== null) targets.push({ budget: b, value });
-    }
-    if (targets.length === 0) return;
-    const fail = (e: UsageBudgetExceededError) => this.refuse(info, e);
-    const now = this.clock().getTime();
-    // This process's counters never exceed the shared ones: a local "spent" needs no round trip.
-    for (const t of targets) {
-      const used = this.local.used(t.budget, t.value, now);
-      if (used >= t.budget.limit) return fail(this.exceeded(t, used, now, 'limit_reached'));
-    }
-    const inherited = this.reservations.current();
-    // A tracked call nested in an admitted one rides on the outer reservation for the same budgets.
-    const need = inherited && !inherited.released ? targets.filter((t) => !inherited.targets.some((o) => o.budget === t.budget && o.value === t.value)) : targets;
-    if (need.length === 0) return;
-    const id = `${process.pid}:${++this.seq}:${Math.random().toString(36).slice(2, 10)}`;
-    const hold = (viaRedis: boolean, windows: WindowBounds[]) => {
-      this.reservations.hold(info.frame, { id, targets: need, windows, viaRedis, released: false });
-    };
-    if (this.redis) {
-      return this.admitRedis(need, id, hold).catch((e) => {
-        if (e instanceof UsageBudgetExceededError) {
-          this.stats.refusedCalls++;
-        }
-        throw e;
-      });
-    }
-    const first = this.local.admit(need, id, now, this.ttlMs);
-    if (first.status === 'admitted') return hold(false, need.map((t) => this.local.window(t.budget, now)));
-    if (first.status === 'refused') return fail(this.exceeded(first.target, first.used, now, 'limit_reached'));
-    // Busy: calls in flight may spend the rest; wait for them to settle (or expire).
-    const deadline = Date.now() + this.admissionTimeoutMs;
-    const retry = async (): Promise<void> => {
-      for (let attempt = 0; ; attempt++) {
-        await sleep(admissionBackoff(attempt));
-        const t = this.clock().getTime();
-        const r = this.local.admit(need, id, t, this.ttlMs);
-        if (r.status === 'admitted') return hold(false, need.map((x) => this.local.window(x.budget, t)));
-        if (r.status === 'refused' || Date.now() >= deadline) {
-          this.stats.refusedCalls++;
-          throw this.exceeded(r.target, r.used, t, r.status === 'refused' ? 'limit_reached' : 'in_flight');
-        }
-      }
-    };
-    return retry();
-  }
-
-  private refuse(info: UsageCallInfo, e: UsageBudgetExceededError): Promise<never> {
-    this.stats.refusedCalls++;
-    // An async agent method should reject, not throw synchronously, so `.catch()` chains work.
-    if (isAsyncFn(Object.getPrototypeOf(info.frame.instance)?.[info.frame.method])) return Promise.reject(e);
-    throw e;
-  }
-
-  private async admitRedis(need: BudgetTarget[], id: string, hold: (viaRedis: boolean, windows: WindowBounds[]) => void): Promise<void> {
-    const deadline = Date.now() + this.admissionTimeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      const now = this.clock().getTime();
-      const windows = need.map((t) => this.local.window(t.budget, now));
-      let r: Awaited<ReturnType<RedisBudgetCounter['admit']>>;
-      try {
-        r = await this.redis!.admit(need, windows, id, this.ttlMs);
-      } catch (e) {
-        this.coordinationFailed(e as Error);
-        const l = this.local.admit(need, id, now, this.ttlMs);
-        if (l.status === 'refused') throw this.exceeded(l.target, l.used, now, 'limit_reached');
-        return hold(false, windows); // Redis is down: this process's counters decide (fail open when busy)
-      }
-      if (r.status === 'admitted') return hold(true, windows);
-      const t = need[r.index];
-      this.local.merge(t.budget, t.value, windows[r.index].start, r.used, now);
-      if (r.status === 'refused' || Date.now() >= deadline) throw this.exceeded(t, r.used, now, r.status === 'refused' ? 'limit_reached' : 'in_flight');
-      await sleep(admissionBackoff(attempt));
-    }
-  }
-
-  private coordinationFailed(e: Error): void {
-    this.stats.coordinationErrors++;
-    if (Date.now() - this.lastCoordinationLog > 10_000) {
-      this.lastCoordinationLog = Date.now();
-      this.logger.error(`hard budget check in Redis failed (${e.message}); using this process's counters until Redis answers`);
-    }
-  }
-
-  private exceeded(t: BudgetTarget, used: number, nowMs: number, reason: 'limit_reached' | 'in_flight'): UsageBudgetExceededError {
-    const w = this.local.window(t.budget, nowMs);
-    return new UsageBudgetExceededError(this.buildStatus(t.budget, t.value, w, used, nowMs), reason);
+    return this.admission.admit(info);
   }
 
   // ---- seeding and status ----
@@ -361,7 +236,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
    */
   async statusesOf(b: CompiledBudget, onlyValue?: string): Promise<UsageBudgetStatus[]> {
     const w = this.windowOf(b);
-    const value = onlyValue === undefined ? undefined : b.scope === 'global' || b.match ? (this.valueOf(b, { [SCOPE_FIELD[b.scope as 'agent']]: onlyValue }) ?? undefined) : onlyValue;
+    const value = onlyValue === undefined ? undefined : b.scope === 'global' || b.match ? (valueOf(b, { [SCOPE_FIELD[b.scope as 'agent']]: onlyValue }) ?? undefined) : onlyValue;
     if (onlyValue !== undefined && value === undefined) return [];
     const store = await this.storeTotals(b, w, value === SHARED ? undefined : value);
     const now = this.clock().getTime();
@@ -378,7 +253,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
           if (used > shared) await this.redis.seed(b, v, w, used, 0); // reconcile settlements Redis missed
           used = Math.max(used, shared);
         } catch (e) {
-          this.coordinationFailed(e as Error);
+          this.admission.coordinationFailed(e as Error);
         }
       }
       this.local.merge(b, v, w.start, used, now);
