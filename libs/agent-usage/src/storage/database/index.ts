@@ -15,13 +15,16 @@ export { UsageRecordEntity, createUsageRecordEntity, type UsageRecordRow } from 
 export {
   UsageDailyEntity,
   UsageDailyUserEntity,
+  UsageHourTotalEntity,
   UsageHourlyEntity,
   createUsageDailyEntity,
   createUsageDailyUserEntity,
+  createUsageHourTotalEntity,
   createUsageHourlyEntity,
   type UsageDailyRow,
   type UsageDailySums,
   type UsageDailyUserRow,
+  type UsageHourTotalRow,
   type UsageHourlyRow,
 } from './usage-daily.entity';
 export {
