@@ -38,6 +38,7 @@ describe('createAlert validation', () => {
     ['an empty agent', { ...base, agentName: '' }, 'agentName'],
     ['agentName and scope', { ...base, scope: { dimension: 'userId', value: 'u1' } }, 'scope'],
     ['an unknown dimension', { ...base, agentName: undefined, scope: { dimension: 'team', value: 'x' } }, 'scope.dimension'],
+    ['a category scope with agentName', { ...base, scope: { dimension: 'category', value: 'image' } }, 'scope'],
     ['a scope without value', { ...base, agentName: undefined, scope: { dimension: 'userId' } }, 'scope.value'],
     ['no budget', { ...base, dailyBudget: undefined }, 'dailyBudget'],
     ['a negative daily budget', { ...base, dailyBudget: '-1' }, 'dailyBudget'],
@@ -109,12 +110,31 @@ describe('the memory store (this instance only)', () => {
   });
 });
 
+describe('a category alert', () => {
+  it('counts only its category and pauses calls made in it', async () => {
+    const alert = await usage.createAlert({ scope: { dimension: 'category', value: 'image' }, dailyBudget: '1', alerts: [{ percent: 100, action: 'pause_agent' }] });
+    usage.record({ agentName: WATCHED, modelName: 'img-1', providerName: 'openai', category: 'image', units: 3, costNanoUsd: 1_200_000_000 });
+    usage.record({ agentName: WATCHED, modelName: 'gpt-4o', providerName: 'openai', inputTokens: 5, outputTokens: 5, costNanoUsd: 5_000_000_000 });
+    await usage.flush();
+    const [status] = await usage.getBudgetStatus(`alert:${alert.id}`);
+    expect(status).toMatchObject({ used: 1_200_000_000, percent: 120, scope: { type: 'category', match: ['image'] } });
+    const { fired } = await app.get(UsageThresholdJob).runBudgets(app.get(UsageRuntimeAlerts)['budgets'].runtime);
+    expect(fired.map((e) => [e.level, e.alert_type, e.agent_id])).toEqual([[100, 'agent_paused', null]]);
+    expect(fired[0].top_cost_drivers).toEqual([{ model: 'img-1', cost: 1.2, cost_exact: '1.200000000', percent: 100 }]);
+    expect(await callOutcome(() => usage.runWithContext({ category: 'image' }, () => app.get(WatchedAgent).respond()))).toMatchObject({ ok: false, reason: 'paused' });
+    expect(await callOutcome(() => app.get(WatchedAgent).respond())).toEqual({ ok: true }); // a chat call
+    expect(await usage.deleteAlert(alert.id)).toBe(true);
+  });
+});
+
 describe('scheduler options of runtime alerts', () => {
   it.each([
     [{ runtimeRefreshMs: 10 }, /scheduler\.runtimeRefreshMs must not be less than 100/],
     [{ runtimeRefreshMs: 'fast' }, /scheduler\.runtimeRefreshMs must be an integer/],
     [{ runtimeAlertsTable: 'Bad-Name' }, /scheduler\.runtimeAlertsTable must be a lower-case SQL identifier/],
     [{ runtimeAlerts: 'yes' }, /scheduler\.runtimeAlerts must be a boolean/],
+    [{ runtimeWebhook: { url: 'https://x.example' } }, /scheduler\.runtimeWebhook\.url is not allowed/],
+    [{ runtimeWebhook: { retries: 50 } }, /scheduler\.runtimeWebhook\.retries must not be greater than 20/],
   ])('refuses %j at boot', async (scheduler, message) => {
     const boot = bootAlertsApp({ storage: 'memory', scheduler } as never);
     await expect(boot).rejects.toThrow(InvalidUsageOptionsError);

@@ -8,6 +8,7 @@ export const PG_URL = process.env.USAGE_TEST_PG_URL ?? 'postgres://postgres@127.
 export const REDIS_URL = process.env.USAGE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const WATCHED = 'al-support';
 export const OTHER = 'al-research';
+export const HOOK_SECRET = 'al-runtime-secret';
 
 /** A model no price table knows: tracked calls add tokens but no cost, so the cost figures are the recorded ones. */
 const response = () => ({ model: 'al-unpriced', usage: { input_tokens: 3, output_tokens: 2 } });
@@ -43,7 +44,7 @@ export async function callOutcome(run: () => Promise<unknown>): Promise<CallOutc
 
 /** Module options of both app instances of a scenario: `kind` picks the shared backend. */
 export function sharedOptions(kind: 'database' | 'redis', id: string, refreshMs = 250): UsageTrackingModuleOptions {
-  const scheduler = { enabled: false, runtimeRefreshMs: refreshMs } as const;
+  const scheduler = { enabled: false, runtimeRefreshMs: refreshMs, runtimeWebhook: { secret: HOOK_SECRET, retries: 0 } } as const;
   if (kind === 'database') {
     return {
       trackUsage: true,
@@ -91,7 +92,11 @@ export async function webhookReceiver(): Promise<{ url: string; received: Receiv
   return {
     url: `http://127.0.0.1:${port}/hooks/usage`,
     received,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections(); // keep-alive sockets of the webhook client
+      }),
   };
 }
 

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Pool } from 'pg';
 import Redis from 'ioredis';
-import { UsageBudgetExceededError, UsageRuntimeAlerts, UsageService } from 'nestjs-agent-usage';
+import { UsageBudgetExceededError, UsageRuntimeAlerts, UsageService, verifyUsageWebhook } from 'nestjs-agent-usage';
 import { spawnFixture } from '../reliability/reliability.helpers';
-import { OTHER, OtherAgent, PG_URL, REDIS_URL, WATCHED, WatchedAgent, bootAlertsApp, callOutcome, sharedOptions, sleep, waitFor, webhookReceiver } from './alerts-test.helpers';
+import { HOOK_SECRET, OTHER, OtherAgent, PG_URL, REDIS_URL, WATCHED, WatchedAgent, bootAlertsApp, callOutcome, sharedOptions, sleep, waitFor, webhookReceiver } from './alerts-test.helpers';
 
 jest.setTimeout(120_000);
 
@@ -91,7 +91,10 @@ describe.each(['database', 'redis'] as const)('runtime alerts shared through %s'
         { model: 'claude-sonnet-4', cost: 0.25, cost_exact: '0.250000000', percent: 45.45 },
       ],
     });
-    expect(hooks.received[0].headers['x-agent-usage-delivery']).toBe(first.id);
+    const { headers } = hooks.received[0];
+    expect(headers['x-agent-usage-delivery']).toBe(first.id);
+    // Signed with scheduler.runtimeWebhook.secret (the body re-serializes to the same bytes: key order is kept).
+    expect(verifyUsageWebhook(HOOK_SECRET, JSON.stringify(first), { timestamp: headers['x-agent-usage-timestamp'] as string, signature: headers['x-agent-usage-signature'] as string })).toBe(true);
     expect(Date.parse(first.timestamp)).toBeGreaterThan(Date.parse(alert.createdAt) - 1);
     // Linear projection of the window so far: 0.55 over the elapsed part of the day.
     const start = Date.parse(first.window.start);

@@ -126,7 +126,7 @@ export class UsageRuntimeAlerts implements OnApplicationBootstrap, OnModuleDestr
     const list: CompiledBudget[] = [];
     for (const a of stored) {
       try {
-        list.push(compileAlert(a.id, a.input, a.pausedUntil));
+        list.push(compileAlert(a.id, a.input, a.pausedUntil, this.options.scheduler?.runtimeWebhook));
       } catch (e) {
         this.logger.error(`runtime alert "${a.id}" is not valid and is skipped: ${(e as Error).message}`);
       }
