@@ -12,20 +12,7 @@ import type { UsageDeadLetter } from './storage/usage-dead-letters';
 import type { UsageBudgetStatus, UsageBudgetStatusQuery } from './budgets/budget-options.interface';
 import { UsageBudgetService } from './budgets/budget.service';
 import { UsageAnalyticsService } from './analytics/usage-analytics.service';
-import type {
-  UsageAnalytics,
-  UsageAnalyticsQuery,
-  UsageBreakdown,
-  UsageBreakdownGroup,
-  UsageFleet,
-  UsageInvoice,
-  UsageInvoiceQuery,
-  UsageRangeQuery,
-  UsageRecommendations,
-  UsageSpendLogs,
-  UsageSpendLogsQuery,
-  UsageSummary,
-} from './analytics/analytics.interfaces';
+import type * as Analytics from './analytics/analytics.interfaces';
 import { UsageRuntimeAlerts } from './budgets/runtime/runtime-alerts.service';
 import type { UsageAlert, UsageAlertInput } from './budgets/runtime/runtime-alert.interface';
 
@@ -132,42 +119,42 @@ export class UsageService extends UsageStorageReader {
   // ---- analytics (analytics/): periods and days in the module's time zone, money exact ----
 
   /** Spend, operations, tokens, average cost, success rate and top models of a period or days. */
-  getUsageSummary(query: UsageRangeQuery = {}): Promise<UsageSummary> {
+  getUsageSummary(query: Analytics.UsageRangeQuery = {}): Promise<Analytics.UsageSummary> {
     return this.analytics.getUsageSummary(query);
   }
 
   /** Cost, calls, tokens, average and share per model, agent, user, group, provider or category. */
-  getUsageBreakdown(groupBy: UsageBreakdownGroup, query: UsageRangeQuery = {}): Promise<UsageBreakdown> {
+  getUsageBreakdown(groupBy: Analytics.UsageBreakdownGroup, query: Analytics.UsageRangeQuery = {}): Promise<Analytics.UsageBreakdown> {
     return this.analytics.getUsageBreakdown(groupBy, query);
   }
 
   /** Every day of the range (zeros included), its summary, the hourly pattern and per-agent/model series. */
-  getUsageAnalytics(query: UsageAnalyticsQuery = {}): Promise<UsageAnalytics> {
+  getUsageAnalytics(query: Analytics.UsageAnalyticsQuery = {}): Promise<Analytics.UsageAnalytics> {
     return this.analytics.getUsageAnalytics(query);
   }
 
   /** Per agent: spend, operations, cost budget, status (LOW/NORMAL/WARNING/CRITICAL) and projection. */
-  getFleet(query: UsageRangeQuery = {}): Promise<UsageFleet> {
+  getFleet(query: Analytics.UsageRangeQuery = {}): Promise<Analytics.UsageFleet> {
     return this.analytics.getFleet(query);
   }
 
   /** Records newest first with their cost, a keyset-cursor page at a time. */
-  getSpendLogs(query: UsageSpendLogsQuery = {}): Promise<UsageSpendLogs> {
+  getSpendLogs(query: Analytics.UsageSpendLogsQuery = {}): Promise<Analytics.UsageSpendLogs> {
     return this.analytics.getSpendLogs(query);
   }
 
   /** Every record of the range, newest first, paged through the store (bounded memory). */
-  exportUsage(query: UsageRangeQuery = {}): AsyncIterable<UsageRecord> {
+  exportUsage(query: Analytics.UsageRangeQuery = {}): AsyncIterable<UsageRecord> {
     return this.analytics.exportUsage(query);
   }
 
   /** A month's invoice: lines per category (per model for chat), volume discount, exact totals. */
-  getInvoice(query: UsageInvoiceQuery): Promise<UsageInvoice> {
+  getInvoice(query: Analytics.UsageInvoiceQuery): Promise<Analytics.UsageInvoice> {
     return this.analytics.getInvoice(query);
   }
 
   /** Savings computed from the usage and the price table: cheaper models, prompt caching, failing agents. */
-  getRecommendations(query: UsageRangeQuery = {}): Promise<UsageRecommendations> {
+  getRecommendations(query: Analytics.UsageRangeQuery = {}): Promise<Analytics.UsageRecommendations> {
     return this.analytics.getRecommendations(query);
   }
 

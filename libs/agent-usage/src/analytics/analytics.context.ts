@@ -27,6 +27,8 @@ export interface AnalyticsContext {
   /** Runtime alerts as compiled budgets (fresh from their store); none with `scheduler.runtimeAlerts: false`. */
   runtimeBudgets(): Promise<CompiledBudget[]>;
   resolve(query: UsageRangeQuery, defaultPeriod: UsagePeriod, extraKeys?: readonly string[]): Promise<ResolvedRange>;
+  /** The store filters of a range without asking the store: `all_time` is no date filter at all. */
+  rangeFilters(query: UsageRangeQuery, defaultPeriod: UsagePeriod): UsageFilters;
   /** `getUsageGroupedBy` of the primary driver. */
   groupBy(dimension: UsageDimension, filters: UsageFilters): Promise<UsageGroup[]>;
 }

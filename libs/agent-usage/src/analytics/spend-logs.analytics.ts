@@ -10,7 +10,7 @@ import { InvalidUsageInputError } from '../common/usage.errors';
 import type { UsageFilters } from '../interfaces/usage-query.interface';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { AnalyticsContext } from './analytics.context';
-import type { UsageRangeQuery, UsageSpendLogItem, UsageSpendLogs, UsageSpendLogsQuery } from './analytics.interfaces';
+import type { UsageSpendLogItem, UsageSpendLogs, UsageSpendLogsQuery } from './analytics.interfaces';
 import { money } from './analytics-money';
 
 export const DEFAULT_LOG_LIMIT = 50;
@@ -82,19 +82,15 @@ export async function getSpendLogs(ctx: AnalyticsContext, query: UsageSpendLogsQ
   const { cursor, limit = DEFAULT_LOG_LIMIT, ...rangeQuery } = query ?? {};
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LOG_LIMIT) throw new InvalidUsageInputError('limit', `an integer from 1 to ${MAX_LOG_LIMIT}`, limit);
   const after = cursor === undefined ? null : decodeCursor(cursor);
-  const r = await ctx.resolve(rangeQuery, 'all_time');
-  if (r.days.length === 0) return { items: [], nextCursor: null, limit };
-  const page = await pageAfter(ctx, r.filters, after, limit);
+  const page = await pageAfter(ctx, ctx.rangeFilters(rangeQuery, 'all_time'), after, limit);
   return { items: page.items.map(withCost), nextCursor: page.next && encodeCursor(page.next), limit };
 }
 
-/** Every record of the range, newest first, one store page of `EXPORT_PAGE_SIZE` at a time. */
-export async function* exportUsage(ctx: AnalyticsContext, query: UsageRangeQuery): AsyncGenerator<UsageRecord> {
-  const r = await ctx.resolve(query ?? {}, 'all_time');
-  if (r.days.length === 0) return;
+/** Every record matching `filters` (a resolved range), newest first, one store page of `EXPORT_PAGE_SIZE` at a time. */
+export async function* exportUsage(ctx: AnalyticsContext, filters: UsageFilters): AsyncGenerator<UsageRecord> {
   let cursor: Cursor | null = null;
   do {
-    const page = await pageAfter(ctx, r.filters, cursor, EXPORT_PAGE_SIZE);
+    const page = await pageAfter(ctx, filters, cursor, EXPORT_PAGE_SIZE);
     yield* page.items;
     cursor = page.next;
   } while (cursor);

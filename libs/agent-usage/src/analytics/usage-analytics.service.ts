@@ -81,6 +81,11 @@ export class UsageAnalyticsService implements AnalyticsContext {
     });
   }
 
+  rangeFilters(query: UsageRangeQuery, defaultPeriod: UsagePeriod): UsageFilters {
+    const plan = planRange(query, { defaultPeriod, timeZone: this.timeZone, now: this.now() });
+    return 'allTime' in plan ? plan.attribution : plan.filters;
+  }
+
   groupBy(dimension: UsageDimension, filters: UsageFilters): Promise<UsageGroup[]> {
     return this.reader.getUsageGroupedBy(dimension, filters);
   }
@@ -107,8 +112,7 @@ export class UsageAnalyticsService implements AnalyticsContext {
 
   /** Validates the query at once (a stream should refuse bad input before its first byte), then pages lazily. */
   exportUsage(query: UsageRangeQuery = {}): AsyncIterable<UsageRecord> {
-    planRange(query, { defaultPeriod: 'all_time', timeZone: this.timeZone, now: this.now() });
-    return exportUsage(this, query);
+    return exportUsage(this, this.rangeFilters(query, 'all_time'));
   }
 
   getInvoice(query: UsageInvoiceQuery): Promise<UsageInvoice> {
