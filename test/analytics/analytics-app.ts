@@ -25,18 +25,20 @@ export interface AnalyticsDriver {
 export function analyticsDrivers(): AnalyticsDriver[] {
   const dir = mkdtempSync(join(tmpdir(), 'an-'));
   const tables = { tableName: uniqueName('an_rec'), rollupTableName: uniqueName('an_day') };
+  // Budget state and runtime alerts in tables / keys of this run too.
+  const scheduler = { alertsTable: uniqueName('an_alerts'), runtimeAlertsTable: uniqueName('an_runtime') };
   const keyPrefix = `an:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
   return [
     { name: 'memory', options: () => ({ storage: 'memory' }), cleanup: async () => {} },
     { name: 'file', options: () => ({ storage: 'file', file: { directory: dir } }), cleanup: async () => rmSync(dir, { recursive: true, force: true }) },
     {
       name: 'database (PostgreSQL)',
-      options: () => ({ storage: 'database', database: { url: PG_URL, ...tables } }),
+      options: () => ({ storage: 'database', database: { url: PG_URL, ...tables }, scheduler }),
       cleanup: async () => {
         const c = new Client({ connectionString: PG_URL });
         await c.connect();
         try {
-          for (const t of allTables(tables)) await c.query(`DROP TABLE IF EXISTS "${t}"`);
+          for (const t of [...allTables(tables), ...Object.values(scheduler)]) await c.query(`DROP TABLE IF EXISTS "${t}"`);
         } finally {
           await c.end();
         }
@@ -44,7 +46,7 @@ export function analyticsDrivers(): AnalyticsDriver[] {
     },
     {
       name: 'cache (Redis)',
-      options: () => ({ storage: 'cache', cache: { url: REDIS_URL, keyPrefix } }),
+      options: () => ({ storage: 'cache', cache: { url: REDIS_URL, keyPrefix }, scheduler: { keyPrefix: `${keyPrefix}budgets:` } }),
       cleanup: async () => {
         const r = new Redis(REDIS_URL);
         try {

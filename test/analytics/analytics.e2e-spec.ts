@@ -192,6 +192,23 @@ describe.each(analyticsDrivers())('analytics on the $name driver', (driver) => {
     expect(got).toEqual(invoiceOracle(DATA.filter((x) => x.agentName === 'support'), '2026-10'));
   });
 
+  it('fleet: a runtime alert on an agent is its budget while it exists', async () => {
+    // The agent that spent most today, with a daily budget of half of that: over 100 %, so the alert is its most used budget.
+    const today = groups(inDays(DATA, TODAY, TODAY), (x) => x.agentName).filter((g) => g.key !== null)[0];
+    const limit = usd(today.s.cost / 2n);
+    const agent = today.key as string;
+    const alert = await usage.createAlert({ agentName: agent, dailyBudget: limit, alerts: [{ percent: 1000, action: 'pause_agent' }] });
+    try {
+      const got = await usage.getFleet({ period: 'month' });
+      const want = fleetOracle(DATA, '2026-11-01', TODAY, [{ name: `alert:${alert.id}`, scope: 'agent', match: agent, window: 'day', limit }]);
+      expect(got).toEqual({ range: expect.anything(), ...want });
+      expect(got.agents.find((a) => a.name === agent)).toMatchObject({ budgetSource: `alert:${alert.id}`, status: 'CRITICAL', budgetWindow: 'day' });
+    } finally {
+      expect(await usage.deleteAlert(alert.id)).toBe(true);
+    }
+    expect((await usage.getFleet({ period: 'month' })).agents.find((a) => a.name === agent)!.budgetSource).not.toBe(`alert:${alert.id}`);
+  });
+
   it('recommendations: figures re-priced from the token mix, with their evidence', async () => {
     const got = await usage.getRecommendations({ period: 'month' });
     const want = recommendationsOracle(inDays(DATA, '2026-11-01', TODAY), 4n);

@@ -23,17 +23,18 @@ function windowOf(kind: 'hour' | 'day' | 'week' | 'month'): { start: number; end
   return { start: s.toMillis(), end: s.plus({ [unit]: 1 }).startOf(kind).toMillis() };
 }
 
-export function fleetOracle(data: Rec[], start: string, end: string) {
+export function fleetOracle(data: Rec[], start: string, end: string, extra: typeof BUDGETS = []) {
+  const all = [...BUDGETS, ...extra];
   const inRange = groups(inDays(data, start, end), (x) => x.agentName).filter((g) => g.key !== null);
-  const own = BUDGETS.filter((b) => typeof b.match === 'string').map((b) => b.match as string);
+  const own = all.filter((b) => typeof b.match === 'string').map((b) => b.match as string);
   const names = [...new Set([...inRange.map((g) => g.key as string), ...own])];
   const counts = { low: 0, normal: 0, warning: 0, critical: 0, noBudget: 0 };
   let [spentSum, budgetSum, ops] = [0n, 0n, 0];
   const agents = names.map((name) => {
     const g = inRange.find((x) => x.key === name);
     const spent = g?.s.cost ?? 0n;
-    const applicable = BUDGETS.filter((b) => b.match === undefined || b.match === name);
-    let best: { b: (typeof BUDGETS)[number]; used: bigint; limit: bigint; w: { start: number; end: number } } | null = null;
+    const applicable = all.filter((b) => b.match === undefined || b.match === name);
+    let best: { b: (typeof all)[number]; used: bigint; limit: bigint; w: { start: number; end: number } } | null = null;
     for (const b of applicable) {
       const w = windowOf(b.window);
       const used = data.filter((x) => x.agentName === name && x.ms >= w.start && x.ms < w.end).reduce((a, x) => a + BigInt(x.costNanoUsd ?? 0), 0n);

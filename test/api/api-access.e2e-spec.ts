@@ -8,7 +8,7 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { InvalidUsageOptionsError, UsageTrackingModule } from 'nestjs-agent-usage';
 import { UsageApiModule } from 'nestjs-agent-usage/api';
-import { ApiApp, RANGE, bootApi } from './api-app.fixture';
+import { ApiApp, DATASET, RANGE, bootApi } from './api-app.fixture';
 
 const KEY = 'test-key-0123456789abcdef';
 
@@ -48,6 +48,7 @@ describe('boot refusal', () => {
     ['a short key', { apiKeys: ['short'] }, /apiKeys\[0\] must be a string of at least 16 characters.*received a string of 5 characters/],
     ['a guard that is not a CanActivate', { guard: {} }, /guard must be a CanActivate class or instance/],
     ['an unknown option', { public: true, apiKey: KEY }, /unknown option "apiKey"/],
+    ['a misspelled rule alone', { apiKey: KEY }, /unknown option "apiKey" \(expected guard, apiKeys, public/],
   ])('%s: InvalidUsageOptionsError naming the option', async (_name, api, message) => {
     const error = await bootError(api);
     expect(error).toBeInstanceOf(InvalidUsageOptionsError);
@@ -71,7 +72,8 @@ describe('boot refusal', () => {
 describe('API keys', () => {
   let api: ApiApp;
   beforeAll(async () => {
-    api = await bootApi('memory', { apiKeys: [KEY, 'second-key-0123456789abcdef'] });
+    // public: false says "not public", it is not a second rule.
+    api = await bootApi('memory', { apiKeys: [KEY, 'second-key-0123456789abcdef'], public: false });
   });
   afterAll(() => api.close());
 
@@ -123,14 +125,14 @@ describe('guards and public', () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         UsageTrackingModule.forRoot({ storage: 'memory' }),
-        UsageApiModule.forRootAsync({ imports: [TokensModule], inject: [Tokens], useFactory: (tokens: Tokens) => ({ guard: new HeaderGuard(tokens) }) }),
+        UsageApiModule.forRootAsync({ path: 'async-usage', imports: [TokensModule], inject: [Tokens], useFactory: (tokens: Tokens) => ({ guard: new HeaderGuard(tokens) }) }),
       ],
     }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
     await app.init();
     try {
-      await request(app.getHttpServer()).get('/agent-usage/usage/breakdown').expect(403);
-      await request(app.getHttpServer()).get('/agent-usage/usage/breakdown').set('x-token', 'letmein').expect(200);
+      await request(app.getHttpServer()).get('/async-usage/usage/breakdown').expect(403);
+      await request(app.getHttpServer()).get('/async-usage/usage/breakdown').set('x-token', 'letmein').expect(200);
     } finally {
       await app.close();
     }
@@ -162,7 +164,7 @@ describe('guards and public', () => {
     const api = await bootApi('memory', { public: true });
     try {
       const res = await request(api.http).get(`/agent-usage/usage?${RANGE}`).expect(200);
-      expect(res.body.operation_count).toBe(6);
+      expect(res.body.operation_count).toBe(DATASET.length);
     } finally {
       await api.close();
     }

@@ -29,7 +29,7 @@ export const HTML_MODEL = 'gpt-4o<script>alert("x")</script>';
 
 /**
  * The data set: November 2026 in UTC, costs given in nano-USD so every figure can be derived by hand.
- * support: 3 calls (one failed), research: 2, sales: 1; gpt-4o, gpt-4o-mini, claude-sonnet-4.
+ * support: 3 calls (one failed) and one image operation (2 units), research: 2, sales: 1.
  */
 export const DATASET: (UsageRecordInput & { id: string; recordedAt: string; costNanoUsd: number })[] = [
   { id: 'api-1', agentName: 'support', userId: 'u1', group: 'g1', modelName: 'gpt-4o', providerName: 'openai', inputTokens: 1000, cachedInputTokens: 400, outputTokens: 200, reasoningTokens: 0, costNanoUsd: 2_500_000, recordedAt: '2026-11-02T10:00:00.000Z' },
@@ -37,6 +37,8 @@ export const DATASET: (UsageRecordInput & { id: string; recordedAt: string; cost
   { id: 'api-3', agentName: 'support', userId: 'u1', group: 'g2', modelName: 'gpt-4o', providerName: 'openai', inputTokens: 300, outputTokens: 0, costNanoUsd: 750_000, success: false, errorType: 'RateLimitError', recordedAt: '2026-11-03T00:15:00.000Z' },
   { id: 'api-4', agentName: TRICKY_AGENT, userId: 'u3', group: 'g2', modelName: 'claude-sonnet-4', providerName: 'anthropic', inputTokens: 2000, outputTokens: 800, reasoningTokens: 300, costNanoUsd: 18_000_000, recordedAt: '2026-11-03T05:00:00.000Z', metadata: { note: 'a,b "c"\r\nd', camelKey: 1 } },
   { id: 'api-5', agentName: TRICKY_AGENT, userId: 'u3', group: 'g2', modelName: 'claude-sonnet-4', providerName: 'anthropic', inputTokens: 1000, outputTokens: 100, costNanoUsd: 4_500_001, recordedAt: '2026-11-05T12:00:00.000Z' },
+  // A non-token operation: an image generation billed per unit.
+  { id: 'api-7', agentName: 'support', userId: 'u2', group: 'g1', category: 'image', units: 2, modelName: 'image-gen-1', providerName: 'openai', costNanoUsd: 80_000_000, recordedAt: '2026-11-04T08:00:00.000Z' },
   { id: 'api-6', agentName: HTML_AGENT, userId: 'u4', group: 'g1', modelName: HTML_MODEL, providerName: 'openai', inputTokens: 100, outputTokens: 50, costNanoUsd: 1_000_000, recordedAt: '2026-11-05T12:30:00.000Z' },
 ];
 export const RANGE = 'start_date=2026-11-01&end_date=2026-11-30';
@@ -63,7 +65,13 @@ function driverOptions(driver: ApiDriver): { options: UsageTrackingModuleOptions
       return { options: { storage: 'file', file: { directory: join(dir, 'data') }, writer }, cleanup: removeDir };
     case 'database':
       return {
-        options: { storage: 'database', database: { url: PG_URL, tableName: `${name}_rec`, rollupTableName: `${name}_day` }, writer },
+        // Budget state and runtime alerts in tables of this boot too (never the shared defaults).
+        options: {
+          storage: 'database',
+          database: { url: PG_URL, tableName: `${name}_rec`, rollupTableName: `${name}_day` },
+          scheduler: { alertsTable: `${name}_alerts`, runtimeAlertsTable: `${name}_runtime` },
+          writer,
+        },
         cleanup: async () => {
           const pool = new Pool({ connectionString: PG_URL });
           try {
@@ -78,7 +86,7 @@ function driverOptions(driver: ApiDriver): { options: UsageTrackingModuleOptions
       };
     case 'cache':
       return {
-        options: { storage: 'cache', cache: { url: REDIS_URL, keyPrefix: `${name}:` }, writer },
+        options: { storage: 'cache', cache: { url: REDIS_URL, keyPrefix: `${name}:` }, scheduler: { keyPrefix: `${name}:budgets:` }, writer },
         cleanup: async () => {
           const redis = new Redis(REDIS_URL);
           try {

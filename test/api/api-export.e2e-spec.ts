@@ -34,7 +34,7 @@ describe.each(API_DRIVERS)('GET usage/export on the %s driver', (driver) => {
     const objects = rows.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]]))).sort(byId);
     expect(objects).toHaveLength(DATASET.length);
     for (const [i, r] of [...DATASET].sort(byId).entries()) {
-      expect(objects[i]).toMatchObject({ id: r.id, agent_name: r.agentName, model_name: r.modelName, recorded_at: r.recordedAt, cost_usd: usd(r.costNanoUsd), input_tokens: String(r.inputTokens), success: String(r.success ?? true) });
+      expect(objects[i]).toMatchObject({ id: r.id, agent_name: r.agentName, model_name: r.modelName, recorded_at: r.recordedAt, cost_usd: usd(r.costNanoUsd), input_tokens: String(r.inputTokens ?? ''), category: r.category ?? 'chat', units: String(r.units ?? ''), success: String(r.success ?? true) });
       expect(objects[i].metadata === '' ? null : JSON.parse(objects[i].metadata)).toEqual(r.metadata ?? null);
     }
   });
@@ -49,6 +49,13 @@ describe.each(API_DRIVERS)('GET usage/export on the %s driver', (driver) => {
     expect(json.headers['content-type']).toMatch(/^application\/json/);
     expect([...json.body].sort(byId)).toEqual([...lines].sort(byId));
     expect(lines.find((l) => l.id === 'api-3')).toMatchObject({ cost_usd: '0.000750000', success: false, error_type: 'RateLimitError' });
+  });
+
+  it('without a range: every record (all_time), the file named after the days it covers', async () => {
+    const res = await request(api.http).get('/agent-usage/usage/export?format=jsonl').expect(200);
+    expect(res.text.trim().split('\n')).toHaveLength(DATASET.length);
+    const first = DATASET.map((r) => r.recordedAt.slice(0, 10)).sort()[0];
+    expect(res.headers['content-disposition']).toMatch(new RegExp(`^attachment; filename="agent-usage-${first}-\\d{4}-\\d{2}-\\d{2}\\.jsonl"$`));
   });
 
   it('an empty range is an empty array / a header only; bad input is a 400 before any byte', async () => {
@@ -154,6 +161,17 @@ describe('export backpressure, invoice page, alerts (memory driver)', () => {
     const gone = await request(api.http).delete(`/agent-usage/alerts/${encodeURIComponent(created.body.id)}`).expect(404);
     expect(gone.body.field).toBe('id');
     expect((await request(api.http).get('/agent-usage/alerts').expect(200)).body).toEqual([]);
+  });
+
+  it('POST alerts with a scope: wire names of the dimension (model, model_name) are the service name', async () => {
+    for (const dimension of ['model', 'model_name', 'modelName']) {
+      const res = await request(api.http)
+        .post('/agent-usage/alerts')
+        .send({ scope: { dimension, value: 'gpt-4o' }, limit: '10', window: 'week', alerts: [{ percent: 50, action: 'webhook' }], webhook_url: 'https://hooks.example.com/usage' })
+        .expect(201);
+      expect(res.body).toMatchObject({ scope: { dimension: 'modelName', value: 'gpt-4o' }, limit: '10', window: 'week' });
+      await request(api.http).delete(`/agent-usage/alerts/${res.body.id}`).expect(204);
+    }
   });
 
   it('POST alerts: a 400 names the body field', async () => {

@@ -4,7 +4,7 @@
  * zero-filled days, percents summing to 100, cursor paging, the invoice, 400s naming the parameter.
  */
 import request from 'supertest';
-import { API_DRIVERS, ApiApp, DATASET, RANGE, bootApi, sum, tokensOf, usd } from './api-app.fixture';
+import { API_DRIVERS, ApiApp, DATASET, HTML_AGENT, RANGE, bootApi, sum, tokensOf, usd } from './api-app.fixture';
 
 type Row = (typeof DATASET)[number];
 
@@ -64,8 +64,15 @@ describe.each(API_DRIVERS)('UsageApiModule routes on the %s driver', (driver) =>
     expect(body.success_rate).toBe(Math.round((ok / DATASET.length) * 10000) / 100);
     const models = ranked((r) => r.modelName);
     expect(body.top_models.map((m: { model: string }) => m.model)).toEqual(models.map((m) => m.key));
-    expect(body.top_models[0]).toEqual({ model: models[0].key, provider: 'anthropic', cost: Number(usd(models[0].cost)), cost_exact: usd(models[0].cost), calls: models[0].calls, tokens: models[0].tokens });
+    const providerOfTop = DATASET.find((r) => r.modelName === models[0].key)!.providerName;
+    expect(body.top_models[0]).toEqual({ model: models[0].key, provider: providerOfTop, cost: Number(usd(models[0].cost)), cost_exact: usd(models[0].cost), calls: models[0].calls, tokens: models[0].tokens });
     expect(keysOf(body).filter((k) => /[A-Z]/.test(k))).toEqual([]);
+  });
+
+  it('GET usage?period=all_time: every record, the range starting on the first day with usage', async () => {
+    const { body } = await get('usage?period=all_time').expect(200);
+    expect(body.operation_count).toBe(DATASET.length);
+    expect(body.range).toMatchObject({ period: 'all_time', start_date: DATASET.map((r) => r.recordedAt.slice(0, 10)).sort()[0] });
   });
 
   it('GET usage: agent filters, repeated or comma-separated', async () => {
@@ -73,8 +80,8 @@ describe.each(API_DRIVERS)('UsageApiModule routes on the %s driver', (driver) =>
     const repeated = await get(`usage?${RANGE}&agent=support&agent=nobody`).expect(200);
     expect(repeated.body.operation_count).toBe(support.length);
     expect(repeated.body.amount_spent_exact).toBe(usd(sum(support, 'costNanoUsd')));
-    const withSales = DATASET.filter((r) => r.agentName === 'support' || r.userId === 'u4');
-    const comma = await get(`usage?${RANGE}&agent=support,${encodeURIComponent(DATASET[5].agentName!)}`).expect(200);
+    const withSales = DATASET.filter((r) => r.agentName === 'support' || r.agentName === HTML_AGENT);
+    const comma = await get(`usage?${RANGE}&agent=support,${encodeURIComponent(HTML_AGENT)}`).expect(200);
     expect(comma.body.operation_count).toBe(withSales.length);
     const byModel = await get(`usage?${RANGE}&model=gpt-4o&user=u1`).expect(200);
     expect(byModel.body.operation_count).toBe(DATASET.filter((r) => r.modelName === 'gpt-4o' && r.userId === 'u1').length);
@@ -85,6 +92,7 @@ describe.each(API_DRIVERS)('UsageApiModule routes on the %s driver', (driver) =>
       ['agent', 'agents', (r: Row) => r.agentName],
       ['user', 'users', (r: Row) => r.userId],
       ['provider', 'providers', (r: Row) => r.providerName],
+      ['category', 'categories', (r: Row) => r.category ?? 'chat'],
     ] as const) {
       const { body } = await get(`usage/breakdown?${RANGE}&group_by=${groupBy}`).expect(200);
       const want = ranked(key);
@@ -149,17 +157,31 @@ describe.each(API_DRIVERS)('UsageApiModule routes on the %s driver', (driver) =>
     expect(seen.find((i) => i.id === 'api-4')!.metadata).toEqual(DATASET[3].metadata);
   });
 
-  it('GET invoice: line items per model, subtotal and total exact', async () => {
+  it('GET invoice: a line per chat model and per operation category, subtotal and total exact', async () => {
     const { body } = await get('invoice?month=2026-11').expect(200);
     expect(body).toMatchObject({ period_start: '2026-11-01', period_end: '2026-11-30', currency: 'USD', subtotal_exact: usd(TOTAL), discount_percent: 0, total_exact: usd(TOTAL) });
-    const lines = body.line_items as { description: string; cost_exact: string; usage: number; unit: string }[];
-    for (const m of ranked((r) => r.modelName)) {
-      const line = lines.find((l) => l.description.includes(m.key!));
+    const lines = body.line_items as { category: string; description: string; cost_exact: string; usage: number; unit: string }[];
+    const chat = ranked((r) => (r.category === undefined ? r.modelName : null)).filter((m) => m.key !== null);
+    for (const m of chat) {
+      const line = lines.find((l) => l.category === 'chat' && l.description.includes(m.key!));
       expect(line).toMatchObject({ cost_exact: usd(m.cost), usage: m.tokens, unit: 'tokens' });
     }
+    const images = DATASET.filter((r) => r.category === 'image');
+    expect(lines.find((l) => l.category === 'image')).toMatchObject({ usage: sum(images, 'units'), unit: 'units', cost_exact: usd(sum(images, 'costNanoUsd')) });
+    expect(lines).toHaveLength(chat.length + 1);
     expect(lines.reduce((a, l) => a + BigInt(l.cost_exact.replace('.', '')), 0n)).toBe(TOTAL);
     const support = await get('invoice?month=2026-11&agent=support').expect(200);
     expect(support.body.subtotal_exact).toBe(usd(sum(DATASET.filter((r) => r.agentName === 'support'), 'costNanoUsd')));
+  });
+
+  it('POST, GET, DELETE alerts: stored by this driver set-up (PostgreSQL, Redis or memory), listed, deleted', async () => {
+    const body = { agent: 'support', daily_budget: 2.5, alerts: [{ percent: 90, action: 'pause_agent' }] };
+    const created = await request(api.http).post('/agent-usage/alerts').send(body).expect(201);
+    expect(created.body).toMatchObject({ agent_name: 'support', alerts: body.alerts, paused: false });
+    const listed = await get('alerts').expect(200);
+    expect(listed.body.map((a: { id: string }) => a.id)).toContain(created.body.id);
+    await request(api.http).delete(`/agent-usage/alerts/${encodeURIComponent(created.body.id)}`).expect(204);
+    expect((await get('alerts').expect(200)).body.map((a: { id: string }) => a.id)).not.toContain(created.body.id);
   });
 
   it('400s name the parameter the client sent', async () => {
@@ -183,5 +205,24 @@ describe.each(API_DRIVERS)('UsageApiModule routes on the %s driver', (driver) =>
       expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
       expect(typeof res.body.message).toBe('string');
     }
+  });
+});
+
+describe('days follow the module time zone over HTTP', () => {
+  const timeZone = 'America/New_York';
+  const localDay = (iso: string) => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(iso));
+  let api: ApiApp;
+  beforeAll(async () => {
+    api = await bootApi('memory', { public: true }, { timeZone });
+  });
+  afterAll(() => api?.close());
+
+  it('daily_usage puts each record on its local day (23:30Z and 00:15Z are the evening before in New York)', async () => {
+    const { body } = await request(api.http).get(`/agent-usage/analytics?${RANGE}`).expect(200);
+    expect(body.range.time_zone).toBe(timeZone);
+    const perDay = new Map<string, number>();
+    for (const r of DATASET) perDay.set(localDay(r.recordedAt), (perDay.get(localDay(r.recordedAt)) ?? 0) + 1);
+    expect(perDay.get('2026-11-02')).toBe(3); // api-1 10:00Z, api-2 23:30Z, api-3 00:15Z (Nov 3 in UTC)
+    for (const d of body.daily_usage) expect({ date: d.date, operations: d.operations }).toEqual({ date: d.date, operations: perDay.get(d.date) ?? 0 });
   });
 });

@@ -38,7 +38,7 @@ describe('budget options', () => {
       ],
       scheduler: { cron: 'every minute', unknownKey: 1 } as never,
     });
-    expect(msg).toContain(`budgets.0 ("a").scope must be one of 'global', 'agent', 'user', 'group', 'provider', 'model'`);
+    expect(msg).toContain(`budgets.0 ("a").scope must be one of 'global', 'agent', 'user', 'group', 'provider', 'model', 'category'`);
     expect(msg).toContain(`budgets.1 ("b").window must be one of`);
     expect(msg).toContain(`budgets.1 ("b").limit must be a USD decimal`);
     expect(msg).toContain(`budgets.1 ("b").match is not allowed with scope 'global'`);

@@ -112,17 +112,24 @@ describe('write and read back', () => {
 
 /**
  * Which path a query must take, as documented on CacheUsageStorage: buckets when the range is whole days,
- * `success` is not filtered and at most one attribution filter the buckets cover.
+ * `success` is not filtered and the attribution filters are at most one the buckets cover, or one scope
+ * (agentName, userId, category) with other breakdown dimensions.
  */
 function expectsBuckets(kind: 'aggregate' | 'groupBy' | 'identities', f: NormalizedUsageFilters, timeZone: string, dim?: UsageDimension): boolean {
   const aligned = (d?: Date) => !d || startOfDay(dayKey(d, timeZone), timeZone).getTime() === d.getTime();
   if (!aligned(f.from) || !aligned(f.to) || f.success !== undefined) return false;
-  const attrs = (['agentName', 'userId', 'group', 'chatName', 'modelName', 'providerName', 'runId', 'errorType'] as const).filter((d) => f[d]);
+  const attrs = (['agentName', 'userId', 'group', 'chatName', 'modelName', 'providerName', 'runId', 'errorType', 'category'] as const).filter((d) => f[d]);
   if (kind === 'identities') return attrs.every((d) => ['agentName', 'userId', 'group', 'chatName'].includes(d));
   // runId has an index but no buckets.
-  if (attrs.length > 1 || attrs[0] === 'runId' || dim === 'runId') return false;
-  if (kind === 'aggregate' || attrs.length === 0 || dim === attrs[0] || dim === 'day') return true;
-  return ['agentName', 'userId'].includes(attrs[0]) && dim !== 'chatName' && dim !== 'errorType';
+  if (attrs.includes('runId') || dim === 'runId') return false;
+  const breakdowns: readonly string[] = ['agentName', 'userId', 'group', 'modelName', 'providerName', 'category'];
+  const scoped =
+    attrs.some((d) => ['agentName', 'userId', 'category'].includes(d)) &&
+    attrs.every((d) => breakdowns.includes(d)) &&
+    (dim === undefined || dim === 'hour' || dim === 'day' || breakdowns.includes(dim));
+  if (kind === 'aggregate') return attrs.length <= 1 || scoped;
+  if (attrs.length === 0 || (attrs.length === 1 && (dim === attrs[0] || dim === 'day'))) return true;
+  return scoped;
 }
 
 describe.each(['UTC', 'America/New_York'])('same answers as the memory driver (%s)', (timeZone) => {
@@ -154,6 +161,10 @@ describe.each(['UTC', 'America/New_York'])('same answers as the memory driver (%
     ['run and agent', { runId: ['run:11|5', 'run:12|5'], agentName: ['support'] }],
     ['error types over whole days', { errorType: ['RateLimitError', 'Err|x y'], from: dayStart(2), to: dayStart(6) }],
     ['empty range', { from: dayStart(5), to: dayStart(5) }],
+    ['one category over whole days', { category: ['image'], from: dayStart(2), to: dayStart(6) }],
+    ['categories incl. separators + agent', { category: ['scrape|x:y', 'chat'], agentName: ['support', 'a:b:c'] }],
+    ['category + model + provider', { category: ['chat'], modelName: ['gpt-4o', 'gemini|pro'], providerName: ['openai'] }],
+    ['category + chat (scan)', { category: ['image'], chatName: ['chat-1', 'chat-2'] }],
   ];
 
   beforeAll(async () => {
@@ -230,9 +241,9 @@ describe('write path: chunks, duplicates and exactness', () => {
     for (const dim of USAGE_DIMENSIONS) {
       expect([dim, normGroups(await s.groupBy(dim, {}))]).toEqual([dim, normGroups(await m.groupBy(dim, {}))]);
     }
-    for (const f of [{ agentName: ['support', 'a:b:c'] }, { userId: ['u1', 'u|6'] }] as NormalizedUsageFilters[]) {
+    for (const f of [{ agentName: ['support', 'a:b:c'] }, { userId: ['u1', 'u|6'] }, { category: ['image'], modelName: ['gpt-4o'] }] as NormalizedUsageFilters[]) {
       expect(norm(await s.aggregate(f))).toEqual(norm(await m.aggregate(f)));
-      for (const dim of ['agentName', 'userId', 'group', 'modelName', 'providerName', 'hour', 'day'] as const) {
+      for (const dim of ['agentName', 'userId', 'group', 'modelName', 'providerName', 'category', 'hour', 'day'] as const) {
         expect([dim, normGroups(await s.groupBy(dim, f))]).toEqual([dim, normGroups(await m.groupBy(dim, f))]);
       }
     }
@@ -306,19 +317,20 @@ describe('write path: chunks, duplicates and exactness', () => {
         unpricedCount: sum((r) => (r.costNanoUsd === null ? 1 : 0)),
         runCount: sum((r) => (r.runStart ? 1 : 0)),
         agentRunCount: sum((r) => (r.agentRunStart ? 1 : 0)),
+        units: sum((r) => r.units),
       };
     };
     const s = await driver('big', 'UTC', { writeChunkSize: 2 });
     const max = Number.MAX_SAFE_INTEGER;
     const at = new Date(BASE_MS + 5 * HOUR);
     const big = (i: number, agentName: string) =>
-      createUsageRecord({ id: `big-${i}`, agentName, userId: 'u1', modelName: 'm', inputTokens: max, outputTokens: max - i, totalTokens: max, costNanoUsd: max - 1, recordedAt: at });
+      createUsageRecord({ id: `big-${i}`, agentName, userId: 'u1', modelName: 'm', inputTokens: max, outputTokens: max - i, totalTokens: max, costNanoUsd: max - 1, units: max - 2 * i, recordedAt: at });
     let records = [big(0, 'a'), big(1, 'a'), big(2, 'b'), big(3, 'a'), big(4, 'a'), big(5, 'b'), big(6, 'a')];
     await s.write(records.slice(0, 3));
     await s.write(records.slice(3));
     const sub = `${PREFIX}big:`;
     const day = dayKey(at, 'UTC');
-    expect((await admin.hkeys(`${sub}agg:${day}:day`)).sort()).toEqual(['t', 't:c', 't:in', 't:out', 't:tt']);
+    expect((await admin.hkeys(`${sub}agg:${day}:day`)).sort()).toEqual(['t', 't:c', 't:in', 't:out', 't:tt', 't:u']);
     const check = async () => {
       const of = (agent: string) => records.filter((r) => r.agentName === agent);
       expect(norm(await s.aggregate({}))).toEqual(exact(records));

@@ -117,8 +117,8 @@ describe('a new install', () => {
       { clock },
     );
     await app.close();
-    // coordination 'memory': the job never touched PostgreSQL, so the driver made it.
-    expect(await tablesOf(withBudgets)).toEqual(['agent_usage_daily', 'agent_usage_daily_users', 'agent_usage_records', 'job_alerts']);
+    // coordination 'memory': the job never touched PostgreSQL, so the driver made it (and the runtime alerts table).
+    expect(await tablesOf(withBudgets)).toEqual(['agent_usage_daily', 'agent_usage_daily_users', 'agent_usage_records', 'agent_usage_runtime_alerts', 'job_alerts']);
 
     const without = newSchema('alerts_none');
     const plain = await bootApp({ storage: 'database', database: { url: PG_URL, schema: without } }, { clock });

@@ -26,6 +26,7 @@ import {
   createAgentUsageMigration,
   createUsageDailyEntity,
   createUsageDailyUserEntity,
+  createUsageHourTotalEntity,
   createUsageHourlyEntity,
   createUsageRecordEntity,
   rebuildAgentUsageRollups,
@@ -197,9 +198,11 @@ describe('write and read back', () => {
     const [agent] = await rowsOf(`SELECT count(*)::int AS n FROM "${names.rollupTableName}"`);
     const [user] = await rowsOf(`SELECT count(*)::int AS n FROM "${userRollupOf(names.rollupTableName)}"`);
     const [hour] = await rowsOf(`SELECT count(*)::int AS n FROM "${names.rollupTableName}_hours"`);
+    const [hourTotal] = await rowsOf(`SELECT count(*)::int AS n FROM "${names.rollupTableName}_hour_totals"`);
     expect(agent.n).toBe(distinct((r) => [day(r), r.agentName, r.group, r.modelName, r.providerName, r.category]));
     expect(user.n).toBe(distinct((r) => [day(r), r.userId, r.agentName, r.modelName, r.providerName, r.category]));
     expect(hour.n).toBe(distinct((r) => [r.recordedAt.toISOString().slice(0, 13), r.agentName, r.modelName, r.providerName, r.category]));
+    expect(hourTotal.n).toBe(distinct((r) => [r.recordedAt.toISOString().slice(0, 13), r.category]));
     const columns = async (t: string) =>
       (await rowsOf(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND column_name LIKE '%_name' OR table_name = $1 AND column_name = 'user_id' ORDER BY 1`, [t])).map(
         (r) => r.column_name,
@@ -289,6 +292,7 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
     const sql = String(spy.mock.calls[spy.mock.calls.length - 1][0]);
     const table = /FROM ("[^"]+")/.exec(sql)?.[1];
     if (table === `"${names.rollupTableName}_hours"`) return 'hour';
+    if (table === `"${names.rollupTableName}_hour_totals"`) return 'hourTotal';
     return table === `"${names.rollupTableName}"` ? 'agent' : table === `"${userRollupOf(names.rollupTableName)}"` ? 'user' : table === `"${names.tableName}"` ? 'ledger' : `? ${sql}`;
   };
 
@@ -309,7 +313,8 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
     expect(await read(() => viaRollups.groupBy('day', f({ userId: 'u1' })))).toBe('user');
     expect(await read(() => viaRollups.groupBy('group', f({ userId: 'u1' })))).toBe('ledger');
     expect(await read(() => viaRollups.groupBy('userId', f({ group: 'g1' })))).toBe('ledger');
-    expect(await read(() => viaRollups.groupBy('hour', {}))).toBe('hour');
+    expect(await read(() => viaRollups.groupBy('hour', {}))).toBe('hourTotal');
+    expect(await read(() => viaRollups.groupBy('hour', f({ dateFrom: '2026-03-07', dateTo: '2026-03-09', category: 'image' })))).toBe('hourTotal');
     expect(await read(() => viaRollups.groupBy('hour', f({ dateFrom: '2026-03-07', dateTo: '2026-03-09', agentName: 'support', category: 'chat' })))).toBe('hour');
     expect(await read(() => viaRollups.groupBy('hour', f({ date: '2026-11-01', modelName: 'gpt-4o', providerName: 'openai' })))).toBe('hour');
     expect(await read(() => viaRollups.groupBy('hour', f({ userId: 'u1' })))).toBe('ledger');
@@ -339,7 +344,7 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
   const USER_FIELDS: readonly string[] = ['userId', 'agentName', 'modelName', 'providerName', 'category'];
   const HOUR_FIELDS: readonly string[] = ['agentName', 'modelName', 'providerName', 'category'];
   const expectedTable = (fields: readonly string[], dim?: UsageDimension) => {
-    if (dim === 'hour') return fields.every((x) => HOUR_FIELDS.includes(x)) ? 'hour' : 'ledger';
+    if (dim === 'hour') return fields.every((x) => x === 'category') ? 'hourTotal' : fields.every((x) => HOUR_FIELDS.includes(x)) ? 'hour' : 'ledger';
     const needed = dim === undefined || dim === 'day' ? fields : [...fields, dim];
     if (needed.every((x) => AGENT_FIELDS.includes(x))) return 'agent';
     if (needed.every((x) => USER_FIELDS.includes(x))) return 'user';
@@ -383,7 +388,7 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
     ];
     // Read through the agent rollup ({}), the user rollup (userId) and both with a day range.
     const reads = [{}, f({ userId: ['u1', 'u2', 'Ünïcode ✓'] }), f({ dateFrom: '2026-03-07', dateTo: '2026-10-31' }), f({ userId: 'u3', date: '2026-11-01' })];
-    const rollups = [names.rollupTableName, userRollupOf(names.rollupTableName), `${names.rollupTableName}_hours`];
+    const rollups = [names.rollupTableName, userRollupOf(names.rollupTableName), `${names.rollupTableName}_hours`, `${names.rollupTableName}_hour_totals`];
     for (const c of clears) {
       const n = await memory.clear(c);
       expect(await viaRollups.clear(c)).toBe(n);
@@ -408,7 +413,7 @@ describe.each(['UTC', 'America/New_York'])('same answers as MemoryUsageStorage o
 /** The time zone recorded on each rollup (agent, user, hour). */
 async function markers(names: { rollupTableName: string; schema?: string }): Promise<(string | null)[]> {
   const out: (string | null)[] = [];
-  for (const t of [names.rollupTableName, userRollupOf(names.rollupTableName), `${names.rollupTableName}_hours`]) {
+  for (const t of [names.rollupTableName, userRollupOf(names.rollupTableName), `${names.rollupTableName}_hours`, `${names.rollupTableName}_hour_totals`]) {
     const target = names.schema ? `"${names.schema}"."${t}_pkey"` : `"${t}_pkey"`;
     const [c] = await rowsOf(`SELECT obj_description(to_regclass($1), 'pg_class') AS c`, [target]);
     out.push(c.c === null ? null : String(c.c).replace('nestjs-agent-usage daily rollup; timeZone=', ''));
@@ -437,7 +442,7 @@ describe('rollup time zone', () => {
     const rebuilding = await openDriver({ url: PG_URL, ...names }, 'America/New_York');
     expect(normGroups(await rebuilding.groupBy('day', {}))).toEqual(expected);
     expect(normGroups(await rebuilding.groupBy('day', { userId: ['u1'] }))).toEqual(normGroups(await ny.groupBy('day', { userId: ['u1'] })));
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York', 'America/New_York']);
   });
 });
 
@@ -450,7 +455,7 @@ describe('rollup time zone on a fresh install', () => {
     await qr.release();
     const logger = new TestLogger();
     const d = await openDriver({ dataSource: ds, ...names }, 'America/New_York', logger);
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York', 'America/New_York']);
     const spy = jest.spyOn(ds, 'query');
     await d.groupBy('day', {});
     expect(String(spy.mock.calls[0][0])).toContain(`"${names.rollupTableName}"`);
@@ -493,7 +498,7 @@ describe('rollup recovery and upgrade', () => {
     const qr = ds.createQueryRunner();
     await new (createAgentUsageMigration(names))().up(qr);
     await qr.release();
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York', 'America/New_York']);
     await expectExact(await openDriver({ dataSource: ds, ...names }, 'America/New_York'), 'America/New_York');
   });
 
@@ -504,7 +509,7 @@ describe('rollup recovery and upgrade', () => {
     await first.close();
     // The layout of earlier versions: one rollup keyed by user too, no user rollup.
     const r = `"${names.rollupTableName}"`;
-    await admin.query(`DROP TABLE ${r}, "${userRollupOf(names.rollupTableName)}", "${names.rollupTableName}_hours"`);
+    await admin.query(`DROP TABLE ${r}, "${userRollupOf(names.rollupTableName)}", "${names.rollupTableName}_hours", "${names.rollupTableName}_hour_totals"`);
     await admin.query(`CREATE TABLE ${r} (day date NOT NULL, agent_name varchar(255) NOT NULL DEFAULT '', user_id varchar(255) NOT NULL DEFAULT '',
       group_name varchar(255) NOT NULL DEFAULT '', model_name varchar(255) NOT NULL DEFAULT '', provider_name varchar(255) NOT NULL DEFAULT '',
       record_count bigint NOT NULL DEFAULT 0, CONSTRAINT "${names.rollupTableName}_pkey" PRIMARY KEY (day, agent_name, user_id, group_name, model_name, provider_name))`);
@@ -522,7 +527,7 @@ describe('rollup recovery and upgrade', () => {
     const qr = ds.createQueryRunner();
     await new (createAgentUsageMigration({ ...names, name: 'UpgradeAgentUsageRollups1795900000000' }))().up(qr);
     await qr.release();
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York', 'America/New_York']);
     const [wide] = await rowsOf(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = $1 AND column_name = 'user_id'`, [names.rollupTableName]);
     expect(wide.n).toBe(0);
     const logger = new TestLogger();
@@ -542,7 +547,7 @@ describe('rollup recovery and upgrade', () => {
     const ds = await openDataSource();
     await ds.transaction((m) => rebuildAgentUsageRollups(m, names, 'America/New_York'));
     await expectExact(d, 'America/New_York');
-    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York']);
+    expect(await markers(names)).toEqual(['America/New_York', 'America/New_York', 'America/New_York', 'America/New_York']);
   });
 });
 
@@ -699,7 +704,7 @@ describe('migration', () => {
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   });
 
-  it('creates the five tables (ledger, three rollups, alerts) and their indexes on an empty schema, idempotently; down() drops them', async () => {
+  it('creates the six tables (ledger, four rollups, alerts) and their indexes on an empty schema, idempotently; down() drops them', async () => {
     const ds = await openDataSource();
     const names = { tableName: 'ledger', rollupTableName: 'daily', schema };
     const Migration = createAgentUsageMigration({ ...names, timeZone: 'Europe/Paris' });
@@ -718,6 +723,8 @@ describe('migration', () => {
       { tablename: 'agent_usage_alerts', indexname: 'agent_usage_alerts_pkey' },
       { tablename: 'daily', indexname: 'daily_agent_day_idx' },
       { tablename: 'daily', indexname: 'daily_pkey' },
+      { tablename: 'daily_hour_totals', indexname: 'daily_hour_totals_category_hour_idx' },
+      { tablename: 'daily_hour_totals', indexname: 'daily_hour_totals_pkey' },
       { tablename: 'daily_hours', indexname: 'daily_hours_agent_hour_idx' },
       { tablename: 'daily_hours', indexname: 'daily_hours_pkey' },
       { tablename: 'daily_users', indexname: 'daily_users_pkey' },
@@ -736,13 +743,15 @@ describe('migration', () => {
     expect(def('daily_users_pkey')).toBe('(day, user_id, agent_name, model_name, provider_name, category)');
     expect(def('daily_hours_pkey')).toBe('(hour, agent_name, model_name, provider_name, category)');
     expect(def('daily_hours_agent_hour_idx')).toBe('(agent_name, hour)');
+    expect(def('daily_hour_totals_pkey')).toBe('(hour, category)');
     expect(def('daily_users_user_day_idx')).toBe('(user_id, day)');
     expect(def('ledger_recorded_idx')).toBe('(recorded_at)');
-    expect(await markers(names)).toEqual(['Europe/Paris', 'Europe/Paris', 'Europe/Paris']);
+    expect(await markers(names)).toEqual(['Europe/Paris', 'Europe/Paris', 'Europe/Paris', 'Europe/Paris']);
     const options = await rowsOf(`SELECT relname, reloptions FROM pg_class WHERE relnamespace = to_regnamespace($1) AND relkind = 'r' ORDER BY 1`, [`"${schema}"`]);
     expect(options).toEqual([
       { relname: 'agent_usage_alerts', reloptions: null },
       { relname: 'daily', reloptions: ['fillfactor=70'] },
+      { relname: 'daily_hour_totals', reloptions: ['fillfactor=70'] },
       { relname: 'daily_hours', reloptions: ['fillfactor=70'] },
       { relname: 'daily_users', reloptions: ['fillfactor=70'] },
       { relname: 'ledger', reloptions: null },
@@ -752,7 +761,7 @@ describe('migration', () => {
     const withEntities = new DataSource({
       type: 'postgres',
       url: PG_URL,
-      entities: [createUsageRecordEntity(names), createUsageDailyEntity(names), createUsageDailyUserEntity(names), createUsageHourlyEntity(names)],
+      entities: [createUsageRecordEntity(names), createUsageDailyEntity(names), createUsageDailyUserEntity(names), createUsageHourlyEntity(names), createUsageHourTotalEntity(names)],
     });
     await withEntities.initialize();
     try {

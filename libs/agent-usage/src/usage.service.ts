@@ -171,6 +171,8 @@ export class UsageService extends UsageStorageReader {
     return this.analytics.getRecommendations(query);
   }
 
+  // ---- runtime alerts (budgets/runtime/) ----
+
   /**
    * Creates a runtime alert: a budget of one scope value (an agent, a user...) with levels that call a
    * webhook and/or pause the agent, stored in PostgreSQL, else Redis, else this instance's memory, and

@@ -2,6 +2,7 @@ import type { UsageDimension, UsageFilters, UsageGroup } from '../interfaces/usa
 import type { UsageReader } from '../storage/usage-storage.reader';
 import type { UsagePricingService } from '../pricing/pricing.service';
 import type { UsageBudgetService } from '../budgets/budget.service';
+import type { CompiledBudget } from '../budgets/budget-options.interface';
 import type { UsageAnalyticsOptions, UsagePeriod, UsageRangeQuery } from './analytics.interfaces';
 import type { ResolvedRange } from './usage-range.resolver';
 
@@ -23,8 +24,8 @@ export interface AnalyticsContext {
   pricing: UsagePricingService;
   budgets: UsageBudgetService;
   options: UsageAnalyticsOptions;
-  /** Runtime alerts' agent cost budgets (the `alerts` module); none when it is absent. */
-  runtimeBudgets(): Promise<AgentCostBudget[]>;
+  /** Runtime alerts as compiled budgets (fresh from their store); none with `scheduler.runtimeAlerts: false`. */
+  runtimeBudgets(): Promise<CompiledBudget[]>;
   resolve(query: UsageRangeQuery, defaultPeriod: UsagePeriod, extraKeys?: readonly string[]): Promise<ResolvedRange>;
   /** `getUsageGroupedBy` of the primary driver. */
   groupBy(dimension: UsageDimension, filters: UsageFilters): Promise<UsageGroup[]>;

@@ -2,11 +2,13 @@
  * The fleet view: every agent with usage in the range, plus every agent a budget names, with its spend in
  * the range and the cost budget that applies to it. Budgets: configured budgets on the `agent` scope with
  * the `cost` metric (per-agent budgets, or a `match` of one agent; a budget shared by several agents is
- * not one agent's budget and is left out), and runtime alerts' agent cost budgets. Percent, status and
+ * not one agent's budget and is left out), and runtime alerts on an agent with the cost metric (source
+ * `alert:<id>`). Percent, status and
  * projection are about the budget's current calendar window (what the budget counts), from one
  * group-by-agent query per window kind. Records without an agent name are no agent's and are not listed.
  */
 import type { UsageGroup } from '../interfaces/usage-query.interface';
+import type { CompiledBudget } from '../budgets/budget-options.interface';
 import { windowAt, type WindowBounds } from '../budgets/budget-window.util';
 import type { AgentCostBudget, AnalyticsContext } from './analytics.context';
 import type { UsageFleet, UsageFleetAgent, UsageFleetProjection, UsageFleetStatus, UsageRangeQuery } from './analytics.interfaces';
@@ -38,16 +40,16 @@ export function projectWindow(used: bigint, limit: bigint, w: WindowBounds, nowM
   };
 }
 
-/** Configured agent cost budgets (per agent, or naming exactly one agent). */
-function configuredBudgets(ctx: AnalyticsContext): AgentCostBudget[] {
-  return ctx.budgets.budgets
+/** Agent cost budgets among compiled ones (per agent, or naming exactly one agent). */
+function agentCostBudgets(budgets: readonly CompiledBudget[]): AgentCostBudget[] {
+  return budgets
     .filter((b) => b.scope === 'agent' && b.metric === 'cost' && (b.match === null || b.match.length === 1))
     .map((b) => ({ source: b.name, agentName: b.match ? b.match[0] : null, window: b.window, limitNano: BigInt(b.limit) }));
 }
 
 export async function getFleet(ctx: AnalyticsContext, query: UsageRangeQuery): Promise<UsageFleet> {
   const r = await ctx.resolve(query, 'month');
-  const budgets = [...configuredBudgets(ctx), ...(await ctx.runtimeBudgets())];
+  const budgets = agentCostBudgets([...ctx.budgets.budgets, ...(await ctx.runtimeBudgets())]);
   const only = r.attribution.agentName === undefined ? null : new Set([r.attribution.agentName].flat());
   const inRange = new Map<string, UsageGroup>();
   if (r.days.length) for (const g of await ctx.groupBy('agentName', r.filters)) if (g.key !== null) inRange.set(g.key, g);

@@ -7,7 +7,10 @@ import { UsageBudgetService } from '../budgets/budget.service';
 import { UsagePricingService } from '../pricing/pricing.service';
 import { UsageStorageRegistry } from '../storage/usage-storage.registry';
 import { UsageStorageReader } from '../storage/usage-storage.reader';
-import type { AgentCostBudget, AnalyticsContext } from './analytics.context';
+import type { AnalyticsContext } from './analytics.context';
+import type { CompiledBudget } from '../budgets/budget-options.interface';
+import { UsageRuntimeAlerts } from '../budgets/runtime/runtime-alerts.service';
+import { compileAlert } from '../budgets/runtime/runtime-alert.validator';
 import type {
   UsageAnalytics,
   UsageAnalyticsQuery,
@@ -42,14 +45,13 @@ export class UsageAnalyticsService implements AnalyticsContext {
   readonly reader: UsageStorageReader;
   readonly timeZone: string;
   readonly options: NonNullable<UsageTrackingModuleOptions['analytics']>;
-  /** Seam for runtime alerts (set by `UsageService` once alerts exist); none by default. */
-  runtimeBudgetSource: (() => Promise<AgentCostBudget[]>) | null = null;
 
   constructor(
     @Inject(USAGE_TRACKING_OPTIONS) moduleOptions: UsageTrackingModuleOptions,
     registry: UsageStorageRegistry,
     readonly pricing: UsagePricingService,
     readonly budgets: UsageBudgetService,
+    private readonly alerts: UsageRuntimeAlerts,
   ) {
     this.reader = new UsageStorageReader(registry, registry.primary, moduleOptions);
     this.timeZone = moduleOptions.timeZone ?? 'UTC';
@@ -61,8 +63,9 @@ export class UsageAnalyticsService implements AnalyticsContext {
     return this.budgets.now();
   }
 
-  runtimeBudgets(): Promise<AgentCostBudget[]> {
-    return this.runtimeBudgetSource ? this.runtimeBudgetSource() : Promise.resolve([]);
+  async runtimeBudgets(): Promise<CompiledBudget[]> {
+    if (!this.budgets.runtimeEnabled) return [];
+    return (await this.alerts.list()).map((a) => compileAlert(a.id, a, null));
   }
 
   resolve(query: UsageRangeQuery, defaultPeriod: UsagePeriod, extraKeys: readonly string[] = []): Promise<ResolvedRange> {

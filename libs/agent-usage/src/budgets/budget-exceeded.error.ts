@@ -43,7 +43,8 @@ export class UsageBudgetExceededError extends HttpException {
     const scope = status.scope.value !== null ? `${status.scope.type}=${status.scope.value}` : status.scope.match ? `${status.scope.type} in [${status.scope.match.join(', ')}]` : 'global';
     const message =
       reason === 'paused'
-        ? `Usage alert "${status.budget}" paused ${scope} (${status.window.type} window): a pause_agent level was crossed (used ${amount(status.unit, status.used)} of ${amount(status.unit, status.limit)}); calls resume at ${status.resetAt.toISOString()} or when the alert is deleted`
+        ? // The spend that crossed the level was counted by the instance that fired it: `used` is this process's view.
+          `Usage alert "${status.budget}" paused ${scope} (${status.window.type} window, limit ${amount(status.unit, status.limit)}): its pause_agent level was crossed; calls resume at ${status.resetAt.toISOString()} or when the alert is deleted`
         : reason === 'limit_reached'
         ? `Usage budget "${status.budget}" (${scope}, ${status.window.type}) is spent: used ${amount(status.unit, status.used)} of ${amount(status.unit, status.limit)}; resets at ${status.resetAt.toISOString()}`
         : `Usage budget "${status.budget}" (${scope}, ${status.window.type}) is nearly spent and calls in flight may spend the rest (used ${amount(status.unit, status.used)} of ${amount(status.unit, status.limit)}); retry shortly or after ${status.resetAt.toISOString()}`;

@@ -40,6 +40,13 @@ class BudgetDefinitionDto {
 const checkDefinition = dtoSectionValidator(BudgetDefinitionDto);
 const checkWebhook = dtoSectionValidator(BudgetWebhookDto);
 
+/** `scheduler.runtimeWebhook`: a budget webhook without its `url` (each runtime alert has its own). */
+export function runtimeWebhookProblems(value: unknown): string[] {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return [`runtimeWebhook must be an object ({ secret?, retries?, ... }); got ${describe(value)}`];
+  if ('url' in value) return ['runtimeWebhook.url is not allowed: each runtime alert gives its webhookUrl'];
+  return checkWebhook({ ...value, url: 'https://runtime.alert' }).map((p) => `runtimeWebhook.${p}`);
+}
+
 function definitionProblems(def: Record<string, unknown>): string[] {
   const out = checkDefinition(def);
   const metric = (def.metric ?? 'cost') as UsageBudgetMetric;

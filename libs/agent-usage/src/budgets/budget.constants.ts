@@ -11,7 +11,7 @@ export const USAGE_THRESHOLD_HANDLER = Symbol('USAGE_THRESHOLD_HANDLER');
 /** EventEmitter2 event name (when @nestjs/event-emitter is installed and imported by the host). */
 export const USAGE_THRESHOLD_EVENT = 'usage.threshold.crossed';
 
-export const BUDGET_SCOPES = ['global', 'agent', 'user', 'group', 'provider', 'model'] as const;
+export const BUDGET_SCOPES = ['global', 'agent', 'user', 'group', 'provider', 'model', 'category'] as const;
 export const BUDGET_WINDOWS = ['hour', 'day', 'week', 'month'] as const;
 export const BUDGET_METRICS = ['cost', 'tokens', 'requests'] as const;
 export const BUDGET_ACTIONS = ['event', 'webhook', 'log', 'pause'] as const;

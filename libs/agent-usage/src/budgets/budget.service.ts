@@ -33,6 +33,7 @@ const SCOPE_FIELD = {
   group: 'group',
   provider: 'providerName',
   model: 'modelName',
+  category: 'category',
 } as const satisfies Record<Exclude<UsageBudgetScope, 'global'>, string>;
 
 type ScopeField = (typeof SCOPE_FIELD)[keyof typeof SCOPE_FIELD];

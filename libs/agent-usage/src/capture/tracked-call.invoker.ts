@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
+import { DEFAULT_CATEGORY } from '../interfaces/usage-record.interface';
 import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
 import { TrackedCallFrame, UsageContextState, newRunState, usageContextStorage } from '../context/usage-context';
 import { UsageRecorder } from '../record/usage.recorder';
@@ -19,6 +20,8 @@ export interface UsageCallInfo {
   userId: string | null;
   group: string | null;
   chatName: string | null;
+  /** The category its records get when they name none (what category budgets count it under). */
+  category: string;
 }
 /** Throws to refuse the call; may return a promise (e.g. an atomic check in Redis). */
 export type UsageCallGuard = (call: UsageCallInfo) => void | Promise<void>;
@@ -96,6 +99,7 @@ export class TrackedCallInvoker {
       userId: ctx.userId ?? null,
       group: ctx.group ?? frame.methodMeta?.group ?? frame.classMeta?.group ?? null,
       chatName: ctx.chatName ?? null,
+      category: ctx.category ?? frame.methodMeta?.category ?? frame.classMeta?.category ?? DEFAULT_CATEGORY,
     };
   }
 

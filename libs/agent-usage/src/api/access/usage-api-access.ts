@@ -10,12 +10,19 @@ export type UsageApiAccess =
   | { kind: 'public' };
 
 const RULES = ['guard', 'apiKeys', 'public'] as const;
+/** Options that are not access rules (checked by their own features, e.g. a dashboard): add them here. */
+const OTHER_OPTIONS: readonly string[] = [];
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
 /** Validates the options and keeps only hashes of the API keys. Throws InvalidUsageOptionsError naming the option. */
 export function compileUsageApiAccess(options: UsageApiModuleOptions | undefined): UsageApiAccess {
   const o = (options ?? {}) as Record<string, unknown>;
+  const known = [...RULES, ...OTHER_OPTIONS];
+  const unknown = Object.keys(o).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new InvalidUsageOptionsError(unknown.map((k) => `UsageApiModule: unknown option "${k}" (expected ${known.join(', ')}; path is given to forRoot)`));
+  }
   const set = RULES.filter((k) => o[k] !== undefined && o[k] !== false);
   if (set.length !== 1) {
     const which = set.length === 0 ? 'none is set' : `${set.join(' and ')} are set`;
@@ -23,15 +30,11 @@ export function compileUsageApiAccess(options: UsageApiModuleOptions | undefined
       `UsageApiModule: set exactly one access rule, guard, apiKeys or public: true (${which})`,
     ]);
   }
-  const unknown = Object.keys(o).filter((k) => !(RULES as readonly string[]).includes(k));
-  if (unknown.length > 0) {
-    throw new InvalidUsageOptionsError(unknown.map((k) => `UsageApiModule: unknown option "${k}" (expected guard, apiKeys or public; path is given to forRoot)`));
-  }
-  if (o.public !== undefined) {
+  if (set[0] === 'public') {
     if (o.public !== true) throw new InvalidUsageOptionsError([`UsageApiModule: public must be true when set; received ${describe(o.public)}`]);
     return { kind: 'public' };
   }
-  if (o.guard !== undefined) {
+  if (set[0] === 'guard') {
     const g: unknown = o.guard;
     const ok =
       typeof g === 'function'

@@ -1,8 +1,9 @@
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
+import { BadRequestException, Body, Delete, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
 import { ALERT_SCOPE_DIMENSIONS, CreateUsageAlertDto } from '../dto/usage-alert.dto';
 import { toSnakeCase } from '../http/snake-case';
-import { ApiOkResponse, ApiOperation, ApiTags } from '../http/optional-swagger';
+import { ApiOkResponse, ApiOperation } from '../http/optional-swagger';
 import { UsageApiService, UsageApiServiceRef } from '../usage-api.service-ref';
+import { UsageApiController, UsageApiGet } from '../http/usage-api.decorators';
 
 type UsageAlertInput = Parameters<UsageApiService['createAlert']>[0];
 
@@ -24,8 +25,7 @@ function toAlertInput(b: CreateUsageAlertDto): UsageAlertInput {
   return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as unknown as UsageAlertInput;
 }
 
-@ApiTags('agent-usage')
-@Controller('alerts')
+@UsageApiController('alerts')
 export class UsageAlertsController {
   constructor(private readonly usage: UsageApiServiceRef) {}
 
@@ -36,9 +36,7 @@ export class UsageAlertsController {
     return toSnakeCase(await this.usage.service.createAlert(toAlertInput(body)));
   }
 
-  @Get()
-  @ApiOperation({ summary: 'The alerts created at run time' })
-  @ApiOkResponse({ description: 'UsageAlert[], snake_case' })
+  @UsageApiGet('', 'The alerts created at run time', 'UsageAlert[]')
   async list(): Promise<unknown> {
     return toSnakeCase(await this.usage.service.listAlerts());
   }

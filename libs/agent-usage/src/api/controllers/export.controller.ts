@@ -1,14 +1,14 @@
 import type { ServerResponse } from 'node:http';
-import { Controller, Get, Logger, Query, Res } from '@nestjs/common';
+import { Get, Logger, Query, Res } from '@nestjs/common';
 import { UsageExportQueryDto } from '../dto/usage-query.dto';
 import { toRange } from '../dto/usage-query.mapper';
 import { EXPORT_FORMATS } from '../export/usage-export.format';
 import { streamExport } from '../export/usage-export.stream';
-import { ApiOperation, ApiProduces, ApiTags } from '../http/optional-swagger';
+import { ApiOperation, ApiProduces } from '../http/optional-swagger';
 import { UsageApiServiceRef } from '../usage-api.service-ref';
+import { UsageApiController } from '../http/usage-api.decorators';
 
-@ApiTags('agent-usage')
-@Controller('usage')
+@UsageApiController('usage')
 export class UsageExportController {
   private readonly logger = new Logger('UsageApiModule');
 

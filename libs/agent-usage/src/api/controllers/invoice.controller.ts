@@ -1,15 +1,15 @@
-import { Controller, Get, Header, Query, Res, SetMetadata } from '@nestjs/common';
+import { Get, Header, Query, Res, SetMetadata } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { USAGE_API_PUBLIC_ASSET } from '../api.constants';
 import { UsageInvoiceQueryDto } from '../dto/usage-query.dto';
 import { toFilters } from '../dto/usage-query.mapper';
 import { toSnakeCase } from '../http/snake-case';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '../http/optional-swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces } from '../http/optional-swagger';
 import { INVOICE_CSS, invoiceHtml } from '../invoice/invoice.html';
 import { UsageApiServiceRef } from '../usage-api.service-ref';
+import { UsageApiController } from '../http/usage-api.decorators';
 
-@ApiTags('agent-usage')
-@Controller('invoice')
+@UsageApiController('invoice')
 export class UsageInvoiceController {
   constructor(
     private readonly usage: UsageApiServiceRef,

@@ -1,32 +1,25 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { Query } from '@nestjs/common';
 import { UsageBreakdownQueryDto, UsageRangeQueryDto } from '../dto/usage-query.dto';
 import { toRange } from '../dto/usage-query.mapper';
 import { toSnakeCase } from '../http/snake-case';
-import { ApiOkResponse, ApiOperation, ApiTags } from '../http/optional-swagger';
 import { UsageApiServiceRef } from '../usage-api.service-ref';
+import { UsageApiController, UsageApiGet } from '../http/usage-api.decorators';
 
-@ApiTags('agent-usage')
-@Controller('usage')
+@UsageApiController('usage')
 export class UsageSummaryController {
   constructor(private readonly usage: UsageApiServiceRef) {}
 
-  @Get()
-  @ApiOperation({ summary: 'Spend, operations, tokens, success rate and top models of a period' })
-  @ApiOkResponse({ description: 'UsageSummary, snake_case' })
+  @UsageApiGet('', 'Spend, operations, tokens, success rate and top models of a period', 'UsageSummary')
   async summary(@Query() q: UsageRangeQueryDto): Promise<unknown> {
     return toSnakeCase(await this.usage.service.getUsageSummary(toRange(q)));
   }
 
-  @Get('breakdown')
-  @ApiOperation({ summary: 'Cost, calls and tokens per model, agent, user, group, provider or category' })
-  @ApiOkResponse({ description: 'UsageBreakdown, snake_case' })
+  @UsageApiGet('breakdown', 'Cost, calls and tokens per model, agent, user, group, provider or category', 'UsageBreakdown')
   async breakdown(@Query() q: UsageBreakdownQueryDto): Promise<unknown> {
     return toSnakeCase(await this.usage.service.getUsageBreakdown(q.group_by ?? 'model', toRange(q)));
   }
 
-  @Get('optimize')
-  @ApiOperation({ summary: 'Recommendations computed from the usage and the price table' })
-  @ApiOkResponse({ description: 'UsageRecommendations, snake_case' })
+  @UsageApiGet('optimize', 'Recommendations computed from the usage and the price table', 'UsageRecommendations')
   async optimize(@Query() q: UsageRangeQueryDto): Promise<unknown> {
     return toSnakeCase(await this.usage.service.getRecommendations(toRange(q)));
   }

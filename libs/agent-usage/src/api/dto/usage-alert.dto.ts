@@ -1,6 +1,8 @@
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsNumber, IsOptional, IsString, Length, ValidateBy, ValidateNested } from 'class-validator';
+import { USAGE_ALERT_ACTIONS, USAGE_ALERT_DIMENSIONS, USAGE_ALERT_METRICS, USAGE_ALERT_WINDOWS, type UsageAlertDimension } from '../../budgets/runtime/runtime-alert.interface';
 import { MAX_ATTRIBUTION_LENGTH } from '../../common/usage-tracking.constants';
+import { httpFieldName, snakeKey } from '../http/snake-case';
 import { ApiProperty, ApiPropertyOptional } from '../http/optional-swagger';
 
 /**
@@ -8,23 +10,13 @@ import { ApiProperty, ApiPropertyOptional } from '../http/optional-swagger';
  * above zero, percents, a webhook URL) the same way as boot options, and its errors become 400s too.
  */
 
-/** Scope dimensions as the service names them, and the wire names accepted for them. */
-export const ALERT_SCOPE_DIMENSIONS: Readonly<Record<string, string>> = {
-  agentName: 'agentName',
-  agent_name: 'agentName',
-  agent: 'agentName',
-  userId: 'userId',
-  user_id: 'userId',
-  user: 'userId',
-  group: 'group',
-  modelName: 'modelName',
-  model_name: 'modelName',
-  model: 'modelName',
-  providerName: 'providerName',
-  provider_name: 'providerName',
-  provider: 'providerName',
-  category: 'category',
-};
+/**
+ * Scope dimensions as the service names them (`agentName`), plus their wire names: snake_case
+ * (`agent_name`) and the query parameter names (`agent`).
+ */
+export const ALERT_SCOPE_DIMENSIONS: Readonly<Record<string, UsageAlertDimension>> = Object.fromEntries(
+  USAGE_ALERT_DIMENSIONS.flatMap((d) => [d, snakeKey(d), httpFieldName(d)].map((name) => [name, d] as const)),
+);
 
 const IsDecimalInput = (field: string): PropertyDecorator =>
   ValidateBy({
@@ -51,9 +43,9 @@ export class UsageAlertLevelDto {
   @IsNumber({ allowNaN: false, allowInfinity: false })
   percent!: number;
 
-  @ApiProperty({ enum: ['webhook', 'pause_agent'] })
-  @IsIn(['webhook', 'pause_agent'])
-  action!: 'webhook' | 'pause_agent';
+  @ApiProperty({ enum: USAGE_ALERT_ACTIONS })
+  @IsIn(USAGE_ALERT_ACTIONS)
+  action!: (typeof USAGE_ALERT_ACTIONS)[number];
 }
 
 export class CreateUsageAlertDto {
@@ -85,15 +77,15 @@ export class CreateUsageAlertDto {
   @IsDecimalInput('limit')
   limit?: number | string;
 
-  @ApiPropertyOptional({ enum: ['hour', 'day', 'week', 'month'] })
+  @ApiPropertyOptional({ enum: USAGE_ALERT_WINDOWS })
   @IsOptional()
-  @IsIn(['hour', 'day', 'week', 'month'])
-  window?: 'hour' | 'day' | 'week' | 'month';
+  @IsIn(USAGE_ALERT_WINDOWS)
+  window?: (typeof USAGE_ALERT_WINDOWS)[number];
 
-  @ApiPropertyOptional({ enum: ['cost', 'tokens'] })
+  @ApiPropertyOptional({ enum: USAGE_ALERT_METRICS })
   @IsOptional()
-  @IsIn(['cost', 'tokens'])
-  metric?: 'cost' | 'tokens';
+  @IsIn(USAGE_ALERT_METRICS)
+  metric?: (typeof USAGE_ALERT_METRICS)[number];
 
   @ApiProperty({ type: [UsageAlertLevelDto] })
   @IsArray()

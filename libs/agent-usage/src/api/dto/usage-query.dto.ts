@@ -1,5 +1,6 @@
 import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { BREAKDOWN_GROUPS, USAGE_PERIODS } from '../../analytics/analytics.interfaces';
 import { MAX_ATTRIBUTION_LENGTH } from '../../common/usage-tracking.constants';
 import { ApiProperty, ApiPropertyOptional } from '../http/optional-swagger';
 
@@ -9,8 +10,6 @@ import { ApiProperty, ApiPropertyOptional } from '../http/optional-swagger';
  * to the same 400 by the module's exception filter.
  */
 
-export const USAGE_PERIODS = ['today', 'yesterday', 'week', 'month', 'all_time'] as const;
-export const BREAKDOWN_DIMENSIONS = ['model', 'agent', 'user', 'group', 'provider', 'category'] as const;
 export const EXPORT_FORMATS = ['csv', 'json', 'jsonl'] as const;
 
 /** `agent=a&agent=b` and `agent=a,b` both give ['a', 'b']. */
@@ -61,10 +60,10 @@ export class UsageRangeQueryDto extends UsageFiltersQueryDto {
 }
 
 export class UsageBreakdownQueryDto extends UsageRangeQueryDto {
-  @ApiPropertyOptional({ enum: BREAKDOWN_DIMENSIONS, default: 'model' })
+  @ApiPropertyOptional({ enum: BREAKDOWN_GROUPS, default: 'model' })
   @IsOptional()
-  @IsIn(BREAKDOWN_DIMENSIONS)
-  group_by?: (typeof BREAKDOWN_DIMENSIONS)[number];
+  @IsIn(BREAKDOWN_GROUPS)
+  group_by?: (typeof BREAKDOWN_GROUPS)[number];
 }
 
 export class UsageAnalyticsQueryDto extends UsageRangeQueryDto {

@@ -66,7 +66,7 @@ export class SqlRuntimeAlertStore implements RuntimeAlertStore {
 
   async remove(id: string): Promise<boolean> {
     try {
-      return (await this.sql.query(`DELETE FROM ${this.table} WHERE id = $1 RETURNING id`, [id])).length === 1;
+      return (await this.affected(`DELETE FROM ${this.table} WHERE id = $1 RETURNING id`, [id])) === 1;
     } catch (e) {
       if (codeOf(e) === UNDEFINED_TABLE) return false;
       throw e;
@@ -74,10 +74,12 @@ export class SqlRuntimeAlertStore implements RuntimeAlertStore {
   }
 
   async pause(id: string, untilMs: number): Promise<boolean> {
-    const rows = await this.sql.query(
-      `UPDATE ${this.table} SET paused_until = GREATEST(COALESCE(paused_until, $2), $2) WHERE id = $1 RETURNING id`,
-      [id, new Date(untilMs)],
-    );
-    return rows.length === 1;
+    return (await this.affected(`UPDATE ${this.table} SET paused_until = GREATEST(COALESCE(paused_until, $2), $2) WHERE id = $1 RETURNING id`, [id, new Date(untilMs)])) === 1;
+  }
+
+  /** Rows a DELETE/UPDATE touched, read through a CTE: TypeORM shapes the results of those two statements its own way. */
+  private async affected(statement: string, params: unknown[]): Promise<number> {
+    const [row] = await this.sql.query<{ n: number }>(`WITH changed AS (${statement}) SELECT count(*)::int AS n FROM changed`, params);
+    return row?.n ?? 0;
   }
 }

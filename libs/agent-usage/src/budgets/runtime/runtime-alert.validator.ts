@@ -1,6 +1,6 @@
 import { InvalidUsageInputError, unknownKeyError } from '../../common/usage.errors';
 import { MAX_ATTRIBUTION_LENGTH } from '../../common/usage-tracking.constants';
-import type { CompiledBudget, UsageBudgetDefinition, UsageBudgetScope } from '../budget-options.interface';
+import type { CompiledBudget, UsageBudgetDefinition, UsageBudgetScope, UsageBudgetWebhookOptions } from '../budget-options.interface';
 import { budgetsSectionProblems, compileBudgets } from '../budget-options.validator';
 import {
   USAGE_ALERT_ACTIONS,
@@ -15,14 +15,14 @@ import {
 const KNOWN_KEYS = ['agentName', 'scope', 'dailyBudget', 'limit', 'window', 'metric', 'alerts', 'webhookUrl'];
 const list = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
 
-/** Budget scope of each alert dimension; null: not a budget scope yet (no such record field to count by). */
-const SCOPE_OF: Record<UsageAlertDimension, Exclude<UsageBudgetScope, 'global'> | null> = {
+/** Budget scope of each alert dimension. */
+const SCOPE_OF: Record<UsageAlertDimension, Exclude<UsageBudgetScope, 'global'>> = {
   agentName: 'agent',
   userId: 'user',
   group: 'group',
   modelName: 'model',
   providerName: 'provider',
-  category: null,
+  category: 'category',
 };
 
 /** Where a problem of the budget definition comes from in the alert's input. */
@@ -57,9 +57,6 @@ export function validateAlertInput(raw: unknown): UsageAlertInput {
     const s = a.scope as Record<string, unknown> | null;
     if (!s || typeof s !== 'object' || Array.isArray(s)) throw new InvalidUsageInputError('scope', '{ dimension, value }', a.scope);
     if (!(USAGE_ALERT_DIMENSIONS as readonly unknown[]).includes(s.dimension)) throw new InvalidUsageInputError('scope.dimension', `one of ${list(USAGE_ALERT_DIMENSIONS)}`, s.dimension);
-    if (SCOPE_OF[s.dimension as UsageAlertDimension] === null) {
-      throw new InvalidUsageInputError('scope.dimension', `a dimension budgets count by (${list(USAGE_ALERT_DIMENSIONS.filter((d) => SCOPE_OF[d]))})`, s.dimension);
-    }
     if (!name(s.value)) throw new InvalidUsageInputError('scope.value', `a non-empty string of at most ${MAX_ATTRIBUTION_LENGTH} characters`, s.value);
     scope = { dimension: s.dimension as UsageAlertDimension, value: s.value as string };
   } else {
@@ -107,7 +104,8 @@ export function validateAlertInput(raw: unknown): UsageAlertInput {
   if (problems.length > 0) {
     const problem = problems[0].replace(/^0 \("[^"]*"\)\./, '');
     const field = inputFieldOf(problem, input);
-    throw new InvalidUsageInputError(field, problem.replace(/^[\w.]+ /, ''), field === 'webhookUrl' ? input.webhookUrl : (a as Record<string, unknown>)[field]);
+    const expected = problem.replace(/^[\w.]+ (must be )?/, '').replace(/; got .*$/, '');
+    throw new InvalidUsageInputError(field, expected, field === 'webhookUrl' ? input.webhookUrl : (a as Record<string, unknown>)[field]);
   }
   return input;
 }
@@ -117,7 +115,7 @@ export function definitionOf(name: string, input: UsageAlertInput): UsageBudgetD
   const levels = [...new Set(input.alerts.map((l) => l.percent))];
   return {
     name,
-    scope: SCOPE_OF[input.scope!.dimension] ?? 'agent',
+    scope: SCOPE_OF[input.scope!.dimension],
     match: [input.scope!.value],
     window: input.window ?? 'day',
     metric: input.metric ?? 'cost',
@@ -132,8 +130,9 @@ export function definitionOf(name: string, input: UsageAlertInput): UsageBudgetD
 export const alertBudgetName = (id: string) => `alert:${id}`;
 
 /** A stored alert as a budget every instance enforces. */
-export function compileAlert(id: string, input: UsageAlertInput, pausedUntil: number | null): CompiledBudget {
+export function compileAlert(id: string, input: UsageAlertInput, pausedUntil: number | null, hook?: Omit<UsageBudgetWebhookOptions, 'url'>): CompiledBudget {
   const [b] = compileBudgets([definitionOf(alertBudgetName(id), input)]);
+  if (b.webhook && hook) b.webhook = { ...hook, url: b.webhook.url };
   const levelActions = new Map<number, Set<UsageAlertAction>>();
   for (const l of input.alerts) levelActions.set(l.percent, (levelActions.get(l.percent) ?? new Set()).add(l.action));
   b.runtime = { id, value: input.scope!.value, levelActions, pausedUntil };

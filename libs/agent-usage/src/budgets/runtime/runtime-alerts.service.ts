@@ -33,6 +33,7 @@ export class UsageRuntimeAlerts implements OnApplicationBootstrap, OnModuleDestr
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking: Promise<void> | null = null;
   private closing = false;
+  private lastErrorLog = 0;
   private readonly ready: Promise<void>;
   private markReady!: () => void;
   readonly refreshMs: number;
@@ -55,16 +56,27 @@ export class UsageRuntimeAlerts implements OnApplicationBootstrap, OnModuleDestr
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    if (!this.budgets.runtimeEnabled) return this.markReady();
     try {
-      if (!this.budgets.runtimeEnabled) return;
       this.store = await this.chooseStore();
-      if (this.store.kind === 'memory') this.logger.log('runtime alerts are kept in memory: enforced by this instance only (configure PostgreSQL or Redis for several)');
-      await this.refresh().catch((e: Error) => this.logger.error(`loading runtime alerts failed (${e.message}); retried every ${this.refreshMs} ms`));
-      this.timer = setInterval(() => void this.tick(), this.refreshMs);
-      this.timer.unref?.();
-    } finally {
+    } catch (e) {
       this.markReady();
+      throw e;
     }
+    if (this.store.kind === 'memory') this.logger.log('runtime alerts are kept in memory: enforced by this instance only (configure PostgreSQL or Redis for several)');
+    // Not awaited: a store that is down at boot must not hold the app (the refresh retries it).
+    void this.refresh()
+      .catch((e: Error) => this.failed('loading runtime alerts', e))
+      .finally(() => this.markReady());
+    this.timer = setInterval(() => void this.tick(), this.refreshMs);
+    this.timer.unref?.();
+  }
+
+  /** Logged at most once a minute: a store outage must not flood the log every refresh. */
+  private failed(what: string, e: Error): void {
+    if (Date.now() - this.lastErrorLog < 60_000) return;
+    this.lastErrorLog = Date.now();
+    this.logger.error(`${what} failed (${e.message}); retried every ${this.refreshMs} ms`);
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -100,7 +112,7 @@ export class UsageRuntimeAlerts implements OnApplicationBootstrap, OnModuleDestr
         await this.refresh();
         if (this.budgets.runtime.length > 0 && !this.closing) await this.job.runBudgets(this.budgets.runtime);
       } catch (e) {
-        this.logger.error(`runtime alerts refresh failed: ${(e as Error).message}`);
+        this.failed('refreshing runtime alerts', e as Error);
       } finally {
         this.ticking = null;
       }
@@ -114,7 +126,7 @@ export class UsageRuntimeAlerts implements OnApplicationBootstrap, OnModuleDestr
     const list: CompiledBudget[] = [];
     for (const a of stored) {
       try {
-        list.push(compileAlert(a.id, a.input, a.pausedUntil));
+        list.push(compileAlert(a.id, a.input, a.pausedUntil, this.options.scheduler?.runtimeWebhook));
       } catch (e) {
         this.logger.error(`runtime alert "${a.id}" is not valid and is skipped: ${(e as Error).message}`);
       }

@@ -34,6 +34,8 @@ export interface UsageSchedulerOptions {
   runtimeAlerts?: boolean;
   /** How often every instance reloads runtime alerts (and checks their levels), ms. Default 5000. */
   runtimeRefreshMs?: number;
+  /** Webhook settings of every runtime alert (each gives its own URL), e.g. `{ secret }` to sign them. */
+  runtimeWebhook?: Omit<import('../budget-options.interface').UsageBudgetWebhookOptions, 'url'>;
   /** PostgreSQL table of runtime alerts. Default `agent_usage_runtime_alerts`. */
   runtimeAlertsTable?: string;
   /** How long an admitted call holds its reservation if it never records (crash, error), ms. Default 60000. */

@@ -18,6 +18,7 @@ import { OPTION_SECTION_VALIDATORS, dtoSectionValidator } from '../../options/us
 import { isValidTimeZone } from '../../query/time-zone';
 import { describe } from '../../common/usage.errors';
 import { loadOptional } from '../../common/optional-packages';
+import { runtimeWebhookProblems } from '../budget-options.validator';
 
 /** Checked with the cron package @nestjs/schedule uses, when it is installed (else at registration). */
 function cronProblem(value: unknown): string | null {
@@ -97,6 +98,7 @@ export class UsageSchedulerOptionsDto {
   @Matches(ALERTS_TABLE_RE, { message: `alertsTable must be a lower-case SQL identifier matching ${ALERTS_TABLE_RE}` })
   alertsTable?: string;
   @IsOptional() @IsBoolean() runtimeAlerts?: boolean;
+  @IsOptional() runtimeWebhook?: unknown; // checked below, by the budgets' webhook rules
   @IsOptional() @IsInt() @Min(100) @Max(86_400_000) runtimeRefreshMs?: number;
   @IsOptional()
   @IsString()
@@ -108,4 +110,10 @@ export class UsageSchedulerOptionsDto {
   @IsOptional() @Validate(ClockConstraint) clock?: unknown;
 }
 
-OPTION_SECTION_VALIDATORS.scheduler = dtoSectionValidator(UsageSchedulerOptionsDto);
+const checkScheduler = dtoSectionValidator(UsageSchedulerOptionsDto);
+OPTION_SECTION_VALIDATORS.scheduler = (value) => {
+  const out = checkScheduler(value);
+  const hook = (value as { runtimeWebhook?: unknown } | null)?.runtimeWebhook;
+  if (hook !== undefined) out.push(...runtimeWebhookProblems(hook));
+  return out;
+};

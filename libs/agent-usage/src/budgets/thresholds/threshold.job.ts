@@ -13,7 +13,6 @@ import type {
   UsageBudgetStatus,
   UsageCostDriver,
   UsageThresholdEvent,
-  UsageThresholdHandler,
 } from '../budget-options.interface';
 import {
   DEFAULT_ALERTS_TABLE,
@@ -21,13 +20,13 @@ import {
   DEFAULT_JOB_NAME,
   DEFAULT_KEY_PREFIX,
   USAGE_THRESHOLD_EVENT,
-  USAGE_THRESHOLD_HANDLER,
 } from '../budget.constants';
 import { nanoUsdToString } from '../../query/money';
 import { SHARED } from '../budget-counter.memory';
 import { ThresholdDedupeStore, createThresholdDedupe } from './threshold-dedupe.store';
 import { UsageWebhookNotifier } from './webhook.notifier';
 import { alertPayload } from './alert-payload';
+import { type EventEmitterLike, resolveThresholdDelivery } from './threshold-delivery';
 
 const TOP_DRIVERS = 5;
 
@@ -39,9 +38,6 @@ export interface ThresholdRunResult {
   ran: boolean;
 }
 
-interface EventEmitterLike {
-  emit(event: string, payload: unknown): boolean;
-}
 
 /**
  * The threshold job: registered through @nestjs/schedule's SchedulerRegistry at bootstrap (the host
@@ -147,38 +143,7 @@ export class UsageThresholdJob implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private async resolveDelivery(): Promise<void> {
-    const ee = loadOptional<{ EventEmitter2: new () => EventEmitterLike }>('@nestjs/event-emitter');
-    if (ee) {
-      try {
-        this.emitter = this.moduleRef.get(ee.EventEmitter2 as any, { strict: false }) as EventEmitterLike;
-      } catch {
-        /* EventEmitterModule not imported by the host: no Nest event */
-      }
-    }
-    const spec = this.options.scheduler?.onThreshold;
-    let h: unknown = undefined;
-    if (spec !== undefined) {
-      if (typeof spec === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(spec))) {
-        try {
-          h = this.moduleRef.get(spec as any, { strict: false });
-        } catch {
-          // Not a host provider: built in this module's context, so it can only inject global providers.
-          try {
-            h = await this.moduleRef.create(spec as any);
-          } catch (e) {
-            throw new Error(`scheduler.onThreshold: ${(spec as { name: string }).name} is not a provider of the app and cannot be built here (${(e as Error).message.split('\n')[0]}); add it to your module's providers`);
-          }
-        }
-      } else h = spec;
-    } else {
-      try {
-        h = this.moduleRef.get(USAGE_THRESHOLD_HANDLER, { strict: false });
-      } catch {
-        /* no handler provider */
-      }
-    }
-    if (typeof h === 'function') this.handler = h as (e: UsageThresholdEvent) => void;
-    else if (h && typeof (h as UsageThresholdHandler).handle === 'function') this.handler = (e) => (h as UsageThresholdHandler).handle(e);
+    ({ emitter: this.emitter, handler: this.handler } = await resolveThresholdDelivery(this.moduleRef, this.options.scheduler?.onThreshold));
   }
 
   private init(): Promise<void> {

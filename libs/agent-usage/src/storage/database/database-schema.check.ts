@@ -17,11 +17,12 @@ export async function assertTablesReady(
   names: ResolvedUsageTableNames,
   options: DatabaseStorageOptions,
 ): Promise<void> {
-  const [rollup, userRollup, hourRollup] = [...rollupTable.values()];
+  const [rollup, userRollup, hourRollup, hourTotalRollup] = [...rollupTable.values()];
   const [row] = rowsOf(
     await ds.query(
       `SELECT to_regclass($1::text) IS NOT NULL AS ledger, to_regclass($2::text) IS NOT NULL AS rollup,
-         to_regclass($3::text) IS NOT NULL AS user_rollup, to_regclass($4::text) IS NOT NULL AS hour_rollup,
+         to_regclass($3::text) IS NOT NULL AS user_rollup,
+         to_regclass($4::text) IS NOT NULL AND to_regclass($5::text) IS NOT NULL AS hour_rollup,
          (SELECT count(*) FROM pg_attribute WHERE NOT attisdropped AND attname = 'category'
            AND attrelid IN (to_regclass($1::text), to_regclass($2::text), to_regclass($3::text)))::int = 3
          AND (SELECT count(*) FROM pg_index WHERE indisprimary AND indrelid IN (to_regclass($2::text), to_regclass($3::text))
@@ -30,7 +31,7 @@ export async function assertTablesReady(
          (SELECT count(*) FROM pg_attribute WHERE NOT attisdropped AND (
            (attrelid = to_regclass($1::text) AND attname = 'run_id') OR
            (attrelid IN (to_regclass($2::text), to_regclass($3::text)) AND attname = 'agent_run_count')))::int = 3 AS runs`,
-      [ledger, rollup, userRollup, hourRollup],
+      [ledger, rollup, userRollup, hourRollup, hourTotalRollup],
     ),
   );
   // An earlier version's wide rollup comes with no user rollup: say "upgrade", not "missing".
@@ -56,9 +57,9 @@ export async function assertTablesReady(
             `Add UpgradeAgentUsageRuns1796400000000 to your TypeORM migrations (other table names: ${migration.replace(/\}\)$/, `,"name":"UpgradeAgentUsageRuns1796400000000"})`)}), ` +
             `or set database.autoMigrate: true: either adds them in place (no table rewrite)`
           : uncategorized
-            ? `database: ${ledger} and its rollups predate categories (no category / units columns, no hourly rollup ${hourRollup}). ` +
+            ? `database: ${ledger} and its rollups predate categories (no category / units columns, no hourly rollups ${hourRollup}, ${hourTotalRollup}). ` +
               `Add UpgradeAgentUsageCategories1796600000000 to your TypeORM migrations (other table names: ${migration.replace(/\}\)$/, `,"name":"UpgradeAgentUsageCategories1796600000000"})`)}), ` +
-              `or set database.autoMigrate: true: either adds them in place ("chat" for existing rows), widens the rollups' keys and fills the hourly rollup from the ledger`
+              `or set database.autoMigrate: true: either adds them in place ("chat" for existing rows), widens the rollups' keys and fills the hourly rollups from the ledger`
           : `database: ${rollup} is the daily rollup of an earlier version (keyed by user too). Run ${migration} again ` +
           `(under a new name: { name: 'UpgradeAgentUsageRollups<13-digit timestamp>' }), or set database.autoMigrate: true: ` +
           `either replaces it by the two narrower rollups, filled from the ledger`,

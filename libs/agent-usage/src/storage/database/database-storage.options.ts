@@ -13,6 +13,8 @@ export const DEFAULT_ALERTS_TABLE = 'agent_usage_alerts';
 export const USER_ROLLUP_SUFFIX = '_users';
 /** The hourly rollup defaults to the daily rollup's name plus this suffix (`agent_usage_daily_hours`). */
 export const HOUR_ROLLUP_SUFFIX = '_hours';
+/** The hourly totals per category: always the daily rollup's name plus this suffix (`agent_usage_daily_hour_totals`). */
+export const HOUR_TOTAL_ROLLUP_SUFFIX = '_hour_totals';
 
 /**
  * `database` section of the module options (or the argument of `new DatabaseUsageStorage(...)`).
@@ -109,6 +111,8 @@ export interface UsageTableNames {
 export interface ResolvedUsageTableNames extends UsageTableNames {
   userRollupTableName: string;
   hourRollupTableName: string;
+  /** Derived: `<rollupTableName>_hour_totals`. */
+  hourTotalRollupTableName: string;
   alertsTableName: string;
 }
 
@@ -150,6 +154,10 @@ export function tableNameProblems(options: Partial<UsageTableNames>): string[] {
     );
   }
   const hourRollupTableName = options.hourRollupTableName ?? defaultHourRollupTableName(rollupTableName);
+  const hourTotalRollupTableName = defaultUserRollupTableName(rollupTableName, HOUR_TOTAL_ROLLUP_SUFFIX);
+  if ([tableName, userRollupTableName, hourRollupTableName].includes(hourTotalRollupTableName)) {
+    problems.push(`tableName, userRollupTableName and hourRollupTableName must differ from "${hourTotalRollupTableName}" (the hourly totals rollup: rollupTableName + "${HOUR_TOTAL_ROLLUP_SUFFIX}")`);
+  }
   if ([tableName, rollupTableName, userRollupTableName].includes(hourRollupTableName)) {
     problems.push(
       `hourRollupTableName must differ from tableName, rollupTableName and userRollupTableName; it is "${hourRollupTableName}"${
@@ -157,7 +165,10 @@ export function tableNameProblems(options: Partial<UsageTableNames>): string[] {
       }`,
     );
   }
-  if (options.alertsTableName !== undefined && [tableName, rollupTableName, userRollupTableName, hourRollupTableName].includes(options.alertsTableName)) {
+  if (
+    options.alertsTableName !== undefined &&
+    [tableName, rollupTableName, userRollupTableName, hourRollupTableName, hourTotalRollupTableName].includes(options.alertsTableName)
+  ) {
     problems.push(`alertsTableName must differ from the ledger and rollup tables; it is "${options.alertsTableName}"`);
   }
   return problems;
@@ -176,6 +187,7 @@ export function resolveTableNames(options: Partial<UsageTableNames> = {}): Resol
     rollupTableName,
     userRollupTableName: options.userRollupTableName ?? defaultUserRollupTableName(rollupTableName),
     hourRollupTableName: options.hourRollupTableName ?? defaultHourRollupTableName(rollupTableName),
+    hourTotalRollupTableName: defaultUserRollupTableName(rollupTableName, HOUR_TOTAL_ROLLUP_SUFFIX),
     alertsTableName: options.alertsTableName ?? DEFAULT_ALERTS_TABLE,
     ...(options.schema !== undefined ? { schema: options.schema } : {}),
   };

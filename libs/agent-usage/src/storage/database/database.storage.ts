@@ -29,6 +29,7 @@ import { assertTablesReady, sameZone } from './database-schema.check';
 import { ledgerInsertParams, ledgerInsertSql } from './ledger-write.sql';
 import { aggregateSql, groupBySql, identitiesSql, listSql, rollupRange, rowToIdentity, type RollupRange } from './database-reads.sql';
 import { emptyRollupRowsSql, ledgerClearSql } from './ledger-clear.sql';
+import { DEFAULT_RUNTIME_ALERTS_TABLE, createRuntimeAlertsTable } from './schema/runtime-alerts.schema';
 
 /**
  * PostgreSQL driver (TypeORM 0.3 or 1.x, pg 8). Three tables:
@@ -58,6 +59,8 @@ export class DatabaseUsageStorage implements UsageStorage {
   private ownsConnection = false;
   /** Create the alerts table too (the module has budgets: the threshold job may de-duplicate in it). */
   private withAlerts = false;
+  /** The runtime alerts table (null: `scheduler.runtimeAlerts: false`). */
+  private runtimeAlertsTable: string | null = null;
   private dataSource: DataSource | null = null;
   private connecting: Promise<DataSource> | null = null;
   private initialized = false;
@@ -93,6 +96,8 @@ export class DatabaseUsageStorage implements UsageStorage {
     this.options = o;
     this.names = resolveTableNames({ ...o, alertsTableName: context.options?.scheduler?.alertsTable });
     this.withAlerts = (context.options?.budgets?.length ?? 0) > 0;
+    const scheduler = context.options?.scheduler;
+    this.runtimeAlertsTable = scheduler?.runtimeAlerts === false ? null : (scheduler?.runtimeAlertsTable ?? DEFAULT_RUNTIME_ALERTS_TABLE);
     this.ledger = qualifiedName(this.names.tableName, this.names.schema);
     this.rollupTable = new Map(rollupTables(this.names).map(({ layout, table }) => [layout, qualifiedName(table, this.names.schema)]));
     this.insertSql = ledgerInsertSql(this.ledger, this.rollupTable);
@@ -147,7 +152,11 @@ export class DatabaseUsageStorage implements UsageStorage {
 
   private async prepareSchema(ds: DataSource): Promise<void> {
     if (this.autoMigrate) {
-      await this.transaction(ds, (q) => createAgentUsageTables(q, this.names, this.timeZone, { alerts: this.withAlerts }));
+      await this.transaction(ds, async (q) => {
+        await createAgentUsageTables(q, this.names, this.timeZone, { alerts: this.withAlerts });
+        // Budgets configured: the runtime alerts table too (otherwise the first runtime alert makes it).
+        if (this.withAlerts && this.runtimeAlertsTable) await createRuntimeAlertsTable(q, this.runtimeAlertsTable, this.names.schema);
+      });
     } else {
       await assertTablesReady(ds, this.ledger, this.rollupTable, this.names, this.options);
     }

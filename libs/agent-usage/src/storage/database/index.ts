@@ -15,13 +15,16 @@ export { UsageRecordEntity, createUsageRecordEntity, type UsageRecordRow } from 
 export {
   UsageDailyEntity,
   UsageDailyUserEntity,
+  UsageHourTotalEntity,
   UsageHourlyEntity,
   createUsageDailyEntity,
   createUsageDailyUserEntity,
+  createUsageHourTotalEntity,
   createUsageHourlyEntity,
   type UsageDailyRow,
   type UsageDailySums,
   type UsageDailyUserRow,
+  type UsageHourTotalRow,
   type UsageHourlyRow,
 } from './usage-daily.entity';
 export {
@@ -34,4 +37,10 @@ export {
   type AgentUsageMigrationOptions,
 } from './migrations/1795377442016-CreateAgentUsageTables';
 export { UpgradeAgentUsageCategories1796600000000, createAgentUsageCategoriesMigration } from './migrations/1796600000000-UpgradeAgentUsageCategories';
+export {
+  CreateAgentUsageRuntimeAlerts1797000000000,
+  createAgentUsageRuntimeAlertsMigration,
+  type AgentUsageRuntimeAlertsMigrationOptions,
+} from './migrations/1797000000000-CreateAgentUsageRuntimeAlerts';
+export { DEFAULT_RUNTIME_ALERTS_TABLE } from './schema/runtime-alerts.schema';
 export { UsageQuery, usageQuery, type UsageQueryOptions } from './usage-query.helpers';

@@ -1,5 +1,6 @@
 import type { NormalizedUsageFilters } from '../../interfaces/usage-query.interface';
-import { ROLLUP_SOURCE_COLUMNS, SqlParams, rollupAggregateSql, rollupUpsertSql, type RollupLayout } from './usage-sql.builder';
+import { SqlParams, type RollupLayout } from './usage-sql.builder';
+import { ROLLUP_SOURCE_COLUMNS, rollupAggregateSql, rollupUpsertSql } from './rollup-aggregate.sql';
 import { ledgerWhere } from './usage-sql.where';
 
 /**

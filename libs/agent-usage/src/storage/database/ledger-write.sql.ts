@@ -1,5 +1,6 @@
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
-import { LEDGER_COLUMNS, ROLLUP_SOURCE_COLUMNS, rollupAggregateSql, rollupUpsertSql, type RollupLayout } from './usage-sql.builder';
+import { LEDGER_COLUMNS, type RollupLayout } from './usage-sql.builder';
+import { ROLLUP_SOURCE_COLUMNS, rollupAggregateSql, rollupUpsertSql } from './rollup-aggregate.sql';
 
 /** JSON for jsonb: PostgreSQL rejects the NUL character (\u0000) in jsonb strings, which would poison a batch forever. */
 function metadataJson(metadata: Record<string, unknown> | null): string | null {

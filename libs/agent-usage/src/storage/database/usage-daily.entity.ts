@@ -77,52 +77,51 @@ const SUMS = {
   units: sum('units'),
 } satisfies Record<keyof UsageDailySums, EntitySchemaColumnOptions>;
 
-/** The daily rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
-export function createUsageDailyEntity(
-  options: Partial<UsageTableNames> & { entityName?: string } = {},
-): EntitySchema<UsageDailyRow> {
-  const { rollupTableName, schema } = resolveTableNames(options);
-  const pk = indexName(rollupTableName, 'pkey');
-  return new EntitySchema<UsageDailyRow>({
-    name: options.entityName ?? (rollupTableName === 'agent_usage_daily' ? 'AgentUsageDaily' : `AgentUsageDaily_${rollupTableName}`),
-    tableName: rollupTableName,
+type EntityOptions = Partial<UsageTableNames> & { entityName?: string };
+
+/**
+ * One rollup table as an EntitySchema: its time bucket and key columns (in primary key order, category
+ * defaulting to "chat", the others to ''), the sums, and its lead index (`index` columns).
+ */
+function rollupEntity<T>(
+  table: string,
+  schema: string | undefined,
+  entityName: string,
+  time: 'day' | 'hour',
+  keys: Record<string, string>,
+  index: { suffix: string; columns: string[] },
+): EntitySchema<T> {
+  const pk = indexName(table, 'pkey');
+  const columns: Record<string, EntitySchemaColumnOptions> = {
+    [time]: { name: time, type: time === 'day' ? 'date' : 'timestamp', primary: true, primaryKeyConstraintName: pk },
+  };
+  for (const [property, column] of Object.entries(keys)) columns[property] = key(column, pk, column === 'category' ? 'chat' : '');
+  return new EntitySchema<T>({
+    name: entityName,
+    tableName: table,
     schema,
-    columns: {
-      day: { name: 'day', type: 'date', primary: true, primaryKeyConstraintName: pk },
-      agentName: key('agent_name', pk),
-      groupName: key('group_name', pk),
-      modelName: key('model_name', pk),
-      providerName: key('provider_name', pk),
-      category: key('category', pk, 'chat'),
-      ...SUMS,
-    },
-    indices: [{ name: indexName(rollupTableName, 'agent_day_idx'), columns: ['agentName', 'day'] }],
+    columns: { ...columns, ...SUMS } as EntitySchemaOptionsColumns<T>,
+    indices: [{ name: indexName(table, index.suffix), columns: index.columns }],
   });
+}
+type EntitySchemaOptionsColumns<T> = ConstructorParameters<typeof EntitySchema<T>>[0]['columns'];
+
+/** `AgentUsageX` for the default table name, `AgentUsageX_<table>` otherwise (entity names must be unique). */
+const nameOf = (options: EntityOptions, base: string, table: string, defaultTable: string) =>
+  options.entityName ?? (table === defaultTable ? base : `${base}_${table}`);
+
+/** The daily rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
+export function createUsageDailyEntity(options: EntityOptions = {}): EntitySchema<UsageDailyRow> {
+  const { rollupTableName: t, schema } = resolveTableNames(options);
+  const keys = { agentName: 'agent_name', groupName: 'group_name', modelName: 'model_name', providerName: 'provider_name', category: 'category' };
+  return rollupEntity(t, schema, nameOf(options, 'AgentUsageDaily', t, 'agent_usage_daily'), 'day', keys, { suffix: 'agent_day_idx', columns: ['agentName', 'day'] });
 }
 
 /** The per-user daily rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
-export function createUsageDailyUserEntity(
-  options: Partial<UsageTableNames> & { entityName?: string } = {},
-): EntitySchema<UsageDailyUserRow> {
-  const { userRollupTableName, schema } = resolveTableNames(options);
-  const pk = indexName(userRollupTableName, 'pkey');
-  return new EntitySchema<UsageDailyUserRow>({
-    name:
-      options.entityName ??
-      (userRollupTableName === 'agent_usage_daily_users' ? 'AgentUsageDailyUser' : `AgentUsageDailyUser_${userRollupTableName}`),
-    tableName: userRollupTableName,
-    schema,
-    columns: {
-      day: { name: 'day', type: 'date', primary: true, primaryKeyConstraintName: pk },
-      userId: key('user_id', pk),
-      agentName: key('agent_name', pk),
-      modelName: key('model_name', pk),
-      providerName: key('provider_name', pk),
-      category: key('category', pk, 'chat'),
-      ...SUMS,
-    },
-    indices: [{ name: indexName(userRollupTableName, 'user_day_idx'), columns: ['userId', 'day'] }],
-  });
+export function createUsageDailyUserEntity(options: EntityOptions = {}): EntitySchema<UsageDailyUserRow> {
+  const { userRollupTableName: t, schema } = resolveTableNames(options);
+  const keys = { userId: 'user_id', agentName: 'agent_name', modelName: 'model_name', providerName: 'provider_name', category: 'category' };
+  return rollupEntity(t, schema, nameOf(options, 'AgentUsageDailyUser', t, 'agent_usage_daily_users'), 'day', keys, { suffix: 'user_day_idx', columns: ['userId', 'day'] });
 }
 
 /** A row of the hourly rollup (`hourRollupTableName`): sums per local hour, agent, model, provider and category. */
@@ -136,23 +135,23 @@ export interface UsageHourlyRow extends UsageDailySums {
 }
 
 /** The hourly rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
-export function createUsageHourlyEntity(options: Partial<UsageTableNames> & { entityName?: string } = {}): EntitySchema<UsageHourlyRow> {
-  const { hourRollupTableName, schema } = resolveTableNames(options);
-  const pk = indexName(hourRollupTableName, 'pkey');
-  return new EntitySchema<UsageHourlyRow>({
-    name: options.entityName ?? (hourRollupTableName === 'agent_usage_daily_hours' ? 'AgentUsageHourly' : `AgentUsageHourly_${hourRollupTableName}`),
-    tableName: hourRollupTableName,
-    schema,
-    columns: {
-      hour: { name: 'hour', type: 'timestamp', primary: true, primaryKeyConstraintName: pk },
-      agentName: key('agent_name', pk),
-      modelName: key('model_name', pk),
-      providerName: key('provider_name', pk),
-      category: key('category', pk, 'chat'),
-      ...SUMS,
-    },
-    indices: [{ name: indexName(hourRollupTableName, 'agent_hour_idx'), columns: ['agentName', 'hour'] }],
-  });
+export function createUsageHourlyEntity(options: EntityOptions = {}): EntitySchema<UsageHourlyRow> {
+  const { hourRollupTableName: t, schema } = resolveTableNames(options);
+  const keys = { agentName: 'agent_name', modelName: 'model_name', providerName: 'provider_name', category: 'category' };
+  return rollupEntity(t, schema, nameOf(options, 'AgentUsageHourly', t, 'agent_usage_daily_hours'), 'hour', keys, { suffix: 'agent_hour_idx', columns: ['agentName', 'hour'] });
+}
+
+/** A row of the hourly totals rollup (`<rollupTableName>_hour_totals`): sums per local hour and category. */
+export interface UsageHourTotalRow extends UsageDailySums {
+  hour: Date;
+  category: string;
+}
+
+/** The hourly totals rollup table as a TypeORM entity (read-only for hosts: the driver maintains it). */
+export function createUsageHourTotalEntity(options: EntityOptions = {}): EntitySchema<UsageHourTotalRow> {
+  const { hourTotalRollupTableName: t, schema } = resolveTableNames(options);
+  const name = nameOf(options, 'AgentUsageHourTotal', t, 'agent_usage_daily_hour_totals');
+  return rollupEntity(t, schema, name, 'hour', { category: 'category' }, { suffix: 'category_hour_idx', columns: ['category', 'hour'] });
 }
 
 /** The rollup entity with the default table name `agent_usage_daily`. */
@@ -161,3 +160,5 @@ export const UsageDailyEntity = createUsageDailyEntity();
 export const UsageDailyUserEntity = createUsageDailyUserEntity();
 /** The hourly rollup entity with the default table name `agent_usage_daily_hours`. */
 export const UsageHourlyEntity = createUsageHourlyEntity();
+/** The hourly totals rollup entity with the default table name `agent_usage_daily_hour_totals`. */
+export const UsageHourTotalEntity = createUsageHourTotalEntity();

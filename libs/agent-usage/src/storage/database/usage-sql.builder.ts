@@ -89,7 +89,7 @@ export const FILTER_COLUMNS: ReadonlyArray<readonly [AttributionField, string]> 
   ['errorType', 'error_type'],
   ['category', 'category'],
 ];
-const COLUMN_OF: Readonly<Record<AttributionField, string>> = Object.freeze(
+export const COLUMN_OF: Readonly<Record<AttributionField, string>> = Object.freeze(
   Object.fromEntries(FILTER_COLUMNS) as Record<AttributionField, string>,
 );
 
@@ -113,7 +113,7 @@ export const ROLLUP_SUM_COLUMNS = [
  * rows over the days is exact).
  */
 export interface RollupLayout {
-  readonly kind: 'agent' | 'user' | 'hour';
+  readonly kind: 'agent' | 'user' | 'hour' | 'hourTotal';
   /** The time bucket: the key's first column. */
   readonly time: 'day' | 'hour';
   /** Attribution fields in key order (after the time bucket). */
@@ -123,7 +123,7 @@ export interface RollupLayout {
 }
 
 function layout(kind: RollupLayout['kind'], fields: AttributionField[]): RollupLayout {
-  const time = kind === 'hour' ? 'hour' : 'day';
+  const time = kind === 'hour' || kind === 'hourTotal' ? 'hour' : 'day';
   return Object.freeze({ kind, time, fields: Object.freeze(fields), keyColumns: Object.freeze([time, ...fields.map((f) => COLUMN_OF[f])]) });
 }
 
@@ -140,10 +140,15 @@ export const USER_ROLLUP: RollupLayout = layout('user', ['userId', 'agentName', 
  * the hour repeated when clocks go back is one bucket on both paths.
  */
 export const HOUR_ROLLUP: RollupLayout = layout('hour', ['agentName', 'modelName', 'providerName', 'category']);
+/**
+ * (local hour, category): a few rows per hour, so `hour` groups over everything (or by category) stay
+ * O(hours) however many agents there are; the wide hourly rollup serves the agent/model/provider filters.
+ */
+export const HOUR_TOTAL_ROLLUP: RollupLayout = layout('hourTotal', ['category']);
+/** The hourly rollups, smallest first. */
+export const HOUR_ROLLUPS: readonly RollupLayout[] = Object.freeze([HOUR_TOTAL_ROLLUP, HOUR_ROLLUP]);
 /** The daily rollups, smallest first: a query uses the first one that can answer it. */
 export const ROLLUPS: readonly RollupLayout[] = Object.freeze([AGENT_ROLLUP, USER_ROLLUP]);
-/** Every rollup, in the order writers lock their rows. */
-export const ALL_ROLLUPS: readonly RollupLayout[] = Object.freeze([AGENT_ROLLUP, USER_ROLLUP, HOUR_ROLLUP]);
 
 /** Key columns of the (agent) daily rollup, `rollupTableName`. */
 export const ROLLUP_KEY_COLUMNS = AGENT_ROLLUP.keyColumns;
@@ -163,68 +168,13 @@ export function rollupFor(f: NormalizedUsageFilters, dimension?: UsageDimension)
     if (values.some((v) => v === '')) return undefined;
     needed.push(field);
   }
-  if (dimension === 'hour') return needed.every((field) => HOUR_ROLLUP.fields.includes(field)) ? HOUR_ROLLUP : undefined;
+  if (dimension === 'hour') return HOUR_ROLLUPS.find((r) => needed.every((field) => r.fields.includes(field)));
   if (dimension !== undefined && dimension !== 'day') {
     if (!Object.hasOwn(COLUMN_OF, dimension)) return undefined;
     needed.push(dimension as AttributionField);
   }
   return ROLLUPS.find((r) => needed.every((field) => r.fields.includes(field)));
 }
-
-/**
- * Rows of `rollup` (its key columns then `ROLLUP_SUM_COLUMNS`) computed from ledger-shaped rows of
- * `source` (a table or a CTE), with the day or hour in the time zone `tzParam`. Null attribution becomes '' in the key.
- * Without `rollup`: the (agent) daily rollup.
- */
-export function rollupAggregateSql(source: string, tzParam: string, rollup: RollupLayout = AGENT_ROLLUP): string {
-  // COLLATE "C": grouping and the upsert's key order compare bytes (cheap) instead of going through the
-  // database's locale; equality is the same either way.
-  const keys = rollup.fields.map((f) => `COALESCE(${COLUMN_OF[f]}, '') COLLATE "C" AS ${COLUMN_OF[f]}`);
-  const time =
-    rollup.time === 'hour' ? `date_trunc('hour', recorded_at AT TIME ZONE ${tzParam}) AS hour` : `(recorded_at AT TIME ZONE ${tzParam})::date AS day`;
-  return `SELECT ${time}, ${keys.join(', ')},
-      count(*) AS record_count, COALESCE(sum(requests), 0) AS requests,
-      ${TOKEN_COLUMNS.map(([, c]) => `COALESCE(sum(${c}), 0) AS ${c}`).join(', ')},
-      count(*) FILTER (WHERE NOT success) AS failed_count, count(*) FILTER (WHERE usage_missing) AS usage_missing_count,
-      COALESCE(sum(cost_nano_usd), 0) AS cost_nano_usd, count(*) FILTER (WHERE cost_nano_usd IS NULL) AS unpriced_count,
-      count(*) FILTER (WHERE run_start) AS run_count, count(*) FILTER (WHERE agent_run_start) AS agent_run_count,
-      COALESCE(sum(units), 0) AS units
-    FROM ${source} GROUP BY ${rollup.keyColumns.map((_, i) => i + 1).join(', ')}`;
-}
-
-/**
- * Adds the rows of `agg` (shaped like `rollupAggregateSql`) to `table` (a rollup of layout `rollup`), or
- * subtracts them with `sign` -1. Rows go in key order, so concurrent writers lock rollup rows in one
- * global order (no deadlock cycles). `RETURNING 1`: one row per key touched.
- */
-export function rollupUpsertSql(table: string, rollup: RollupLayout, agg: string, sign: 1 | -1 = 1): string {
-  const cols = [...rollup.keyColumns, ...ROLLUP_SUM_COLUMNS];
-  const select = sign === 1 ? cols.join(', ') : [...rollup.keyColumns, ...ROLLUP_SUM_COLUMNS.map((c) => `-${c}`)].join(', ');
-  return `INSERT INTO ${table} AS r (${cols.join(', ')})
-        SELECT ${select} FROM ${agg} ORDER BY ${rollup.keyColumns.join(', ')}
-        ON CONFLICT (${rollup.keyColumns.join(', ')}) DO UPDATE SET
-          ${ROLLUP_SUM_COLUMNS.map((c) => `${c} = r.${c} + EXCLUDED.${c}`).join(', ')}
-        RETURNING 1`;
-}
-
-/** Ledger columns a rollup aggregate needs (for `RETURNING`). */
-export const ROLLUP_SOURCE_COLUMNS = [
-  'recorded_at',
-  'agent_name',
-  'user_id',
-  'group_name',
-  'model_name',
-  'provider_name',
-  'category',
-  'units',
-  'requests',
-  ...TOKEN_COLUMNS.map(([, c]) => c),
-  'success',
-  'usage_missing',
-  'cost_nano_usd',
-  'run_start',
-  'agent_run_start',
-].join(', ');
 
 /**
  * Group key expressions, looked up by own property only: the caller's dimension selects one of these
@@ -283,12 +233,13 @@ export interface SqlQueryable {
   query(sql: string, parameters?: unknown[]): Promise<unknown>;
 }
 
-export function tableNamesSql(names: UsageTableNames): { ledger: string; rollup: string; userRollup: string; hourRollup: string } {
+export function tableNamesSql(names: UsageTableNames): { ledger: string; rollup: string; userRollup: string; hourRollup: string; hourTotalRollup: string } {
   const n = resolveTableNames(names);
   return {
     ledger: qualifiedName(n.tableName, n.schema),
     rollup: qualifiedName(n.rollupTableName, n.schema),
     userRollup: qualifiedName(n.userRollupTableName, n.schema),
     hourRollup: qualifiedName(n.hourRollupTableName, n.schema),
+    hourTotalRollup: qualifiedName(n.hourTotalRollupTableName, n.schema),
   };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { resolveTableNames, type UsageTableNames } from '../database-storage.options';
-import { AGENT_ROLLUP, HOUR_ROLLUP, USER_ROLLUP, SqlQueryable, qualifiedName, quoteIdent } from '../usage-sql.builder';
+import { AGENT_ROLLUP, HOUR_ROLLUP, HOUR_TOTAL_ROLLUP, USER_ROLLUP, SqlQueryable, qualifiedName, quoteIdent } from '../usage-sql.builder';
 import { rowsOf } from '../usage-sql.rows';
 import { alertsLockKey, alertsTableSql } from './alerts.schema';
 import { ledgerTableSql } from './ledger.schema';
@@ -26,13 +26,21 @@ function lockKey(names: UsageTableNames): string {
 }
 
 /** Idempotent DDL of every table: the ledger, the (agent) daily rollup, the per-user and hourly rollups, the alerts table. */
-export function agentUsageTablesSql(names: UsageTableNames): { ledger: string[]; rollup: string[]; userRollup: string[]; hourRollup: string[]; alerts: string[] } {
+export function agentUsageTablesSql(names: UsageTableNames): {
+  ledger: string[];
+  rollup: string[];
+  userRollup: string[];
+  hourRollup: string[];
+  hourTotalRollup: string[];
+  alerts: string[];
+} {
   const n = resolveTableNames(names);
   return {
     ledger: ledgerTableSql(n.tableName, n.schema),
     rollup: rollupTableSql(n.rollupTableName, AGENT_ROLLUP, n.schema),
     userRollup: rollupTableSql(n.userRollupTableName, USER_ROLLUP, n.schema),
     hourRollup: rollupTableSql(n.hourRollupTableName, HOUR_ROLLUP, n.schema),
+    hourTotalRollup: rollupTableSql(n.hourTotalRollupTableName, HOUR_TOTAL_ROLLUP, n.schema),
     alerts: alertsTableSql(n.alertsTableName, n.schema),
   };
 }
@@ -53,9 +61,9 @@ export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableN
   const [state] = rowsOf(
     await q.query(
       `SELECT to_regclass($1::text) IS NOT NULL AS rollup, to_regclass($2::text) IS NOT NULL AS user_rollup,
-         to_regclass($3::text) IS NOT NULL AS hour_rollup,
+         to_regclass($3::text) IS NOT NULL AS hour_rollup, to_regclass($4::text) IS NOT NULL AS hour_total_rollup,
          EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1::text) AND attname = 'user_id' AND NOT attisdropped) AS wide`,
-      [rollup, qualifiedName(n.userRollupTableName, n.schema), qualifiedName(n.hourRollupTableName, n.schema)],
+      [rollup, qualifiedName(n.userRollupTableName, n.schema), qualifiedName(n.hourRollupTableName, n.schema), qualifiedName(n.hourTotalRollupTableName, n.schema)],
     ),
   );
   // The single wide rollup of earlier versions: derived data only, rebuilt below from the ledger (in the
@@ -63,7 +71,7 @@ export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableN
   const wideZone = state?.wide ? await readMarker(q, n.rollupTableName, n.schema) : null;
   if (state?.wide) await q.query(`DROP TABLE ${rollup}`);
   const sql = agentUsageTablesSql(n);
-  for (const statement of [...sql.ledger, ...sql.rollup, ...sql.userRollup, ...sql.hourRollup]) await q.query(statement);
+  for (const statement of [...sql.ledger, ...sql.rollup, ...sql.userRollup, ...sql.hourRollup, ...sql.hourTotalRollup]) await q.query(statement);
   // Rollups made before categories: the key gains `category` (its index, and so the zone marker, is rebuilt).
   for (const { layout, table } of rollupTables(n)) {
     const upgrade = await rollupKeyUpgradeSql(q, table, layout, n.schema);
@@ -81,6 +89,7 @@ export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableN
     ...(state?.rollup && !state?.wide ? [] : [n.rollupTableName]),
     ...(state?.user_rollup ? [] : [n.userRollupTableName]),
     ...(state?.hour_rollup ? [] : [n.hourRollupTableName]),
+    ...(state?.hour_total_rollup ? [] : [n.hourTotalRollupTableName]),
   ];
   if (created.length) {
     // A new rollup next to an existing ledger (e.g. dropped, or added by an upgrade) must start from the

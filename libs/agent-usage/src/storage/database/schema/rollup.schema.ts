@@ -1,17 +1,7 @@
 import { InvalidUsageOptionsError } from '../../../common/usage.errors';
 import { resolveTableNames, type UsageTableNames } from '../database-storage.options';
-import {
-  AGENT_ROLLUP,
-  HOUR_ROLLUP,
-  ROLLUP_SUM_COLUMNS,
-  USER_ROLLUP,
-  SqlQueryable,
-  indexName,
-  qualifiedName,
-  quoteIdent,
-  rollupAggregateSql,
-  type RollupLayout,
-} from '../usage-sql.builder';
+import { AGENT_ROLLUP, HOUR_ROLLUP, HOUR_TOTAL_ROLLUP, ROLLUP_SUM_COLUMNS, USER_ROLLUP, SqlQueryable, indexName, qualifiedName, quoteIdent, type RollupLayout } from '../usage-sql.builder';
+import { rollupAggregateSql } from '../rollup-aggregate.sql';
 import { rowsOf } from '../usage-sql.rows';
 import { ATTRIBUTION } from './ledger.schema';
 
@@ -54,6 +44,7 @@ export function rollupTables(names: UsageTableNames): { layout: RollupLayout; ta
     { layout: AGENT_ROLLUP, table: n.rollupTableName },
     { layout: USER_ROLLUP, table: n.userRollupTableName },
     { layout: HOUR_ROLLUP, table: n.hourRollupTableName },
+    { layout: HOUR_TOTAL_ROLLUP, table: n.hourTotalRollupTableName },
   ];
 }
 
@@ -63,7 +54,7 @@ export function rollupTableSql(table: string, rollup: RollupLayout, schema: stri
   const idx = (suffix: string) => quoteIdent(indexName(table, suffix));
   // The second key column (agent_name or user_id) with the time bucket: serves one agent (user) over a range.
   const lead = rollup.keyColumns[1];
-  const leadSuffix = rollup.kind === 'agent' ? 'agent_day_idx' : rollup.kind === 'user' ? 'user_day_idx' : 'agent_hour_idx';
+  const leadSuffix = { agent: 'agent_day_idx', user: 'user_day_idx', hour: 'agent_hour_idx', hourTotal: 'category_hour_idx' }[rollup.kind];
   return [
     `CREATE TABLE IF NOT EXISTS ${q} (
         ${rollup.keyColumns.map((c) => KEY_COLUMN_SQL[c]).join(',\n        ')},

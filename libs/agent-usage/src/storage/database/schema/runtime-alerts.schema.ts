@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { indexName, qualifiedName, quoteIdent } from '../usage-sql.builder';
+import { indexName, qualifiedName, quoteIdent, type SqlQueryable } from '../usage-sql.builder';
 
 /** Default name of the runtime alerts table (`scheduler.runtimeAlertsTable`). */
 export const DEFAULT_RUNTIME_ALERTS_TABLE = 'agent_usage_runtime_alerts';
@@ -33,4 +33,11 @@ export function ensureRuntimeAlertsTableSql(table: string, schema: string | unde
     ...runtimeAlertsTableSql(table, schema),
   ].join(';\n  ');
   return `DO $agent_usage$ BEGIN\n  ${body};\nEND $agent_usage$`;
+}
+
+/** Inside the caller's transaction (the driver's schema setup, the migration): lock, schema, table. */
+export async function createRuntimeAlertsTable(q: SqlQueryable, table: string, schema: string | undefined): Promise<void> {
+  await q.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [runtimeAlertsLockKey(table, schema)]);
+  if (schema) await q.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  for (const statement of runtimeAlertsTableSql(table, schema)) await q.query(statement);
 }
