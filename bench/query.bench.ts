@@ -7,7 +7,8 @@
  * into tables the driver itself created (`autoMigrate`), secondary indexes rebuilt after the load with
  * the driver's DDL, the rollup filled with the driver's own aggregate SQL, then VACUUM ANALYZE. Full runs
  * keep their tables (`bench_qv<version>_<size>_*`) and skip generation when the row counts and the
- * data marker match; the quick variant uses run-private tables and drops them.
+ * data marker match; the quick variant uses run-private tables and drops them. `BENCH_QUERY_SIZES=1m` (or
+ * `10m`; an environment variable, as parts run in child processes) limits a full run to those data sets.
  */
 import { rebuildAgentUsageRollups } from '../libs/agent-usage/src/storage/database';
 import { agentUsageTablesSql } from '../libs/agent-usage/src/storage/database/schema/agent-usage.schema';
@@ -367,7 +368,8 @@ export async function runQuery(cfg: BenchConfig): Promise<PartResult> {
         { label: '1M', rows: 1_000_000, users: CARDINALITY.users, ledger: `bench_qv${DATA_VERSION}_1m_records`, rollup: `bench_qv${DATA_VERSION}_1m_daily`, keep: true },
         { label: '10M', rows: 10_000_000, users: CARDINALITY.users, ledger: `bench_qv${DATA_VERSION}_10m_records`, rollup: `bench_qv${DATA_VERSION}_10m_daily`, keep: true },
       ];
-  for (const ds of sets) {
+  const sizes = process.env.BENCH_QUERY_SIZES?.toLowerCase().split(',');
+  for (const ds of sets.filter((d) => cfg.quick || !sizes || sizes.includes(d.label.toLowerCase()))) {
     try {
       const genMs = await prepare(ds);
       if (genMs > 0) findings.push(`Data ${ds.label}: generated in ${(genMs / 1000).toFixed(0)} s${ds.keep ? ' (kept for the next full run)' : ''}.`);

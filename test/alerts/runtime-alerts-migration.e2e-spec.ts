@@ -69,9 +69,9 @@ it('without budgets the driver makes no runtime alerts table: the first alert do
   try {
     const usage = app.get(UsageService);
     expect(await usage.listAlerts()).toEqual([]);
-    expect(await tablesOf(schema)).toEqual(['al_day', 'al_day_users', 'al_rec']);
+    expect(await tablesOf(schema)).toEqual(['al_day', 'al_day_hour_totals', 'al_day_hours', 'al_day_users', 'al_rec']);
     await usage.createAlert({ scope: { dimension: 'userId', value: 'u1' }, dailyBudget: 1, alerts: [{ percent: 100, action: 'pause_agent' }] });
-    expect(await tablesOf(schema)).toEqual(['agent_usage_runtime_alerts', 'al_day', 'al_day_users', 'al_rec']);
+    expect(await tablesOf(schema)).toEqual(['agent_usage_runtime_alerts', 'al_day', 'al_day_hour_totals', 'al_day_hours', 'al_day_users', 'al_rec']);
     expect((await usage.listAlerts()).map((a) => a.scope)).toEqual([{ dimension: 'userId', value: 'u1' }]);
   } finally {
     await app.close();

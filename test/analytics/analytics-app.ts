@@ -12,7 +12,7 @@ import Redis from 'ioredis';
 import { UsageService, UsageTrackingModule, type UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { USAGE_CLOCK } from 'nestjs-agent-usage/testing';
 import { PG_URL, allTables, uniqueName } from '../database/fixtures/database-test.fixture';
-import { REDIS_URL } from '../cache/fixtures/cache-test.helpers';
+import { REDIS_URL, deleteKeys } from '../cache/fixtures/cache-test.helpers';
 import { NOW, PRICING, ZONE } from './analytics-dataset';
 
 export interface AnalyticsDriver {
@@ -23,14 +23,20 @@ export interface AnalyticsDriver {
 
 /** A fresh set of driver cases (own directory, tables and key prefix). */
 export function analyticsDrivers(): AnalyticsDriver[] {
-  const dir = mkdtempSync(join(tmpdir(), 'an-'));
+  let dir: string | null = null; // made when the file driver boots
   const tables = { tableName: uniqueName('an_rec'), rollupTableName: uniqueName('an_day') };
   // Budget state and runtime alerts in tables / keys of this run too.
   const scheduler = { alertsTable: uniqueName('an_alerts'), runtimeAlertsTable: uniqueName('an_runtime') };
   const keyPrefix = `an:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
   return [
     { name: 'memory', options: () => ({ storage: 'memory' }), cleanup: async () => {} },
-    { name: 'file', options: () => ({ storage: 'file', file: { directory: dir } }), cleanup: async () => rmSync(dir, { recursive: true, force: true }) },
+    {
+      name: 'file',
+      options: () => ({ storage: 'file', file: { directory: (dir ??= mkdtempSync(join(tmpdir(), 'an-'))) } }),
+      cleanup: async () => {
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      },
+    },
     {
       name: 'database (PostgreSQL)',
       options: () => ({ storage: 'database', database: { url: PG_URL, ...tables }, scheduler }),
@@ -49,16 +55,7 @@ export function analyticsDrivers(): AnalyticsDriver[] {
       options: () => ({ storage: 'cache', cache: { url: REDIS_URL, keyPrefix }, scheduler: { keyPrefix: `${keyPrefix}budgets:` } }),
       cleanup: async () => {
         const r = new Redis(REDIS_URL);
-        try {
-          let cursor = '0';
-          do {
-            const [next, keys] = await r.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-            if (keys.length) await r.del(...keys);
-            cursor = next;
-          } while (cursor !== '0');
-        } finally {
-          r.disconnect();
-        }
+        await deleteKeys(r, keyPrefix).finally(() => r.disconnect());
       },
     },
   ];

@@ -112,8 +112,8 @@ describe('write and read back', () => {
 
 /**
  * Which path a query must take, as documented on CacheUsageStorage: buckets when the range is whole days,
- * `success` is not filtered and the attribution filters are at most one the buckets cover, or one scope
- * (agentName, userId, category) with other breakdown dimensions.
+ * `success` is not filtered and the attribution filters are at most one the buckets cover, or any of the
+ * breakdown dimensions (agentName, userId, group, modelName, providerName, category).
  */
 function expectsBuckets(kind: 'aggregate' | 'groupBy' | 'identities', f: NormalizedUsageFilters, timeZone: string, dim?: UsageDimension): boolean {
   const aligned = (d?: Date) => !d || startOfDay(dayKey(d, timeZone), timeZone).getTime() === d.getTime();
@@ -123,8 +123,8 @@ function expectsBuckets(kind: 'aggregate' | 'groupBy' | 'identities', f: Normali
   // runId has an index but no buckets.
   if (attrs.includes('runId') || dim === 'runId') return false;
   const breakdowns: readonly string[] = ['agentName', 'userId', 'group', 'modelName', 'providerName', 'category'];
+  // Per-scope buckets: of a filtered agent, user or category, else of every category.
   const scoped =
-    attrs.some((d) => ['agentName', 'userId', 'category'].includes(d)) &&
     attrs.every((d) => breakdowns.includes(d)) &&
     (dim === undefined || dim === 'hour' || dim === 'day' || breakdowns.includes(dim));
   if (kind === 'aggregate') return attrs.length <= 1 || scoped;
@@ -165,6 +165,7 @@ describe.each(['UTC', 'America/New_York'])('same answers as the memory driver (%
     ['categories incl. separators + agent', { category: ['scrape|x:y', 'chat'], agentName: ['support', 'a:b:c'] }],
     ['category + model + provider', { category: ['chat'], modelName: ['gpt-4o', 'gemini|pro'], providerName: ['openai'] }],
     ['category + chat (scan)', { category: ['image'], chatName: ['chat-1', 'chat-2'] }],
+    ['model over whole days (every category\'s buckets)', { modelName: ['gpt-4o', 'gemini|pro'], from: dayStart(1), to: dayStart(7) }],
   ];
 
   beforeAll(async () => {

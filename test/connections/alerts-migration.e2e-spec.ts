@@ -46,7 +46,7 @@ describe('an install whose migrations predate the alerts table', () => {
     try {
       // The state an earlier version's migration left: ledger and rollups, no alerts table.
       await ds.transaction((m) => createAgentUsageTables(m.queryRunner!, { tableName: 'agent_usage_records', rollupTableName: 'agent_usage_daily', schema }, 'UTC', { alerts: false }));
-      expect(await tablesOf(schema)).toEqual(['agent_usage_daily', 'agent_usage_daily_users', 'agent_usage_records']);
+      expect(await tablesOf(schema)).toEqual(['agent_usage_daily', 'agent_usage_daily_hour_totals', 'agent_usage_daily_hours', 'agent_usage_daily_users', 'agent_usage_records']);
 
       expect(new CreateAgentUsageAlerts1796500000000().name).toBe('CreateAgentUsageAlerts1796500000000');
       const Alerts = createAgentUsageAlertsMigration({ schema, name: 'CreateAgentUsageAlerts1796500000000' });
@@ -62,7 +62,7 @@ describe('an install whose migrations predate the alerts table', () => {
       const qr = ds.createQueryRunner();
       await new Alerts().up(qr);
       await qr.release();
-      expect(await tablesOf(schema)).toEqual(['agent_usage_alerts', 'agent_usage_daily', 'agent_usage_daily_users', 'agent_usage_records', 'migrations']);
+      expect(await tablesOf(schema)).toEqual(['agent_usage_alerts', 'agent_usage_daily', 'agent_usage_daily_hour_totals', 'agent_usage_daily_hours', 'agent_usage_daily_users', 'agent_usage_records', 'migrations']);
       expect(await columnsOf(schema, 'agent_usage_alerts')).toEqual([
         { column_name: 'budget_name', data_type: 'text' },
         { column_name: 'scope_value', data_type: 'text' },
@@ -87,7 +87,7 @@ describe('an install whose migrations predate the alerts table', () => {
       const down = ds.createQueryRunner();
       await new Alerts().down(down);
       await down.release();
-      expect(await tablesOf(schema)).toEqual(['agent_usage_daily', 'agent_usage_daily_users', 'agent_usage_records', 'migrations']);
+      expect(await tablesOf(schema)).toEqual(['agent_usage_daily', 'agent_usage_daily_hour_totals', 'agent_usage_daily_hours', 'agent_usage_daily_users', 'agent_usage_records', 'migrations']);
     } finally {
       await ds.destroy();
     }
@@ -104,7 +104,7 @@ describe('a new install', () => {
       const ran = await ds.runMigrations();
       // Names of table sets without a custom alerts table are unchanged; a custom one is part of the name.
       expect(ran.map((m) => m.name)).toEqual([`CreateAgentUsageTables_${schema}_agent_usage_records_agent_usage_daily_fired_1795377442016`]);
-      expect(await tablesOf(schema)).toEqual(['agent_usage_daily', 'agent_usage_daily_users', 'agent_usage_records', 'fired', 'migrations']);
+      expect(await tablesOf(schema)).toEqual(['agent_usage_daily', 'agent_usage_daily_hour_totals', 'agent_usage_daily_hours', 'agent_usage_daily_users', 'agent_usage_records', 'fired', 'migrations']);
     } finally {
       await ds.destroy();
     }
@@ -118,11 +118,11 @@ describe('a new install', () => {
     );
     await app.close();
     // coordination 'memory': the job never touched PostgreSQL, so the driver made it (and the runtime alerts table).
-    expect(await tablesOf(withBudgets)).toEqual(['agent_usage_daily', 'agent_usage_daily_users', 'agent_usage_records', 'agent_usage_runtime_alerts', 'job_alerts']);
+    expect(await tablesOf(withBudgets)).toEqual(['agent_usage_daily', 'agent_usage_daily_hour_totals', 'agent_usage_daily_hours', 'agent_usage_daily_users', 'agent_usage_records', 'agent_usage_runtime_alerts', 'job_alerts']);
 
     const without = newSchema('alerts_none');
     const plain = await bootApp({ storage: 'database', database: { url: PG_URL, schema: without } }, { clock });
     await plain.close();
-    expect(await tablesOf(without)).toEqual(['agent_usage_daily', 'agent_usage_daily_users', 'agent_usage_records']);
+    expect(await tablesOf(without)).toEqual(['agent_usage_daily', 'agent_usage_daily_hour_totals', 'agent_usage_daily_hours', 'agent_usage_daily_users', 'agent_usage_records']);
   });
 });

@@ -8,7 +8,7 @@
  * integer nano-USD rounded half-up. Percents have two decimals; lists of shares sum to exactly 100
  * (largest remainder).
  */
-import type { OneOrMany } from '../interfaces/usage-query.interface';
+import type { UsageFilters } from '../interfaces/usage-query.interface';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
 import type { DecimalInput } from '../pricing/pricing-options.interface';
 
@@ -16,20 +16,8 @@ export const USAGE_PERIODS = ['today', 'yesterday', 'week', 'month', 'all_time']
 /** `week` = the calendar week to date, starting Monday; `month` = the calendar month to date; in the module's time zone. */
 export type UsagePeriod = (typeof USAGE_PERIODS)[number];
 
-/** The attribution filters of `UsageFilters` (no dates: a range query says them with a period or days). */
-export interface UsageAttributionFilters {
-  agentName?: OneOrMany<string>;
-  userId?: OneOrMany<string>;
-  group?: OneOrMany<string>;
-  chatName?: OneOrMany<string>;
-  modelName?: OneOrMany<string>;
-  providerName?: OneOrMany<string>;
-  runId?: OneOrMany<string>;
-  errorType?: OneOrMany<string>;
-  /** Operation category ("chat" for model calls). */
-  category?: OneOrMany<string>;
-  success?: boolean;
-}
+/** The filters of `UsageFilters` but dates (a range query gives its days with a period or start/end days). */
+export type UsageAttributionFilters = Omit<UsageFilters, 'date' | 'dateFrom' | 'dateTo' | 'from' | 'to'>;
 
 /**
  * A period, or whole days `startDate`..`endDate` (YYYY-MM-DD, both inclusive, in the module's time zone).
@@ -114,18 +102,15 @@ export interface UsageAnalyticsQuery extends UsageRangeQuery {
   splitBy?: 'agent' | 'model';
 }
 
-export interface UsageDailyPoint {
-  date: string;
-  cost: number;
-  costExact: string;
-  operations: number;
-  tokens: number;
-}
-
 export interface UsageDayFigure {
   date: string;
   cost: number;
   costExact: string;
+}
+
+export interface UsageDailyPoint extends UsageDayFigure {
+  operations: number;
+  tokens: number;
 }
 
 export interface UsageHourlyPoint {
@@ -218,9 +203,8 @@ export interface UsageFleet {
 }
 
 export interface UsageSpendLogsQuery extends UsageRangeQuery {
-  /** `nextCursor` of the previous page. */
+  /** `nextCursor` of the previous page; `limit` 1..1000, default 50. */
   cursor?: string;
-  /** 1..1000, default 50. */
   limit?: number;
 }
 

@@ -87,12 +87,27 @@ async function bucketDays(s: CacheDriverState, f: NormalizedUsageFilters): Promi
  * scope is one of the filters, the other filters and the dimension are parts of its fields.
  */
 function scopeFor(attrs: readonly AttributionField[], dimension?: UsageDimension): AttributionField | undefined {
-  return (SCOPE_DIMENSIONS as readonly AttributionField[]).find((scope) => {
-    if (!attrs.includes(scope)) return false;
+  const fits = (scope: AttributionField) => {
     const parts: readonly string[] = scopeParts(scope);
-    const fits = dimension === undefined || dimension === 'hour' || dimension === 'day' || dimension === scope || parts.includes(dimension);
-    return fits && attrs.every((a) => a === scope || parts.includes(a));
+    const dimFits = dimension === undefined || dimension === 'hour' || dimension === 'day' || dimension === scope || parts.includes(dimension);
+    return dimFits && attrs.every((a) => a === scope || parts.includes(a));
+  };
+  // A filtered scope first; else every category's buckets (categories are few): filters on group, model
+  // or provider alone read buckets too.
+  return (SCOPE_DIMENSIONS as readonly AttributionField[]).find((scope) => attrs.includes(scope) && fits(scope)) ?? (fits('category') ? 'category' : undefined);
+}
+
+/** The values of `scope` to read per day: its filter's, or (no filter) every value the day's bucket holds. */
+async function scopeValues(s: CacheDriverState, f: NormalizedUsageFilters, scope: AttributionField, days: readonly string[]): Promise<(readonly [string, string])[]> {
+  if (f[scope] !== undefined) return days.flatMap((day) => filterValues(f, scope).map((value) => [day, encodeValue(value)] as const));
+  const pairs: (readonly [string, string])[] = [];
+  await pipelined(s, days, (p, day) => p.hkeys(s.keys.dayBucket(day, scope)), (fields: string[], day) => {
+    for (const field of fields) {
+      const { base, counter } = parseBucketField(field);
+      if (counter === -1) pairs.push([day, base]); // one packed field per value (spill fields repeat it)
+    }
   });
+  return pairs;
 }
 
 /**
@@ -104,15 +119,16 @@ async function scopedSums(
   f: NormalizedUsageFilters,
   scope: AttributionField,
   days: readonly string[],
-  keyOf: (parts: string[], day: string, value: string) => string | null,
+  keyOf: (parts: string[], day: string, value: string | null) => string | null,
   sumsOf: (key: string | null) => Sums,
 ): Promise<void> {
   const parts = scopeParts(scope);
   const checks = attributionFilters(f)
     .filter((a) => a !== scope)
     .map((a) => ({ at: 1 + parts.indexOf(a), allowed: new Set(filterValues(f, a).map(encodeValue)) }));
-  const pairs = days.flatMap((day) => filterValues(f, scope).map((value) => [day, value] as const));
-  await pipelined(s, pairs, (p, [day, value]) => p.hgetallBuffer(s.keys.scopeBucket(day, scope, encodeValue(value))), (h: Record<string, Buffer>, [day, value]) => {
+  const pairs = await scopeValues(s, f, scope, days);
+  await pipelined(s, pairs, (p, [day, enc]) => p.hgetallBuffer(s.keys.scopeBucket(day, scope, enc)), (h: Record<string, Buffer>, [day, enc]) => {
+    const value = decodeValue(enc);
     for (const field in h) {
       const { base, counter } = parseBucketField(field);
       if (counter === -2) continue;
@@ -124,7 +140,8 @@ async function scopedSums(
 
 /**
  * `aggregate` with at most one attribution filter, on any dimension (runId has no buckets), or with
- * several when one is a scope (agentName, userId, category) and the others are parts of its buckets.
+ * several on the breakdown dimensions (agentName, userId, group, modelName, providerName, category), from
+ * the per-scope buckets of one of them (a filtered scope, else every category's).
  */
 export async function aggregateFromBuckets(s: CacheDriverState, filters: NormalizedUsageFilters): Promise<RawUsageTotals | null> {
   const attrs = attributionFilters(filters);
@@ -149,9 +166,9 @@ export async function aggregateFromBuckets(s: CacheDriverState, filters: Normali
 
 /**
  * `groupBy(d)` unfiltered, filtered on `d` itself, or `groupBy('day')` filtered on any one dimension; and
- * `groupBy` of hour, day or any SCOPED_BREAKDOWNS dimension filtered on a scope (agentName, userId or
- * category) plus any other breakdown dimensions (its per-value buckets; these cost O(days x combinations of
- * hour and the breakdown dimensions seen with that value)).
+ * `groupBy` of hour, day or any SCOPED_BREAKDOWNS dimension filtered on any of those dimensions, from the
+ * per-scope buckets of a filtered scope (agentName, userId or category), else of every category (these
+ * cost O(days x combinations of hour and the breakdown dimensions seen with that value)).
  */
 export async function groupFromBuckets(s: CacheDriverState, dimension: UsageDimension, f: NormalizedUsageFilters): Promise<RawUsageGroup[] | null> {
   const attrs = attributionFilters(f);
@@ -179,7 +196,7 @@ export async function groupFromBuckets(s: CacheDriverState, dimension: UsageDime
         : dimension === 'day'
           ? (_p: string[], day: string) => day
           : dimension === scope
-            ? (_p: string[], _d: string, value: string) => value
+            ? (_p: string[], _d: string, value: string | null) => value
             : (parts: string[]) => decodeValue(parts[at]);
     await scopedSums(s, f, scope, days, keyOf, sumsOf);
   } else if (filterDim === undefined) {

@@ -42,11 +42,12 @@ const CLIENT_SOURCE_KEYS = ['client', 'clientToken', 'url', 'redisOptions'] as c
  *
  * Reads that cost O(days x groups), from the pre-aggregated hashes (the range must be whole days in the
  * configured zone, or open, and `success` unfiltered):
- * - `aggregate` with at most one attribution filter, on any dimension;
+ * - `aggregate` with at most one attribution filter, on any dimension, or with several on the breakdown
+ *   dimensions (agentName, userId, group, modelName, providerName, category);
  * - `groupBy(d)` unfiltered, filtered on `d` itself, or `groupBy('day')` filtered on any one dimension;
- * - `groupBy` of agentName, userId, group, modelName, providerName or hour filtered on agentName or userId
- *   (their per-value buckets; these cost O(days x combinations of hour and those dimensions seen with
- *   that value));
+ * - `groupBy` of hour, day or a breakdown dimension filtered on breakdown dimensions (the per-value buckets
+ *   of a filtered agentName, userId or category, else of every category; these cost O(days x combinations
+ *   of hour and those dimensions seen with that value));
  * - `identities` filtered on any of agentName, userId, group, chatName (any number of them).
  * Everything else scans: the smallest time-ordered index in range (per agentName/userId/group/chatName
  * value, else all records) is walked with ZRANGEBYSCORE in chunks, records fetched with MGET and filtered

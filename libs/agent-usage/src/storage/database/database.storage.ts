@@ -32,14 +32,16 @@ import { emptyRollupRowsSql, ledgerClearSql } from './ledger-clear.sql';
 import { DEFAULT_RUNTIME_ALERTS_TABLE, createRuntimeAlertsTable } from './schema/runtime-alerts.schema';
 
 /**
- * PostgreSQL driver (TypeORM 0.3 or 1.x, pg 8). Three tables:
+ * PostgreSQL driver (TypeORM 0.3 or 1.x, pg 8). Five tables:
  * - the ledger, one row per record, unique on `record_id`;
  * - two daily rollups, narrow enough to be much smaller than the ledger: (day, agent, group, model,
- *   provider) and (day, user, agent, model, provider). Both are maintained in the same statement as the
- *   ledger insert, only for rows that insert actually added (a retried batch never counts twice).
+ *   provider, category) and (day, user, agent, model, provider, category), and two hourly ones: (local
+ *   hour, agent, model, provider, category) and (local hour, category). All are maintained in the same
+ *   statement as the ledger insert, only for rows that insert actually added (a retried batch never
+ *   counts twice).
  *
  * Reads are single SQL statements; a whole-day query reads the first rollup that holds every attribution
- * it filters or groups on, else the ledger. Sums come back as exact integer strings. See
+ * it filters or groups on (an `hour` group: an hourly one), else the ledger. Sums come back as exact integer strings. See
  * `DatabaseStorageOptions` for the connection.
  */
 export class DatabaseUsageStorage implements UsageStorage {
@@ -184,7 +186,7 @@ export class DatabaseUsageStorage implements UsageStorage {
   }
 
   /**
-   * Recomputes both daily rollups from the ledger in this app's time zone (needed after changing
+   * Recomputes every rollup (daily and hourly) from the ledger in this app's time zone (needed after changing
    * `timeZone`, or to repair a rollup edited by hand). Writers wait meanwhile; readers do not.
    */
   async rebuildRollups(dataSource?: DataSource): Promise<void> {
@@ -271,7 +273,7 @@ export class DatabaseUsageStorage implements UsageStorage {
   }
 
   /**
-   * Deletes matching ledger rows and subtracts exactly what they contributed from both rollups, in one
+   * Deletes matching ledger rows and subtracts exactly what they contributed from every rollup, in one
    * transaction (rollup keys locked in the same order as writes do); rollup rows left with no record are
    * removed.
    */
