@@ -25,6 +25,7 @@ const HISTORY_ONLY = [
  *   none either (a record counts in its budget's current window whatever its date); two agents that
  *   only exist in this history (billing, triage) make the fleet and the breakdowns fuller.
  */
+/** Returns the number of model calls generated (one record each). */
 export async function generateDemoTraffic(app: INestApplication, now = new Date()): Promise<number> {
   const usage = app.get(UsageService);
   const agents = app.get(AgentDirectory);
@@ -32,8 +33,8 @@ export async function generateDemoTraffic(app: INestApplication, now = new Date(
   for (const [i, prompt] of QUESTIONS.entries()) {
     for (const name of agents.names().filter((n) => n !== 'support')) {
       const userId = USERS[(i + name.length) % USERS.length];
-      await usage.runWithContext({ userId, chatName: `demo-${i}` }, () => agents.get(name)!.ask(prompt));
-      calls++;
+      const reply = await usage.runWithContext({ userId, chatName: `demo-${i}` }, () => agents.get(name)!.ask(prompt));
+      calls += reply.modelCalls;
     }
   }
   for (let day = 1; day <= 14; day++) {

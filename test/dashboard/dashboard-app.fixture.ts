@@ -83,7 +83,12 @@ export async function bootDashboard(
   const dir = mkdtempSync(join(tmpdir(), 'agent-usage-dash-'));
   const name = uniqueName('dash');
   const storage: Partial<UsageTrackingModuleOptions> =
-    driver === 'memory' ? { storage: 'memory' } : { storage: 'database', database: { url: PG_URL, tableName: `${name}_rec`, rollupTableName: `${name}_day` } };
+    driver === 'memory' ? { storage: 'memory' } : {
+          storage: 'database',
+          database: { url: PG_URL, tableName: `${name}_rec`, rollupTableName: `${name}_day` },
+          // The budget de-dup and runtime-alert tables too: the shared defaults belong to no test.
+          scheduler: { alertsTable: `${name}_alerts`, runtimeAlertsTable: `${name}_runtime` },
+        };
   const budgets: UsageTrackingModuleOptions['budgets'] = [
     { name: 'support-daily', scope: 'agent', match: 'support', window: 'day', metric: 'cost', limit: '5.00' },
     { name: 'research-monthly', scope: 'agent', match: 'research', window: 'month', metric: 'cost', limit: '5.00' },

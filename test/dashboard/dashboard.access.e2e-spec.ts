@@ -83,6 +83,20 @@ describe('the shell and its assets', () => {
   });
 });
 
+test('with a guard: the shell loads, says so, and the data stays behind the guard', async () => {
+  const guard = { canActivate: (ctx: any) => ctx.switchToHttp().getRequest().headers['x-team'] === 'ops' };
+  const dash = await bootDashboard('memory', { guard }, []);
+  try {
+    const shell = await fetch(`${dash.origin}/agent-usage/dashboard`);
+    expect(shell.status).toBe(200);
+    expect(await shell.text()).toContain('data-auth="guard"');
+    expect((await fetch(`${dash.origin}/agent-usage/usage`)).status).toBe(403);
+    expect((await fetch(`${dash.origin}/agent-usage/usage`, { headers: { 'x-team': 'ops' } })).status).toBe(200);
+  } finally {
+    await dash.close();
+  }
+});
+
 test('dashboard: false mounts the API without the page', async () => {
   const dash = await bootDashboard('memory', { public: true, dashboard: false }, []);
   try {

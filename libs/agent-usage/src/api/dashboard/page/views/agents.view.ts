@@ -13,13 +13,20 @@ export interface AgentRow {
   models: BreakdownRow[];
 }
 
+/** Two requests per agent: the panels show the agents with the most spend, the filter picks others. */
+const MAX_AGENTS = 15;
+/** Agents of the last load left out by MAX_AGENTS. */
+let hidden = 0;
+const hiddenNote = () => (hidden ? h('span', { class: 'muted' }, `top ${MAX_AGENTS} by spend; ${hidden} more: pick them in the agent filter`) : null);
+
 /** One summary and one model breakdown per agent of the range (agents filtered by the header). */
 export async function loadAgents(ctx: ViewContext): Promise<AgentRow[]> {
   const base = rangeQuery(ctx.state);
   const byAgent = await ctx.api.get<Breakdown>('usage/breakdown', { ...base, group_by: 'agent' });
   const agents = ((byAgent.agents as BreakdownRow[]) ?? []).map((r) => r.key).filter((k): k is string => k !== null);
+  hidden = Math.max(0, agents.length - MAX_AGENTS);
   return Promise.all(
-    agents.map(async (agent) => {
+    agents.slice(0, MAX_AGENTS).map(async (agent) => {
       const q = { ...base, agent };
       const [summary, models] = await Promise.all([ctx.api.get<Summary>('usage', q), ctx.api.get<Breakdown>('usage/breakdown', { ...q, group_by: 'model' })]);
       return { agent, summary, models: (models.models as BreakdownRow[]) ?? [] };
@@ -30,7 +37,7 @@ export async function loadAgents(ctx: ViewContext): Promise<AgentRow[]> {
 const NO_AGENTS = () => empty('No agent has usage in this range.', 'Name your agents with @TrackUsage({ agentName }) or runWithContext({ agentName }), then pick a period that has calls.');
 
 export function renderModels(host: HTMLElement, rows: AgentRow[]): void {
-  const head = h('div', { class: 'panel-head' }, h('h2', {}, 'Models per agent'));
+  const head = h('div', { class: 'panel-head' }, h('h2', {}, 'Models per agent'), hiddenNote());
   if (!rows.length) return replace(host, head, NO_AGENTS());
   const colour = new Map<string, string>();
   const colourOf = (m: string) => colour.get(m) ?? (colour.set(m, PALETTE[colour.size % PALETTE.length]), colour.get(m)!);
@@ -70,7 +77,7 @@ export function renderModels(host: HTMLElement, rows: AgentRow[]): void {
 }
 
 export function renderActivity(host: HTMLElement, rows: AgentRow[]): void {
-  const head = h('div', { class: 'panel-head' }, h('h2', {}, 'Activity per agent'), h('span', { class: 'muted' }, 'select a column to sort'));
+  const head = h('div', { class: 'panel-head' }, h('h2', {}, 'Activity per agent'), h('span', { class: 'muted' }, 'select a column to sort'), hiddenNote());
   if (!rows.length) return replace(host, head, NO_AGENTS());
   replace(
     host,
