@@ -74,7 +74,8 @@ export class UsageRuntimeAlerts implements OnApplicationBootstrap, OnModuleDestr
 
   /** Logged at most once a minute: a store outage must not flood the log every refresh. */
   private failed(what: string, e: Error): void {
-    if (Date.now() - this.lastErrorLog < 60_000) return;
+    // A load still running when the app closes fails with its connection (closed under it): not an outage.
+    if (this.closing || Date.now() - this.lastErrorLog < 60_000) return;
     this.lastErrorLog = Date.now();
     this.logger.error(`${what} failed (${e.message}); retried every ${this.refreshMs} ms`);
   }
