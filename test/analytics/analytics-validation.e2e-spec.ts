@@ -51,6 +51,7 @@ describe('analytics input validation', () => {
     await field(usage.getUsageBreakdown('day' as never), 'groupBy');
     await field(usage.getUsageAnalytics({ groupBy: 'week' as never }), 'groupBy');
     await field(usage.getUsageAnalytics({ splitBy: 'user' as never }), 'splitBy');
+    for (const seriesLimit of [0, 51, 2.5]) await field(usage.getUsageAnalytics({ splitBy: 'agent', seriesLimit }), 'seriesLimit');
     for (const month of ['2026-13', '2026-1', '', undefined]) await field(usage.getInvoice({ month } as never), 'month');
     await field(usage.getInvoice({ month: '2026-11', period: 'month' } as never), 'period');
     await field(usage.getSpendLogs({ limit: 0 }), 'limit');

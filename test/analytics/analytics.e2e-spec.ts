@@ -155,6 +155,23 @@ describe.each(analyticsDrivers())('analytics on the $name driver', (driver) => {
     expect(got.hourlyUsage![1].avgOperations).toBe(Number(halfUp(BigInt(rs.filter((x) => hourOf(x.ms) === 1).length) * 100n, 4n)) / 100);
   });
 
+  it('seriesLimit: the top keys get a series each, the rest are one series (total minus the named, exactly)', async () => {
+    const [start, end] = ['2026-10-25', TODAY];
+    const rs = inDays(DATA, start, end);
+    const agents = groups(rs, (x) => x.agentName);
+    expect(agents.length).toBeGreaterThan(2);
+    const got = await usage.getUsageAnalytics({ startDate: start, endDate: end, splitBy: 'agent', seriesLimit: 2 });
+    const top = agents.filter((g) => g.key !== null).slice(0, 2).map((g) => g.key);
+    expect(got.series!.map((x) => [x.key, x.other ?? false])).toEqual([...top.map((k) => [k, false]), [null, true]]);
+    const point = (xs: Rec[], d: string) => {
+      const s = sums(xs.filter((x) => dayOf(x.ms) === d));
+      return { date: d, cost: money(s.cost).n, costExact: money(s.cost).s, operations: Number(s.calls), tokens: Number(s.tokens) };
+    };
+    const range = days(start, end);
+    expect(got.series![2].dailyUsage).toEqual(range.map((d) => point(rs.filter((x) => !top.includes(x.agentName)), d)));
+    for (const s of got.series!.slice(0, 2)) expect(s.dailyUsage).toEqual(range.map((d) => point(rs.filter((x) => x.agentName === s.key), d)));
+  });
+
   it('empty ranges: zero-filled days, null success rate, empty lists; all_time without usage has no dates', async () => {
     const q = { startDate: '2026-09-01', endDate: '2026-09-03' };
     const summary = await usage.getUsageSummary(q);

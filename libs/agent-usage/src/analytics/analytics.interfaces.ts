@@ -100,6 +100,8 @@ export interface UsageBreakdown {
 export interface UsageAnalyticsQuery extends UsageRangeQuery {
   groupBy?: 'day' | 'hour';
   splitBy?: 'agent' | 'model';
+  /** With `splitBy`: how many keys get a series of their own, 1-50 (default 10); the rest are one `other` series. */
+  seriesLimit?: number;
 }
 
 export interface UsageDayFigure {
@@ -124,8 +126,10 @@ export interface UsageHourlyPoint {
 }
 
 export interface UsageSeries {
-  /** Agent or model name; null collects records without one. */
+  /** Agent or model name; null collects records without one (and, with `other`, the keys past `seriesLimit`). */
   key: string | null;
+  /** Set on the null series when it also sums the keys past `seriesLimit` (it is then the last series). */
+  other?: true;
   dailyUsage: UsageDailyPoint[];
 }
 
@@ -147,7 +151,7 @@ export interface UsageAnalytics {
   };
   /** With `groupBy: 'hour'`: 24 rows. */
   hourlyUsage?: UsageHourlyPoint[];
-  /** With `splitBy`: one series per agent / model with usage, highest cost first. */
+  /** With `splitBy`: one series per agent / model with usage, highest cost first (the top `seriesLimit`, then the rest as one). */
   series?: UsageSeries[];
 }
 

@@ -10,6 +10,7 @@ import type { AnalyticsContext } from './analytics.context';
 import type { UsageRangeQuery, UsageRecommendation, UsageRecommendations } from './analytics.interfaces';
 import { divRound, money, percentOf } from './analytics-money';
 import * as rules from './recommendation-rules';
+import { mapConcurrent } from './analytics.concurrency';
 import { byCostDesc, costOf } from './summary.analytics';
 
 interface Finding extends Omit<UsageRecommendation, 'estimatedSavings' | 'estimatedSavingsExact' | 'priority' | 'percentReduction'> {
@@ -25,14 +26,13 @@ interface ModelUse {
   group: UsageGroup;
 }
 
-/** Every (model, provider) pair of the range: one group-by provider per model. */
+/** Every (model, provider) pair of the range: one group-by provider per model, a few at a time. */
 async function modelUses(ctx: AnalyticsContext, filters: UsageFilters): Promise<ModelUse[]> {
-  const out: ModelUse[] = [];
-  for (const m of (await ctx.groupBy('modelName', filters)).sort(byCostDesc)) {
-    if (m.key === null) continue;
-    for (const p of (await ctx.groupBy('providerName', { ...filters, modelName: m.key })).sort(byCostDesc)) out.push({ model: m.key, provider: p.key, group: p });
-  }
-  return out;
+  const models = (await ctx.groupBy('modelName', filters)).sort(byCostDesc).filter((m): m is UsageGroup & { key: string } => m.key !== null);
+  const perModel = await mapConcurrent(models, async (m) =>
+    (await ctx.groupBy('providerName', { ...filters, modelName: m.key })).sort(byCostDesc).map((p) => ({ model: m.key, provider: p.key, group: p })),
+  );
+  return perModel.flat();
 }
 
 const usd = (nano: bigint) => money(nano).exact;
@@ -98,13 +98,21 @@ function enableCaching(ctx: AnalyticsContext, u: ModelUse, at: Date): Finding | 
 }
 
 async function fixFailures(ctx: AnalyticsContext, filters: UsageFilters): Promise<Finding[]> {
-  const failed = new Map((await ctx.groupBy('agentName', { ...filters, success: false })).map((g) => [g.key, g]));
-  const out: Finding[] = [];
-  for (const g of await ctx.groupBy('agentName', filters)) {
+  // Failure counts come from the per-agent sums (rollups); the failed calls' cost and error classes need
+  // the records (no rollup splits by success), so they are read for the flagged agents only.
+  const flagged = (await ctx.groupBy('agentName', filters)).filter((g): g is UsageGroup & { key: string } => {
     const [calls, fails] = [BigInt(g.exact.recordCount), BigInt(g.exact.failedCount)];
-    if (g.key === null || calls < BigInt(rules.MIN_CALLS) || fails * 100n <= calls * BigInt(rules.FAILURE_RATE_PERCENT)) continue;
-    const failedCost = failed.has(g.key) ? costOf(failed.get(g.key)!) : 0n;
-    const errors = (await ctx.groupBy('errorType', { ...filters, agentName: g.key, success: false })).sort(byCostDesc);
+    return g.key !== null && calls >= BigInt(rules.MIN_CALLS) && fails * 100n > calls * BigInt(rules.FAILURE_RATE_PERCENT);
+  });
+  const failures = await mapConcurrent(flagged, async (g) => {
+    const failedOnly = { ...filters, agentName: g.key, success: false };
+    const [failedTotals, errors] = await Promise.all([ctx.reader.getUsageAggregate(failedOnly), ctx.groupBy('errorType', failedOnly)]);
+    return { failedCost: costOf(failedTotals), errors: errors.sort(byCostDesc) };
+  });
+  const out: Finding[] = [];
+  for (const [i, g] of flagged.entries()) {
+    const [calls, fails] = [BigInt(g.exact.recordCount), BigInt(g.exact.failedCount)];
+    const { failedCost, errors } = failures[i];
     const rate = percentOf(fails, calls);
     out.push({
       id: `fix_failures:${g.key}`,

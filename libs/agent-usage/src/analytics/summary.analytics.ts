@@ -2,6 +2,7 @@ import type { UsageFilters, UsageGroup } from '../interfaces/usage-query.interfa
 import type { AnalyticsContext } from './analytics.context';
 import type { UsageRangeQuery, UsageSummary, UsageTopModel } from './analytics.interfaces';
 import { divRound, money, percentOf } from './analytics-money';
+import { mapConcurrent } from './analytics.concurrency';
 
 /** How many models `topModels` lists. */
 export const TOP_MODELS = 5;
@@ -28,17 +29,18 @@ export async function providerOf(ctx: AnalyticsContext, model: string | null, fi
 
 export async function getUsageSummary(ctx: AnalyticsContext, query: UsageRangeQuery): Promise<UsageSummary> {
   const r = await ctx.resolve(query, 'month');
-  const t = await ctx.reader.getUsageAggregate(r.filters);
+  // The totals and the models at once; then each top model's provider, a few at a time.
+  const [t, groups] = await Promise.all([ctx.reader.getUsageAggregate(r.filters), ctx.groupBy('modelName', r.filters)]);
   const cost = costOf(t);
   const ops = BigInt(t.exact.recordCount);
   const spent = money(cost);
   const avg = money(divRound(cost, ops));
-  const models = (await ctx.groupBy('modelName', r.filters)).sort(byCostDesc).slice(0, TOP_MODELS);
-  const topModels: UsageTopModel[] = [];
-  for (const g of models) {
+  const models = groups.sort(byCostDesc).slice(0, TOP_MODELS);
+  const providers = await mapConcurrent(models, (g) => providerOf(ctx, g.key, r.filters));
+  const topModels: UsageTopModel[] = models.map((g, i) => {
     const c = money(costOf(g));
-    topModels.push({ model: g.key, provider: await providerOf(ctx, g.key, r.filters), cost: c.usd, costExact: c.exact, calls: g.recordCount, tokens: g.totalTokens });
-  }
+    return { model: g.key, provider: providers[i], cost: c.usd, costExact: c.exact, calls: g.recordCount, tokens: g.totalTokens };
+  });
   return {
     range: r.range,
     amountSpent: spent.usd,

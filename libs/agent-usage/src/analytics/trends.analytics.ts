@@ -4,6 +4,7 @@ import type { AnalyticsContext } from './analytics.context';
 import type { UsageAnalytics, UsageAnalyticsQuery, UsageDailyPoint, UsageDayFigure, UsageHourlyPoint, UsageSeries } from './analytics.interfaces';
 import { divRound, money, nanoOf, ratio2 } from './analytics-money';
 import { byCostDesc, costOf } from './summary.analytics';
+import { mapConcurrent } from './analytics.concurrency';
 
 /** Per-day sums of one series: cost (nano-USD), operations and tokens as bigints. */
 interface DaySums {
@@ -44,31 +45,43 @@ async function hourly(ctx: AnalyticsContext, filters: UsageFilters, days: number
   });
 }
 
+/** Series named by default and at most; the other keys are summed into one series (`other: true`). */
+export const DEFAULT_SERIES_LIMIT = 10;
+export const MAX_SERIES_LIMIT = 50;
+
 /**
- * One series per agent / model, highest cost first. Records without the field (key null) cannot be
- * selected by a filter: their series is the total minus the named ones, exactly.
+ * One series per agent / model, highest cost first: the top `limit` keys, each read by one group-by day (a
+ * few at a time). Records without the field (key null) cannot be selected by a filter, and the keys past
+ * the limit are not read one by one: their series is the total minus the named ones, exactly, with key
+ * null (`other: true` when it holds keys past the limit; then it comes last).
  */
-async function series(ctx: AnalyticsContext, split: 'agent' | 'model', filters: UsageFilters, days: string[], total: Map<string, DaySums>): Promise<UsageSeries[]> {
+async function series(ctx: AnalyticsContext, split: 'agent' | 'model', filters: UsageFilters, days: string[], total: Map<string, DaySums>, limit: number): Promise<UsageSeries[]> {
   const field = split === 'agent' ? 'agentName' : 'modelName';
   const keys = (await ctx.groupBy(field, filters)).sort(byCostDesc).map((g) => g.key);
-  const out: UsageSeries[] = [];
+  const named = keys.filter((k): k is string => k !== null);
+  const shown = named.slice(0, limit);
+  const other = shown.length < named.length;
   const rest = new Map([...total].map(([d, s]) => [d, { ...s }]));
-  for (const key of keys.filter((k): k is string => k !== null)) {
-    const sums = await dailySums(ctx, { ...filters, [field]: key });
-    for (const [d, s] of sums) {
+  const perKey = await mapConcurrent(shown, (key) => dailySums(ctx, { ...filters, [field]: key }));
+  const out: UsageSeries[] = shown.map((key, i) => {
+    for (const [d, s] of perKey[i]) {
       const r = rest.get(d)!;
       [r.cost, r.ops, r.tokens] = [r.cost - s.cost, r.ops - s.ops, r.tokens - s.tokens];
     }
-    out.push({ key, dailyUsage: points(days, sums) });
-  }
-  if (keys.includes(null)) out.splice(keys.indexOf(null), 0, { key: null, dailyUsage: points(days, rest) });
+    return { key, dailyUsage: points(days, perKey[i]) };
+  });
+  if (other) out.push({ key: null, other: true, dailyUsage: points(days, rest) });
+  else if (keys.includes(null)) out.splice(keys.indexOf(null), 0, { key: null, dailyUsage: points(days, rest) });
   return out;
 }
 
 export async function getUsageAnalytics(ctx: AnalyticsContext, query: UsageAnalyticsQuery): Promise<UsageAnalytics> {
-  const { groupBy, splitBy, ...rangeQuery } = query ?? {};
+  const { groupBy, splitBy, seriesLimit = DEFAULT_SERIES_LIMIT, ...rangeQuery } = query ?? {};
   if (groupBy !== undefined && groupBy !== 'day' && groupBy !== 'hour') throw new InvalidUsageInputError('groupBy', "'day' or 'hour'", groupBy);
   if (splitBy !== undefined && splitBy !== 'agent' && splitBy !== 'model') throw new InvalidUsageInputError('splitBy', "'agent' or 'model'", splitBy);
+  if (!Number.isInteger(seriesLimit) || seriesLimit < 1 || seriesLimit > MAX_SERIES_LIMIT) {
+    throw new InvalidUsageInputError('seriesLimit', `an integer from 1 to ${MAX_SERIES_LIMIT}`, seriesLimit);
+  }
   const r = await ctx.resolve(rangeQuery, 'month');
   const total = r.days.length ? await dailySums(ctx, r.filters) : new Map<string, DaySums>();
   const dailyUsage = points(r.days, total);
@@ -90,6 +103,6 @@ export async function getUsageAnalytics(ctx: AnalyticsContext, query: UsageAnaly
     summary: { total: t.usd, totalExact: t.exact, dailyAverage: avg.usd, dailyAverageExact: avg.exact, peakDay: peak && figure(peak), lowestDay: low && figure(low), operations: Number(ops) },
   };
   if (groupBy === 'hour') out.hourlyUsage = await hourly(ctx, r.filters, Math.max(1, r.days.length));
-  if (splitBy) out.series = r.days.length ? await series(ctx, splitBy, r.filters, r.days, total) : [];
+  if (splitBy) out.series = r.days.length ? await series(ctx, splitBy, r.filters, r.days, total, seriesLimit) : [];
   return out;
 }

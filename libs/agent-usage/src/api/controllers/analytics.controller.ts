@@ -11,7 +11,7 @@ export class UsageAnalyticsController {
 
   @UsageApiGet('', 'Daily usage (every day of the range), hourly pattern, per-agent or per-model series', 'UsageAnalytics')
   async analytics(@Query() q: UsageAnalyticsQueryDto): Promise<unknown> {
-    const query = { ...toRange(q), ...(q.group_by ? { groupBy: q.group_by } : {}), ...(q.split_by ? { splitBy: q.split_by } : {}) };
+    const query = { ...toRange(q), ...(q.group_by ? { groupBy: q.group_by } : {}), ...(q.split_by ? { splitBy: q.split_by } : {}), ...(q.series_limit !== undefined ? { seriesLimit: q.series_limit } : {}) };
     return toSnakeCase(await this.usage.service.getUsageAnalytics(query));
   }
 }

@@ -76,6 +76,14 @@ export class UsageAnalyticsQueryDto extends UsageRangeQueryDto {
   @IsOptional()
   @IsIn(['agent', 'model'])
   split_by?: 'agent' | 'model';
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 50, default: 10, description: 'with split_by: keys with a series of their own; the rest are one series with other: true' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'series_limit must be an integer from 1 to 50' })
+  @Min(1)
+  @Max(50)
+  series_limit?: number;
 }
 
 export class UsageLogsQueryDto extends UsageRangeQueryDto {

@@ -58,7 +58,7 @@ export interface Analytics {
   daily_usage: DayRow[];
   summary: { total: number; total_exact: string; daily_average: number; daily_average_exact: string; peak_day: unknown; lowest_day: unknown; operations: number };
   hourly_usage?: { hour: number; avg_cost: number; avg_cost_exact: string; avg_operations: number }[];
-  series?: { key: string | null; daily_usage: DayRow[] }[];
+  series?: { key: string | null; other?: true; daily_usage: DayRow[] }[];
 }
 
 export interface FleetAgent {

@@ -27,7 +27,7 @@ export function clearCharts(): void {
 
 /** Axis and legend labels: two significant digits under a dollar (a tick at 0.025 must not read $0.03). */
 const usd = (v: number): string => (v === 0 ? '$0' : v < 1 ? `$${+v.toPrecision(2)}` : `$${v.toLocaleString('en-US', { maximumFractionDigits: 2 })}`);
-const label = (k: string | null): string => k ?? '(none)';
+const label = (k: string | null, other?: boolean): string => (other ? 'other' : (k ?? '(none)'));
 
 export function renderTrend(host: HTMLElement, a: Analytics, splitBy: SplitBy, onSplit: (s: SplitBy) => void): void {
   const days = a.daily_usage;
@@ -46,7 +46,7 @@ export function renderTrend(host: HTMLElement, a: Analytics, splitBy: SplitBy, o
   const table = h(
     'table',
     { class: 'data', 'data-table': 'daily' },
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Day'), series.map((s) => h('th', { scope: 'col', class: 'num' }, label(s.key))), h('th', { scope: 'col', class: 'num' }, 'Total'), h('th', { scope: 'col', class: 'num' }, 'Operations'), h('th', { scope: 'col', class: 'num' }, 'Tokens'))),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Day'), series.map((s) => h('th', { scope: 'col', class: 'num' }, label(s.key, s.other))), h('th', { scope: 'col', class: 'num' }, 'Total'), h('th', { scope: 'col', class: 'num' }, 'Operations'), h('th', { scope: 'col', class: 'num' }, 'Tokens'))),
     h(
       'tbody',
       {},
@@ -55,7 +55,7 @@ export function renderTrend(host: HTMLElement, a: Analytics, splitBy: SplitBy, o
           'tr',
           { 'data-date': d.date },
           h('th', { scope: 'row' }, d.date),
-          series.map((s) => h('td', { class: 'num', 'data-series': label(s.key) }, moneyCell(s.daily_usage[i]?.cost_exact))),
+          series.map((s) => h('td', { class: 'num', 'data-series': label(s.key, s.other) }, moneyCell(s.daily_usage[i]?.cost_exact))),
           h('td', { class: 'num', 'data-col': 'cost' }, moneyCell(d.cost_exact)),
           h('td', { class: 'num', 'data-col': 'operations' }, count(d.operations)),
           h('td', { class: 'num', 'data-col': 'tokens' }, count(d.tokens)),
@@ -64,7 +64,7 @@ export function renderTrend(host: HTMLElement, a: Analytics, splitBy: SplitBy, o
     ),
   );
   replace(host, head, chartHost, h('details', { class: 'chart-data' }, h('summary', {}, 'Show the numbers'), h('div', { class: 'table-wrap' }, table)));
-  const layers = series.length ? series.map((s) => ({ label: label(s.key), values: s.daily_usage.map((d) => Number(d.cost_exact)) })) : [{ label: 'spend', values: days.map((d) => Number(d.cost_exact)) }];
+  const layers = series.length ? series.map((s) => ({ label: label(s.key, s.other), values: s.daily_usage.map((d) => Number(d.cost_exact)) })) : [{ label: 'spend', values: days.map((d) => Number(d.cost_exact)) }];
   keep('daily', new BarChart(chartHost, { labels: days.map((d) => shortDate(d.date)), layers, y: usd }));
 }
 
