@@ -2,6 +2,7 @@ import { Controller, Get, Header, Inject, NotFoundException, Param, Req, Res, Se
 import { HttpAdapterHost } from '@nestjs/core';
 import type { UsageApiAccess } from '../access/usage-api-access';
 import { USAGE_API_ACCESS, USAGE_API_PUBLIC_ASSET } from '../api.constants';
+import { ApiExcludeController } from '../http/optional-swagger';
 import { DASHBOARD_ASSET_TYPES, dashboardAssets } from './dashboard.assets';
 import { DASHBOARD_CSP, dashboardHtml, type DashboardAccess } from './dashboard.html';
 
@@ -21,6 +22,7 @@ const PAGE_ACCESS: Record<UsageApiAccess['kind'], DashboardAccess> = { guard: 'g
  */
 @Controller('dashboard')
 @SetMetadata(USAGE_API_PUBLIC_ASSET, true)
+@ApiExcludeController()
 export class UsageDashboardController {
   constructor(
     @Inject(USAGE_API_ACCESS) private readonly access: UsageApiAccess,

@@ -6,7 +6,7 @@ import { loadOptional } from '../../common/optional-packages';
  * helpers return decorators that do nothing, so the module loads without it.
  */
 type AnyDecorator = (...args: any[]) => void;
-type SwaggerDecorators = Record<'ApiTags' | 'ApiProperty' | 'ApiPropertyOptional' | 'ApiOkResponse' | 'ApiProduces' | 'ApiBearerAuth' | 'ApiOperation', (...args: any[]) => AnyDecorator>;
+type SwaggerDecorators = Record<'ApiTags' | 'ApiProperty' | 'ApiPropertyOptional' | 'ApiOkResponse' | 'ApiProduces' | 'ApiBearerAuth' | 'ApiOperation' | 'ApiExcludeController', (...args: any[]) => AnyDecorator>;
 
 let loaded: SwaggerDecorators | null | undefined;
 
@@ -28,3 +28,5 @@ export const ApiOkResponse = optional('ApiOkResponse') as (options?: Record<stri
 export const ApiProduces = optional('ApiProduces') as (...mimeTypes: string[]) => MethodDecorator & ClassDecorator;
 export const ApiBearerAuth = optional('ApiBearerAuth') as (name?: string) => MethodDecorator & ClassDecorator;
 export const ApiOperation = optional('ApiOperation') as (options: { summary: string; description?: string }) => MethodDecorator;
+/** For the dashboard's page and assets: they are not part of the API the document describes. */
+export const ApiExcludeController = optional('ApiExcludeController') as () => ClassDecorator;
