@@ -155,6 +155,21 @@ describe.each(analyticsDrivers())('analytics on the $name driver', (driver) => {
     expect(got.hourlyUsage![1].avgOperations).toBe(Number(halfUp(BigInt(rs.filter((x) => hourOf(x.ms) === 1).length) * 100n, 4n)) / 100);
   });
 
+  it('every answer takes no argument: the month to date (summary, breakdown, analytics, fleet, advice), all time (logs, export)', async () => {
+    const month = await usage.getUsageSummary({ period: 'month' });
+    expect(await usage.getUsageSummary()).toEqual(month);
+    expect(await usage.getUsageBreakdown('agent')).toEqual(await usage.getUsageBreakdown('agent', { period: 'month' }));
+    expect(await usage.getUsageAnalytics()).toEqual(await usage.getUsageAnalytics({ period: 'month' }));
+    expect(await usage.getFleet()).toEqual(await usage.getFleet({ period: 'month' }));
+    expect(await usage.getRecommendations()).toEqual(await usage.getRecommendations({ period: 'month' }));
+    expect(month.range.period).toBe('month');
+    const logs = await usage.getSpendLogs();
+    expect(logs.items.map((i) => i.id)).toEqual((await usage.getSpendLogs({ period: 'all_time' })).items.map((i) => i.id));
+    let exported = 0;
+    for await (const r of usage.exportUsage()) exported += r.id ? 1 : 0;
+    expect(exported).toBe(DATA.length);
+  });
+
   it('seriesLimit: the top keys get a series each, the rest are one series (total minus the named, exactly)', async () => {
     const [start, end] = ['2026-10-25', TODAY];
     const rs = inDays(DATA, start, end);
