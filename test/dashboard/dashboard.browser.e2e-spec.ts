@@ -108,6 +108,38 @@ test('"7 days": the last 7 days including today in the API\'s time zone (not the
   }
 });
 
+test('first render: every request that needs no other answer is sent before the first answer arrives', async () => {
+  const p = await browser.page();
+  try {
+    const sent: string[] = [];
+    let answered = false;
+    p.on('request', (r) => {
+      const url = new URL(r.url());
+      if (!answered && url.pathname.startsWith('/agent-usage/') && !url.pathname.startsWith('/agent-usage/dashboard')) sent.push(`${url.pathname.slice(13)}${url.search}`);
+    });
+    p.on('response', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/agent-usage/') && !r.url().includes('/agent-usage/dashboard')) answered = true;
+    });
+    await p.goto(`${dash.origin}/agent-usage/dashboard#view=overview&from=2026-11-01&to=2026-11-30`);
+    await ready(p);
+    const range = 'start_date=2026-11-01&end_date=2026-11-30';
+    // The agent list, the summary and the previous 30 days' (for the tiles), the trend split by agent, the
+    // hours and the agents of the range: none waits for another (only the per-agent panels follow the last).
+    expect(sent.sort()).toEqual(
+      [
+        'usage/breakdown?period=all_time&group_by=agent',
+        `usage?${range}`,
+        'usage?start_date=2026-10-02&end_date=2026-10-31',
+        `analytics?${range}&group_by=day&split_by=agent`,
+        `analytics?${range}&group_by=hour`,
+        `usage/breakdown?${range}&group_by=agent`,
+      ].sort(),
+    );
+  } finally {
+    await p.close();
+  }
+});
+
 test("a custom date range and a two-agent filter apply to tiles, chart data, models and activity", async () => {
   const [a, b] = ['research', 'support'];
   await page.click('[data-picker="agents"] summary');
