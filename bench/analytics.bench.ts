@@ -1,7 +1,8 @@
 /**
  * Part of `query`: the analytics HTTP API (`nestjs-agent-usage/api`) over the same PostgreSQL data set,
  * through a real Nest HTTP server, the way a dashboard asks: each summary route over one month, timed
- * against the plain SQL scan of the month's ledger rows in the same run, and the CSV export of the whole
+ * against the plain SQL scan of the month's ledger rows in the same run, the dashboard's first render
+ * over that month (dashboard.bench.ts), and the CSV export of the whole
  * data set with the heap watched while it streams (against PostgreSQL's own COPY of the same rows).
  */
 import { request as httpRequest } from 'node:http';
@@ -12,6 +13,7 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { UsageTrackingModule } from 'nestjs-agent-usage';
 import { UsageApiModule } from 'nestjs-agent-usage/api';
+import { measureDashboard } from './dashboard.bench';
 import { type BenchConfig, type ResultRow, PG_URL, fmtInt, fmtMB, fmtMs, fmtRate, fmtRatio, log, median, msSince, nowNs, pgClient } from './common';
 
 export interface AnalyticsDataSet {
@@ -36,7 +38,7 @@ async function bootHttp(ds: AnalyticsDataSet): Promise<{ base: string; close: ()
         storage: 'database',
         database: { url: PG_URL, tableName: ds.ledger, rollupTableName: ds.rollup, autoMigrate: false, useRollups: true },
       }),
-      UsageApiModule.forRoot({ path: 'usage-api', public: true, dashboard: false }),
+      UsageApiModule.forRoot({ path: 'usage-api', public: true }),
     ],
   })
   class AnalyticsBenchModule {}
@@ -183,6 +185,9 @@ export async function measureAnalytics(cfg: BenchConfig, ds: AnalyticsDataSet, r
       });
       log(`query: ${ds.label}: GET ${label}: ${fmtMs(got.ms)} (ledger sum ${fmtMs(scan.ms)})`);
     }
+
+    // The dashboard over the same month, in a real browser (its own row; Chromium missing: a finding).
+    await measureDashboard(cfg, ds.label, http.base, ds.month, rows, findings);
 
     const exportUrl = `${http.base}/usage/export?format=csv&start_date=${ds.firstDay}&end_date=${ds.lastDay}`;
     const ex = await streamExport(exportUrl);

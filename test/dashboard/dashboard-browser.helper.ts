@@ -10,10 +10,12 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 // Browser globals of the callbacks that run in the page (page.evaluate): the test's tsconfig has no DOM lib.
 declare const window: any;
 declare const document: any;
+declare const getComputedStyle: any;
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts', 'dashboard');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** The launch flags of the browser tests (the benchmark's first-render row uses the same). */
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 export interface Browser {
   context: BrowserContext;
@@ -25,12 +27,14 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launch(downloads?: string): Promise<Browser> {
+/** `timezoneId`: the browser's own time zone (the page must follow the API's, whatever the browser's is). */
+export async function launch(downloads?: string, options: { timezoneId?: string } = {}): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'agent-usage-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ARGS,
+    args: CHROMIUM_ARGS,
+    timezoneId: options.timezoneId,
     viewport: { width: 1360, height: 900 },
     acceptDownloads: true,
     downloadsPath: downloads,
@@ -74,6 +78,11 @@ export async function launch(downloads?: string): Promise<Browser> {
 export async function ready(page: Page): Promise<void> {
   await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
   await page.waitForFunction(() => !document.querySelector('[aria-busy="true"], .state.loading'), undefined, { timeout: 20_000 });
+}
+
+/** Computed styles the invoice's stylesheet sets (a browser's defaults differ in each). */
+export async function invoiceStyle(page: Page): Promise<{ bodyMargin: string; mainMaxWidth: string }> {
+  return page.evaluate(() => ({ bodyMargin: getComputedStyle(document.body).margin, mainMaxWidth: getComputedStyle(document.querySelector('main')).maxWidth }));
 }
 
 export async function shot(page: Page, name: string): Promise<string> {

@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { bootDashboard, cents, type DashApp } from './dashboard-app.fixture';
-import { launch, ready, shot, type Browser } from './dashboard-browser.helper';
+import { invoiceStyle, launch, ready, shot, type Browser } from './dashboard-browser.helper';
 
 // Browser globals of the callbacks that run in the page (page.evaluate): the test's tsconfig has no DOM lib.
 declare const document: any;
@@ -92,6 +92,21 @@ test('with a guard: the shell loads, says so, and the data stays behind the guar
     expect(await shell.text()).toContain('data-auth="guard"');
     expect((await fetch(`${dash.origin}/agent-usage/usage`)).status).toBe(403);
     expect((await fetch(`${dash.origin}/agent-usage/usage`, { headers: { 'x-team': 'ops' } })).status).toBe(200);
+    // In a browser that passes the guard (the header on every request), the invoice link opens styled.
+    const browser = await launch();
+    try {
+      await browser.context.setExtraHTTPHeaders({ 'x-team': 'ops' });
+      const page = await browser.page();
+      await page.goto(`${dash.origin}/agent-usage/dashboard`);
+      await ready(page);
+      const [popup] = await Promise.all([page.context().waitForEvent('page'), page.click('[data-action="invoice"]')]);
+      await popup.waitForLoadState();
+      expect(await popup.textContent('h1')).toMatch(/^Agent usage invoice \d{4}-\d{2}$/);
+      expect(await invoiceStyle(popup)).toEqual({ bodyMargin: '0px', mainMaxWidth: '832px' });
+      expect(await browser.violations()).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   } finally {
     await dash.close();
   }
@@ -145,6 +160,17 @@ describe('with API keys', () => {
     // The export goes through fetch with the key (a plain link could not send it).
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-action="export"]')]);
     expect(download.suggestedFilename()).toMatch(/\.csv$/);
+    // The invoice is fetched with the key and opened from a blob: URL; its stylesheet still applies.
+    const month = s.range.start_date.slice(0, 7);
+    await page.fill('.invoice input[type="month"]', month);
+    const [popup] = await Promise.all([page.context().waitForEvent('page'), page.click('[data-action="invoice"]')]);
+    await popup.waitForURL(/^blob:/);
+    await popup.waitForLoadState();
+    const invoice = await dash.api(`invoice?month=${month}`, KEY);
+    expect(await popup.textContent('body')).toContain(`Total${cents(invoice.total_exact).replace('$', 'USD ')}`);
+    expect(await invoiceStyle(popup)).toEqual({ bodyMargin: '0px', mainMaxWidth: '832px' });
+    await shot(popup, 'invoice-api-keys');
+    await popup.close();
     // A new tab of the same browser has no key: sessionStorage is per tab.
     const other = await browser.page();
     await other.goto(`${dash.origin}/agent-usage/dashboard`);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { AGENTS, bootDashboard, cents, TIME_ZONE, type DashApp } from './dashboard-app.fixture';
 import { expectActivity, expectDaily, expectTiles, qs } from './dashboard-expect.helper';
-import { ARTIFACTS, launch, ready, shot, type Browser } from './dashboard-browser.helper';
+import { ARTIFACTS, invoiceStyle, launch, ready, shot, type Browser } from './dashboard-browser.helper';
 
 // Browser globals of the callbacks that run in the page (page.evaluate): the test's tsconfig has no DOM lib.
 declare const document: any;
@@ -53,13 +53,90 @@ test("first render shows the month: tiles, daily chart data, hourly pattern and 
 });
 
 test("each period button shows that period's figures", async () => {
-  for (const period of ['today', 'yesterday', 'week', 'all_time', 'month']) {
+  expect(await page.$$eval('[data-period]', (bs) => bs.map((b) => b.textContent))).toEqual(['Today', 'Yesterday', '7 days', 'This month', 'All time']);
+  for (const period of ['today', 'yesterday', 'all_time', 'month']) {
     const started = Date.now();
     await page.click(`[data-period="${period}"]`);
     await ready(page);
     timings[`period:${period}`] = Date.now() - started;
     expect(page.url()).toContain(`period=${period}`);
     await expectTiles(dash, page, { period });
+  }
+});
+
+/** The calendar day of `now` in a time zone, written here again (not the page's code). */
+const dayOf = (timeZone: string, now = new Date()): string => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+const plusDays = (day: string, n: number): string => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+
+test('"7 days": the last 7 days including today in the API\'s time zone (not the browser\'s), compared with the 7 days before', async () => {
+  const today = dayOf(TIME_ZONE);
+  // A browser whose own calendar day is not the API's right now: the page must count in the API's zone.
+  const zone = ['Pacific/Kiritimati', 'Pacific/Pago_Pago'].find((z) => dayOf(z) !== today)!;
+  const other = await launch(undefined, { timezoneId: zone });
+  try {
+    const p = await other.page();
+    const asked: string[] = [];
+    p.on('request', (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === '/agent-usage/usage') asked.push(url.search);
+    });
+    const start = plusDays(today, -6);
+    const check = async () => {
+      expect(await p.locator('[data-period="7d"]').getAttribute('aria-pressed')).toBe('true');
+      expect(await p.locator('#tz').textContent()).toBe(`${start} – ${today} · ${TIME_ZONE}`);
+      await expectTiles(dash, p, { start_date: start, end_date: today });
+      await expectDaily(dash, p, { start_date: start, end_date: today }, 'agent');
+      // The tiles' change is against the 7 days before.
+      expect(asked).toContain(`?start_date=${plusDays(today, -13)}&end_date=${plusDays(today, -7)}`);
+    };
+    await p.goto(`${dash.origin}/agent-usage/dashboard#view=overview&period=month`);
+    await ready(p);
+    expect(await p.evaluate(() => new Date().getTimezoneOffset())).not.toBe(0);
+    await p.click('[data-period="7d"]');
+    await ready(p);
+    expect(p.url()).toContain('period=7d');
+    await check();
+    await shot(p, 'overview-7-days');
+    // Opened from a link: the first view waits for the API's time zone.
+    asked.length = 0;
+    await p.reload();
+    await ready(p);
+    await check();
+    expect(await other.violations()).toEqual([]);
+  } finally {
+    await other.close();
+  }
+});
+
+test('first render: every request that needs no other answer is sent before the first answer arrives', async () => {
+  const p = await browser.page();
+  try {
+    const sent: string[] = [];
+    let answered = false;
+    p.on('request', (r) => {
+      const url = new URL(r.url());
+      if (!answered && url.pathname.startsWith('/agent-usage/') && !url.pathname.startsWith('/agent-usage/dashboard')) sent.push(`${url.pathname.slice(13)}${url.search}`);
+    });
+    p.on('response', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/agent-usage/') && !r.url().includes('/agent-usage/dashboard')) answered = true;
+    });
+    await p.goto(`${dash.origin}/agent-usage/dashboard#view=overview&from=2026-11-01&to=2026-11-30`);
+    await ready(p);
+    const range = 'start_date=2026-11-01&end_date=2026-11-30';
+    // The agent list, the summary and the previous 30 days' (for the tiles), the trend split by agent, the
+    // hours and the agents of the range: none waits for another (only the per-agent panels follow the last).
+    expect(sent.sort()).toEqual(
+      [
+        'usage/breakdown?period=all_time&group_by=agent',
+        `usage?${range}`,
+        'usage?start_date=2026-10-02&end_date=2026-10-31',
+        `analytics?${range}&group_by=day&split_by=agent`,
+        `analytics?${range}&group_by=hour`,
+        `usage/breakdown?${range}&group_by=agent`,
+      ].sort(),
+    );
+  } finally {
+    await p.close();
   }
 });
 
@@ -208,6 +285,8 @@ test("CSV export downloads what the API exports; the invoice opens as a printabl
   const invoice = await dash.api(`invoice?month=${month}`);
   expect(invoice.line_items.length).toBeGreaterThan(0);
   expect(await popup.textContent('body')).toContain(`Total${cents(invoice.total_exact).replace('$', 'USD ')}`);
+  // Styled by its stylesheet (a public asset of the module).
+  expect(await invoiceStyle(popup)).toEqual({ bodyMargin: '0px', mainMaxWidth: '832px' });
   await popup.screenshot({ path: join(ARTIFACTS, 'invoice.png'), fullPage: true });
   await popup.close();
 });

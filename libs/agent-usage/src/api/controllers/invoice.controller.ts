@@ -1,4 +1,4 @@
-import { Get, Header, Query, Res, SetMetadata } from '@nestjs/common';
+import { Get, Header, Query, Req, Res, SetMetadata } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { USAGE_API_PUBLIC_ASSET } from '../api.constants';
 import { UsageInvoiceQueryDto } from '../dto/usage-query.dto';
@@ -20,14 +20,17 @@ export class UsageInvoiceController {
   @ApiOperation({ summary: 'The invoice of a month (line items per category, volume discount), as JSON or a printable page' })
   @ApiProduces('application/json', 'text/html')
   @ApiOkResponse({ description: 'UsageInvoice, snake_case (format=json), or an HTML page (format=html)' })
-  async invoice(@Query() q: UsageInvoiceQueryDto, @Res({ passthrough: true }) res: unknown): Promise<unknown> {
+  async invoice(@Query() q: UsageInvoiceQueryDto, @Req() req: { originalUrl?: string; url?: string }, @Res({ passthrough: true }) res: unknown): Promise<unknown> {
     const invoice = await this.usage.service.getInvoice({ month: q.month, ...toFilters(q) });
     if (q.format !== 'html') return toSnakeCase(invoice);
     const adapter = this.adapterHost.httpAdapter;
     adapter.setHeader(res, 'Content-Type', 'text/html; charset=utf-8');
     adapter.setHeader(res, 'Content-Security-Policy', "default-src 'none'; style-src 'self'");
     adapter.setHeader(res, 'X-Content-Type-Options', 'nosniff');
-    return invoiceHtml(invoice, `Agent usage invoice ${q.month}`);
+    // The stylesheet's path from the root (global prefix and mount path included, as the browser asked):
+    // a relative link breaks under a trailing slash, and the dashboard opens this page from a blob: URL.
+    const path = (req.originalUrl ?? req.url ?? '').split('?')[0].replace(/\/+$/, '');
+    return invoiceHtml(invoice, `Agent usage invoice ${q.month}`, `${path}/invoice.css`);
   }
 
   /** The page's stylesheet: no data in it, so it is served without the access rule. */

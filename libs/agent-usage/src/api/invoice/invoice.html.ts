@@ -1,6 +1,7 @@
 /**
  * The printable invoice page: self-contained HTML, every value escaped, no script; its stylesheet is
- * served by the module (`invoice/invoice.css`), so a Content-Security-Policy without 'unsafe-inline' works.
+ * served by the module (`<path>/invoice/invoice.css`, a public asset), so a Content-Security-Policy
+ * without 'unsafe-inline' works.
  */
 
 const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -32,7 +33,8 @@ export function cents(exact: string): string {
   return neg && c !== 0n ? `-${s}` : s;
 }
 
-export function invoiceHtml(invoice: InvoiceView, title: string): string {
+/** `stylesheet`: the stylesheet's URL, from the root (the page may be read from a blob: URL, see the dashboard). */
+export function invoiceHtml(invoice: InvoiceView, title: string, stylesheet: string): string {
   const money = (exact: string) => `${escapeHtml(invoice.currency)} ${escapeHtml(cents(exact))}`;
   const rows = invoice.lineItems
     .map(
@@ -47,7 +49,7 @@ export function invoiceHtml(invoice: InvoiceView, title: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<link rel="stylesheet" href="invoice/invoice.css">
+<link rel="stylesheet" href="${escapeHtml(stylesheet)}">
 </head>
 <body>
 <main>

@@ -39,6 +39,16 @@ function agentPicker(state: State, agents: string[], on: HeaderHandlers): HTMLEl
   return details;
 }
 
+/**
+ * The invoice page with its stylesheet link made absolute: read from a blob: URL, a link from the root
+ * would resolve against nothing (blob: URLs have no path) and the page would open unstyled.
+ */
+function absoluteLinks(html: string): string {
+  const doc = new DOMParser().parseFromString(html, 'text/html');
+  for (const link of doc.querySelectorAll('link[href]')) link.setAttribute('href', new URL(link.getAttribute('href') ?? '', location.href).href);
+  return `<!doctype html>\n${doc.documentElement.outerHTML}`;
+}
+
 function thisMonth(): string {
   return new Date().toISOString().slice(0, 7);
 }
@@ -63,7 +73,7 @@ export function renderHeader(host: HTMLElement, state: State, agents: string[], 
     e.preventDefault();
     const tab = window.open('', '_blank');
     void api.request('GET', 'invoice', invoiceQuery()).then(async (res) => {
-      const url = URL.createObjectURL(new Blob([await res.text()], { type: 'text/html' }));
+      const url = URL.createObjectURL(new Blob([absoluteLinks(await res.text())], { type: 'text/html' }));
       if (tab) tab.location.href = url;
     });
   });

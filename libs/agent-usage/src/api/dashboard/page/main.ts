@@ -8,7 +8,7 @@ import './dashboard.css';
 import { Api } from './api';
 import { byId, failed, h, loading, replace } from './dom';
 import { renderHeader } from './header';
-import { readState, writeState, type State, type View } from './state';
+import { knowsApiTimeZone, readState, setApiTimeZone, writeState, type State, type View } from './state';
 import type { Breakdown, BreakdownRow, Range } from './types';
 import { adviceView } from './views/advice.view';
 import { alertsView } from './views/alerts.view';
@@ -27,6 +27,8 @@ let state: State = readState(location.hash);
 let knownAgents: string[] = [];
 let renderCount = 0;
 let timeZone = 'UTC';
+/** The agent list (and with it the API's time zone), asked for once at boot, alongside the first view. */
+let agentsLoaded: Promise<void> = Promise.resolve();
 
 const head = byId('head');
 const main = byId('main');
@@ -67,8 +69,13 @@ function askForKey(code: number, message: string): Promise<void> {
   });
 }
 
+/** The range the current view showed (set again when the header is redrawn with the agent list). */
+let shownRange: Range | null = null;
+
 function setRange(range: Range): void {
+  shownRange = range;
   timeZone = range.time_zone;
+  setApiTimeZone(range.time_zone);
   const tz = document.getElementById('tz');
   if (!tz) return;
   const days = range.start_date && range.end_date ? `${range.start_date} – ${range.end_date}` : 'all time';
@@ -82,14 +89,24 @@ function change(next: Partial<State>): void {
   void render();
 }
 
+const headerHandlers = { change, toggleTheme, forgetKey: () => ((api.key = null), location.reload()) };
+
 async function render(): Promise<void> {
   const mine = ++renderCount;
-  renderHeader(head, state, knownAgents, api, { change, toggleTheme, forgetKey: () => ((api.key = null), location.reload()) }, status);
+  shownRange = null;
+  renderHeader(head, state, knownAgents, api, headerHandlers, status);
   const ctx: ViewContext = { api, state, knownAgents, setRange, timeZone: () => timeZone, refresh: () => void render() };
   replace(main, loading());
   main.setAttribute('aria-busy', 'true');
   body.dataset.ready = 'false';
   try {
+    // The 7-day range is counted in the API's time zone, and the alert form lists every agent: both wait
+    // for the boot's agent list; every other view asks for its figures at once.
+    if ((state.period === '7d' && !state.startDate && !knowsApiTimeZone()) || state.view === 'alerts') {
+      await agentsLoaded;
+      if (mine !== renderCount) return;
+      ctx.knownAgents = knownAgents;
+    }
     await VIEWS[state.view](main, ctx);
   } catch (err) {
     if (mine === renderCount) replace(main, failed(err));
@@ -109,13 +126,20 @@ async function boot(): Promise<void> {
     state = readState(location.hash);
     void render();
   });
-  try {
-    const all = await api.get<Breakdown>('usage/breakdown', { period: 'all_time', group_by: 'agent' });
-    timeZone = all.range.time_zone;
-    knownAgents = ((all.agents as BreakdownRow[]) ?? []).map((r) => r.key).filter((k): k is string => k !== null).sort();
-  } catch (err) {
-    replace(status, h('span', { role: 'alert' }, `Could not list the agents: ${err instanceof Error ? err.message : String(err)}`));
-  }
+  // Asked for together with the view's own requests (not before them): the first render does not wait
+  // for the all-time agent list; the header's agent picker is filled in when it arrives.
+  agentsLoaded = api
+    .get<Breakdown>('usage/breakdown', { period: 'all_time', group_by: 'agent' })
+    .then((all) => {
+      timeZone = all.range.time_zone;
+      setApiTimeZone(all.range.time_zone);
+      knownAgents = ((all.agents as BreakdownRow[]) ?? []).map((r) => r.key).filter((k): k is string => k !== null).sort();
+      renderHeader(head, state, knownAgents, api, headerHandlers, status);
+      if (shownRange) setRange(shownRange);
+    })
+    .catch((err) => {
+      replace(status, h('span', { role: 'alert' }, `Could not list the agents: ${err instanceof Error ? err.message : String(err)}`));
+    });
   await render();
 }
 

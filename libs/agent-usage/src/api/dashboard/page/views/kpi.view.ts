@@ -40,15 +40,21 @@ const TILES: Tile[] = [
 ];
 
 /** The previous period of equal length, ending the day before this one starts; null for all time. */
-export function previousRange(s: Summary): { start_date: string; end_date: string } | null {
-  const { start_date: start, end_date: end } = s.range;
+export function previousRange(s: Pick<Summary['range'], 'start_date' | 'end_date'>): { start_date: string; end_date: string } | null {
+  const { start_date: start, end_date: end } = s;
   if (!start || !end) return null;
   const n = daysBetween(start, end);
   return { start_date: addDays(start, -n), end_date: addDays(start, -1) };
 }
 
+/** The previous period's summary (same agents). */
+export function loadPrevious(ctx: ViewContext, range: Pick<Summary['range'], 'start_date' | 'end_date'>): Promise<Summary> | null {
+  const prev = previousRange(range);
+  return prev ? ctx.api.get<Summary>('usage', { ...prev, agent: ctx.state.agents.length ? ctx.state.agents : undefined }) : null;
+}
+
 export function renderTiles(host: HTMLElement, now: Summary, before: Summary | null): void {
-  const prev = previousRange(now);
+  const prev = previousRange(now.range);
   const vs = prev ? `vs ${shortDate(prev.start_date)} – ${shortDate(prev.end_date)}` : 'no earlier period to compare';
   replace(
     host,
@@ -66,9 +72,7 @@ export function renderTiles(host: HTMLElement, now: Summary, before: Summary | n
   );
 }
 
-export async function loadTiles(host: HTMLElement, ctx: ViewContext, now: Summary): Promise<void> {
-  const prev = previousRange(now);
-  const q = { ...prev, agent: ctx.state.agents.length ? ctx.state.agents : undefined };
-  const before = prev ? await ctx.api.get<Summary>('usage', q) : null;
-  renderTiles(host, now, before);
+/** `before`: the previous period's summary when it was asked for already (a range known without the API). */
+export async function loadTiles(host: HTMLElement, ctx: ViewContext, now: Summary, before?: Promise<Summary> | null): Promise<void> {
+  renderTiles(host, now, await (before !== undefined ? before : loadPrevious(ctx, now.range)));
 }

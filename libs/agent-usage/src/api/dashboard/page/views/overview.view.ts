@@ -4,8 +4,8 @@ import { rangeQuery } from '../state';
 import type { Analytics, Summary } from '../types';
 import { renderActivity, renderModels, loadAgents } from './agents.view';
 import type { ViewContext } from './context';
-import { loadTiles } from './kpi.view';
-import { clearCharts, loadAnalytics, renderHourly, renderTrend, type SplitBy } from './trend.view';
+import { loadPrevious, loadTiles } from './kpi.view';
+import { clearCharts, loadAnalytics, loadHourly, renderHourly, renderTrend, type SplitBy } from './trend.view';
 
 let splitBy: SplitBy = 'agent';
 
@@ -31,9 +31,17 @@ export async function overview(root: HTMLElement, ctx: ViewContext): Promise<voi
   const activity = h('section', { class: 'card wide', 'data-panel': 'activity' });
   replace(root, tiles, h('div', { class: 'grid' }, trend, hourly, models, activity));
 
-  const summary = ctx.api.get<Summary>('usage', rangeQuery(ctx.state));
+  // Every request of the first draw starts now, none waits for another's answer: the summary, the
+  // previous period's when the range is known here (dates in the URL or the 7 days; a named period's
+  // dates come from the API), the split trend, the hours, and the agent list.
+  const range = rangeQuery(ctx.state);
+  const summary = ctx.api.get<Summary>('usage', range);
+  const before = typeof range.start_date === 'string' && typeof range.end_date === 'string' ? loadPrevious(ctx, { start_date: range.start_date, end_date: range.end_date }) : undefined;
+  // Awaited only once the summary is in: a failure meanwhile must not be an unhandled rejection.
+  void before?.catch(() => undefined);
   const analytics = loadAnalytics(ctx, splitBy);
-  // The first draw reuses the request the hourly panel shares; a switch asks for the other split.
+  const hours = loadHourly(ctx);
+  // The first draw uses the request made above; a switch asks for the other split.
   let first: Promise<Analytics> | null = analytics;
   const drawTrend = async (s: SplitBy): Promise<void> => {
     splitBy = s;
@@ -45,10 +53,13 @@ export async function overview(root: HTMLElement, ctx: ViewContext): Promise<voi
     panel(tiles, async () => {
       const s = await summary;
       ctx.setRange(s.range);
-      await loadTiles(tiles, ctx, s);
+      await loadTiles(tiles, ctx, s, before);
     }),
     panel(trend, () => drawTrend(splitBy)),
-    panel(hourly, async () => renderHourly(hourly, await analytics, (await analytics).range.time_zone)),
+    panel(hourly, async () => {
+      const a = await hours;
+      renderHourly(hourly, a, a.range.time_zone);
+    }),
     panel(models, async () => {
       const rows = loadAgents(ctx);
       await Promise.all([

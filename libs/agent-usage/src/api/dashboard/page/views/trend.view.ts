@@ -86,6 +86,12 @@ export function renderHourly(host: HTMLElement, a: Analytics, timeZone: string):
   keep('hourly', new BarChart(chartHost, { labels: hours.map((x) => String(x.hour).padStart(2, '0')), layers: [{ label: 'avg spend', values: hours.map((x) => Number(x.avg_cost_exact)) }], y: usd, height: 180 }));
 }
 
+/** The daily trend split by agent or model (the costly part of analytics: asked apart from the hours). */
 export async function loadAnalytics(ctx: ViewContext, splitBy: SplitBy): Promise<Analytics> {
-  return ctx.api.get<Analytics>('analytics', { ...rangeQuery(ctx.state), group_by: 'hour', split_by: splitBy });
+  return ctx.api.get<Analytics>('analytics', { ...rangeQuery(ctx.state), group_by: 'day', split_by: splitBy });
+}
+
+/** The hourly pattern alone: a request of its own, so it runs alongside the split trend, not inside it. */
+export async function loadHourly(ctx: ViewContext): Promise<Analytics> {
+  return ctx.api.get<Analytics>('analytics', { ...rangeQuery(ctx.state), group_by: 'hour' });
 }
