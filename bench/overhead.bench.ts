@@ -183,7 +183,7 @@ const METRICS = [
  * Floors, about half the median of measured quick runs (figures in bench/README.md): the memory driver's
  * own baseline/tracked ratio, and the durable drivers' share of the memory driver's added cost.
  */
-const MEMORY_FLOORS: Record<keyof typeof VS_MEMORY_FLOORS, number> = { sync: 0.06, async: 0.1, record: 0.006 };
+const MEMORY_FLOORS: Record<keyof typeof VS_MEMORY_FLOORS, number> = { sync: 0.03, async: 0.05, record: 0.004 };
 const VS_MEMORY_FLOORS = { sync: 0.5, async: 0.5, record: 0.5 };
 
 export async function runOverhead(cfg: BenchConfig): Promise<ResultRow[]> {

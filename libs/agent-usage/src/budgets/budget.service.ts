@@ -150,6 +150,11 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
     return this.hardBudgets.length > 0 || this.runtimeEnabled;
   }
 
+  /** Whether a tracked call can be refused right now: a hard budget, or a runtime alert loaded. */
+  get admitting(): boolean {
+    return this.hardBudgets.length > 0 || this.runtime.length > 0;
+  }
+
   /** Configured and runtime budgets. */
   all(): readonly CompiledBudget[] {
     return this.active;
@@ -185,6 +190,7 @@ export class UsageBudgetService implements OnModuleInit, OnApplicationBootstrap,
 
   /** Called by the recorder with every record (when budgets are configured). */
   onRecord(record: UsageRecord): void {
+    if (this.active.length === 0) return; // runtime alerts on, none made yet
     const now = this.clock().getTime();
     const res = this.hardBudgets.length > 0 ? this.reservations.current() : undefined;
     if (res && !res.released) {

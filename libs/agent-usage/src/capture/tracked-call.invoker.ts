@@ -34,6 +34,8 @@ export type UsageCallGuard = (call: UsageCallInfo) => void | Promise<void>;
 @Injectable()
 export class TrackedCallInvoker {
   private readonly guards: UsageCallGuard[] = [];
+  /** Whether the guards can refuse anything right now (see the constructor). */
+  private readonly admitting: () => boolean;
   private readonly streams: UsageStreamCapture;
 
   constructor(
@@ -44,6 +46,7 @@ export class TrackedCallInvoker {
     this.streams = new UsageStreamCapture(recorder);
     // Apps without hard budgets or runtime alerts pay nothing on the call path.
     if (budgets.guardsCalls) this.guards.push((info) => budgets.admit(info));
+    this.admitting = () => budgets.admitting;
   }
 
   /**
@@ -68,7 +71,9 @@ export class TrackedCallInvoker {
       frame,
     };
     return usageContextStorage.run(state, () => {
-      if (this.guards.length > 0) {
+      // Runtime alerts may appear at any time, so the guard stays registered; until one exists (or a hard
+      // budget is configured) a call skips building its info.
+      if (this.guards.length > 0 && this.admitting()) {
         const info = this.callInfo(frame, state);
         let pending: Promise<void> | undefined;
         // A refused call is not a model call: its error is never recorded as a failure.
