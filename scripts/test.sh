@@ -46,6 +46,8 @@ else
   echo "Redis answers on 127.0.0.1:6379" >&2
 fi
 
+bash scripts/ensure-chromium.sh
+
 step "jest"
 results=$(mktemp "${TMPDIR:-/tmp}/jest-results.XXXXXX")
 coverage=$(mktemp -d "${TMPDIR:-/tmp}/jest-coverage.XXXXXX")
