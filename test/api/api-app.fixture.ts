@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import Redis from 'ioredis';
-import { Pool } from 'pg';
 import { UsageService, UsageTrackingModule, type UsageRecordInput, type UsageTrackingModuleOptions } from 'nestjs-agent-usage';
 import { UsageApiModule, type UsageApiModuleOptions } from 'nestjs-agent-usage/api';
-import { PG_URL, uniqueName } from '../database/fixtures/database-test.fixture';
+import { PG_URL, dropTablesWithPrefix, uniqueName } from '../database/fixtures/database-test.fixture';
 import { REDIS_URL, deleteKeys } from '../cache/fixtures/cache-test.helpers';
 
 export type ApiDriver = 'memory' | 'file' | 'database' | 'cache';
@@ -73,14 +72,7 @@ function driverOptions(driver: ApiDriver): { options: UsageTrackingModuleOptions
           writer,
         },
         cleanup: async () => {
-          const pool = new Pool({ connectionString: PG_URL });
-          try {
-            // Every table this boot created, and only those (the unique prefix).
-            const { rows } = await pool.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_name LIKE $1`, [`${name}\\_%`]);
-            for (const { t } of rows) await pool.query(`DROP TABLE IF EXISTS "${t}" CASCADE`);
-          } finally {
-            await pool.end();
-          }
+          await dropTablesWithPrefix(name); // every table this boot created, and only those
           await removeDir();
         },
       };
