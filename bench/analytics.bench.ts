@@ -14,7 +14,7 @@ import { NestFactory } from '@nestjs/core';
 import { UsageTrackingModule } from 'nestjs-agent-usage';
 import { UsageApiModule } from 'nestjs-agent-usage/api';
 import { measureDashboard } from './dashboard.bench';
-import { type BenchConfig, type ResultRow, PG_URL, fmtInt, fmtMB, fmtMs, fmtRate, fmtRatio, log, median, msSince, nowNs, pgClient } from './common';
+import { type BenchConfig, type ResultRow, PG_URL, fmtInt, fmtMB, fmtMs, fmtRate, fmtRatio, log, msSince, nowNs, pgClient, timeMedian } from './common';
 
 export interface AnalyticsDataSet {
   label: string;
@@ -55,17 +55,6 @@ async function getJson(url: string): Promise<Record<string, unknown>> {
   const body = (await res.json()) as Record<string, unknown>;
   if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
   return body;
-}
-
-async function timed(runs: number, fn: () => Promise<unknown>): Promise<{ ms: number; result: unknown }> {
-  let result = await fn(); // warm-up
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = nowNs();
-    result = await fn();
-    times.push(msSince(t));
-  }
-  return { ms: median(times), result };
 }
 
 const gc = (global as { gc?: () => void }).gc;
@@ -144,7 +133,7 @@ export async function measureAnalytics(cfg: BenchConfig, ds: AnalyticsDataSet, r
     // The baseline: the month's sums straight from the ledger (what a hand-written endpoint would run).
     const scanSql = `SELECT count(*)::bigint AS n, COALESCE(sum(cost_nano_usd), 0)::bigint AS cost FROM "${ds.ledger}" WHERE recorded_at >= $1 AND recorded_at < $2`;
     const scanParams = [`${ds.month}-01T00:00:00Z`, new Date(Date.UTC(y, m, 1)).toISOString()];
-    const scan = await timed(cfg.quick ? 5 : 3, () => pg.query(scanSql, scanParams));
+    const scan = await timeMedian(cfg.quick ? 5 : 3, () => pg.query(scanSql, scanParams));
     const truth = (scan.result as import('pg').QueryResult).rows[0] as { n: string; cost: string };
     const routes: [string, string][] = [
       ['usage (summary, top models)', `usage?${range}`],
@@ -160,7 +149,7 @@ export async function measureAnalytics(cfg: BenchConfig, ds: AnalyticsDataSet, r
       ['usage/optimize', `usage/optimize?${range}`],
     ];
     for (const [label, path] of routes) {
-      const got = await timed(cfg.quick ? 5 : 7, () => getJson(`${http.base}/${path}`));
+      const got = await timeMedian(cfg.quick ? 5 : 7, () => getJson(`${http.base}/${path}`));
       const body = got.result as Record<string, unknown>;
       // Exactness where the route states a month total the ledger can confirm.
       let error: string | undefined;

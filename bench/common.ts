@@ -68,6 +68,18 @@ export function sortedCopy(values: ArrayLike<number>): Float64Array {
   return Float64Array.from(values).sort();
 }
 
+/** `fn` once to warm up (plans, caches, connections), then `runs` times: the median time and the last result. */
+export async function timeMedian(runs: number, fn: () => Promise<unknown>): Promise<{ ms: number; result: unknown }> {
+  let result = await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = nowNs();
+    result = await fn();
+    times.push(msSince(t));
+  }
+  return { ms: median(times), result };
+}
+
 export function median(values: number[]): number {
   return percentile(sortedCopy(values), 50);
 }

@@ -28,10 +28,10 @@ import {
   fmtMs,
   fmtRatio,
   log,
-  median,
   msSince,
   nowNs,
   pgClient,
+  timeMedian,
 } from './common';
 import type { PartResult } from './report';
 import { measureAnalytics } from './analytics.bench';
@@ -218,17 +218,6 @@ function scanSql(ds: DataSet, kind: Kind, oneAgent: boolean): string {
   return `SELECT ${KEY_SQL[kind]} AS key, ${TOTALS} FROM "${ds.ledger}" ${where} GROUP BY 1`;
 }
 
-async function timeIt(runs: number, fn: () => Promise<unknown>): Promise<{ ms: number; result: unknown }> {
-  let result = await fn(); // warm-up: plans, caches, connections
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = nowNs();
-    result = await fn();
-    times.push(msSince(t));
-  }
-  return { ms: median(times), result };
-}
-
 /** Every group as one line "key | every total", sorted: what the driver and the ledger scan must agree on exactly. */
 type Canonical = { count: number; groups: number; lines: string[] };
 const TOTAL_FIELDS = [
@@ -307,8 +296,8 @@ async function measureSet(cfg: BenchConfig, ds: DataSet, rows: ResultRow[], find
       for (const [kind, label] of KINDS) {
         const filters: UsageFilters = { ...MONTH, ...(oneAgent ? { agentName: busiest } : {}) };
         const params = oneAgent ? [MONTH_FROM, MONTH_TO, busiest] : [MONTH_FROM, MONTH_TO];
-        const drv = await timeIt(driverRuns, () => viaService(b, kind, filters));
-        const scan = await timeIt(scanRuns, () => pg.query(scanSql(ds, kind, oneAgent), params));
+        const drv = await timeMedian(driverRuns, () => viaService(b, kind, filters));
+        const scan = await timeMedian(scanRuns, () => pg.query(scanSql(ds, kind, oneAgent), params));
         const got = drv.result as Canonical;
         const want = viaScan(kind, (scan.result as import('pg').QueryResult).rows);
         // Every group's key and every total, exactly: a wrong sum is a failure, not a note.

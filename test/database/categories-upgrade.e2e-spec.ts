@@ -133,3 +133,17 @@ it('works on tables TypeORM synchronize made from the entities', async () => {
     await sync.destroy();
   }
 });
+
+it('rollups are never scanned in parallel (workers cost more than the scan): set on new tables and on old ones at boot', async () => {
+  const [, ...rollups] = allTables(names);
+  const options = async () => {
+    const { rows } = await admin.query<{ t: string; o: string[] | null }>(`SELECT relname AS t, reloptions AS o FROM pg_class WHERE relname = ANY($1)`, [rollups]);
+    return Object.fromEntries(rows.map((r) => [r.t, (r.o ?? []).includes('parallel_workers=0')]));
+  };
+  await open({ dataSource: ds, autoMigrate: true, ...names });
+  expect(await options()).toEqual(Object.fromEntries(rollups.map((t) => [t, true])));
+  for (const t of rollups) await admin.query(`ALTER TABLE "${t}" RESET (parallel_workers)`); // as made before
+  expect(Object.values(await options())).toEqual(rollups.map(() => false));
+  await open({ dataSource: ds, autoMigrate: true, ...names });
+  expect(await options()).toEqual(Object.fromEntries(rollups.map((t) => [t, true])));
+});
