@@ -750,10 +750,10 @@ describe('migration', () => {
     const options = await rowsOf(`SELECT relname, reloptions FROM pg_class WHERE relnamespace = to_regnamespace($1) AND relkind = 'r' ORDER BY 1`, [`"${schema}"`]);
     expect(options).toEqual([
       { relname: 'agent_usage_alerts', reloptions: null },
-      { relname: 'daily', reloptions: ['fillfactor=70'] },
-      { relname: 'daily_hour_totals', reloptions: ['fillfactor=70'] },
-      { relname: 'daily_hours', reloptions: ['fillfactor=70'] },
-      { relname: 'daily_users', reloptions: ['fillfactor=70'] },
+      { relname: 'daily', reloptions: ['fillfactor=70', 'parallel_workers=0'] },
+      { relname: 'daily_hour_totals', reloptions: ['fillfactor=70', 'parallel_workers=0'] },
+      { relname: 'daily_hours', reloptions: ['fillfactor=70', 'parallel_workers=0'] },
+      { relname: 'daily_users', reloptions: ['fillfactor=70', 'parallel_workers=0'] },
       { relname: 'ledger', reloptions: null },
     ]);
 
