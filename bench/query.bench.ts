@@ -14,6 +14,7 @@
 import { rebuildAgentUsageRollups } from '../libs/agent-usage/src/storage/database';
 import { agentUsageTablesSql } from '../libs/agent-usage/src/storage/database/schema/agent-usage.schema';
 import { rollupTables } from '../libs/agent-usage/src/storage/database/schema/rollup.schema';
+import { TOKEN_COLUMNS } from '../libs/agent-usage/src/storage/database/usage-sql.builder';
 import type { UsageFilters } from 'nestjs-agent-usage';
 import {
   type BenchApp,
@@ -223,12 +224,7 @@ type Canonical = { count: number; groups: number; lines: string[] };
 const TOTAL_FIELDS = [
   ['recordCount', 'record_count'],
   ['requests', 'requests'],
-  ['inputTokens', 'input_tokens'],
-  ['cachedInputTokens', 'cached_input_tokens'],
-  ['cacheWriteTokens', 'cache_write_tokens'],
-  ['outputTokens', 'output_tokens'],
-  ['reasoningTokens', 'reasoning_tokens'],
-  ['totalTokens', 'total_tokens'],
+  ...TOKEN_COLUMNS,
   ['failedCount', 'failed_count'],
   ['usageMissingCount', 'usage_missing_count'],
   ['costNanoUsd', 'cost_nano_usd'],

@@ -11,7 +11,7 @@ import type { UsageRangeQuery, UsageRecommendation, UsageRecommendations } from 
 import { divRound, money, percentOf } from './analytics-money';
 import * as rules from './recommendation-rules';
 import { mapConcurrent } from './analytics.concurrency';
-import { byCostDesc, costOf } from './summary.analytics';
+import { byCostDesc, costOf, providersOf } from './summary.analytics';
 
 interface Finding extends Omit<UsageRecommendation, 'estimatedSavings' | 'estimatedSavingsExact' | 'priority' | 'percentReduction'> {
   /** Saving over the whole range, nano-USD. */
@@ -29,9 +29,7 @@ interface ModelUse {
 /** Every (model, provider) pair of the range: one group-by provider per model, a few at a time. */
 async function modelUses(ctx: AnalyticsContext, filters: UsageFilters): Promise<ModelUse[]> {
   const models = (await ctx.groupBy('modelName', filters)).sort(byCostDesc).filter((m): m is UsageGroup & { key: string } => m.key !== null);
-  const perModel = await mapConcurrent(models, async (m) =>
-    (await ctx.groupBy('providerName', { ...filters, modelName: m.key })).sort(byCostDesc).map((p) => ({ model: m.key, provider: p.key, group: p })),
-  );
+  const perModel = await mapConcurrent(models, async (m) => (await providersOf(ctx, m.key, filters)).map((p) => ({ model: m.key, provider: p.key, group: p })));
   return perModel.flat();
 }
 

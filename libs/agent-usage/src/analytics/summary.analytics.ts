@@ -20,11 +20,15 @@ export function byCostDesc(a: UsageGroup, b: UsageGroup): number {
   return a.key === null ? 1 : b.key === null ? -1 : a.key < b.key ? -1 : 1;
 }
 
-/** The provider with the most cost (then calls) for a model, by one group-by of the store. */
-export async function providerOf(ctx: AnalyticsContext, model: string | null, filters: UsageFilters): Promise<string | null> {
+/** A model's usage per provider, highest cost first: one group-by of the store. */
+export async function providersOf(ctx: AnalyticsContext, model: string, filters: UsageFilters): Promise<UsageGroup[]> {
+  return (await ctx.groupBy('providerName', { ...filters, modelName: model })).sort(byCostDesc);
+}
+
+/** The provider with the most cost (then calls) for a model. */
+async function providerOf(ctx: AnalyticsContext, model: string | null, filters: UsageFilters): Promise<string | null> {
   if (model === null) return null;
-  const groups = (await ctx.groupBy('providerName', { ...filters, modelName: model })).sort(byCostDesc);
-  return groups.find((g) => g.key !== null)?.key ?? null;
+  return (await providersOf(ctx, model, filters)).find((g) => g.key !== null)?.key ?? null;
 }
 
 export async function getUsageSummary(ctx: AnalyticsContext, query: UsageRangeQuery): Promise<UsageSummary> {

@@ -3,7 +3,7 @@
  * the library's own query code (so the memory driver is checked too).
  */
 import type { UsageRecord } from '../interfaces/usage-record.interface';
-import type { NormalizedUsageFilters, RawCount, RawUsageTotals, UsageDimension, UsageIdentity } from '../interfaces/usage-query.interface';
+import type { NormalizedUsageFilters, RawCount, RawUsageTotals, UsageDimension, UsageExactTotals, UsageIdentity } from '../interfaces/usage-query.interface';
 import { BASE } from './storage-conformance.data';
 
 export function localKey(d: Date, timeZone: string, withHour: boolean): string {
@@ -40,23 +40,8 @@ export function matches(r: UsageRecord, f: NormalizedUsageFilters): boolean {
   );
 }
 
-export interface Totals {
-  recordCount: string;
-  requests: string;
-  inputTokens: string;
-  cachedInputTokens: string;
-  cacheWriteTokens: string;
-  outputTokens: string;
-  reasoningTokens: string;
-  totalTokens: string;
-  failedCount: string;
-  usageMissingCount: string;
-  costNanoUsd: string;
-  unpricedCount: string;
-  runCount: string;
-  agentRunCount: string;
-  units: string;
-}
+/** Every sum as an exact decimal string: the shape of `UsageTotals.exact`, from the one list of sums. */
+export type Totals = UsageExactTotals;
 
 export function reference(records: UsageRecord[]): Totals {
   const s = (f: (r: UsageRecord) => number) => String(records.reduce((a, r) => a + BigInt(f(r)), 0n));

@@ -1,27 +1,13 @@
 import { EntitySchema, type EntitySchemaColumnOptions } from 'typeorm';
 import { resolveTableNames, type UsageTableNames } from './database-storage.options';
 import { indexName } from './usage-sql.builder';
+import type { UsageExactTotals } from '../../interfaces/usage-query.interface';
 
-/** The sums every daily rollup row holds (bigint columns come back as strings: exact). */
-export interface UsageDailySums {
-  recordCount: string;
-  requests: string;
-  inputTokens: string;
-  cachedInputTokens: string;
-  cacheWriteTokens: string;
-  outputTokens: string;
-  reasoningTokens: string;
-  totalTokens: string;
-  failedCount: string;
-  usageMissingCount: string;
-  costNanoUsd: string;
-  unpricedCount: string;
-  /** Records that started a run (see UsageTotals.runCount). */
-  runCount: string;
-  agentRunCount: string;
-  /** Units of per-unit operations. */
-  units: string;
-}
+/**
+ * The sums every rollup row holds, one per `USAGE_SUM_FIELDS` entry (bigint columns come back as strings:
+ * exact), so a new sum reaches the entities with the list.
+ */
+export type UsageDailySums = UsageExactTotals;
 
 /**
  * A row of the daily rollup (`rollupTableName`): sums of the ledger per day (in the module's time zone),
