@@ -42,10 +42,13 @@ export async function generateDemoTraffic(app: INestApplication, now = new Date(
       // A weekly rhythm and a different size per agent, so the trend and the breakdowns have a shape.
       const n = 3 + ((day * 5 + info.name.length) % 7);
       for (let k = 0; k < n; k++) {
+        // The id names the day the record stands for (now - day, exactly `day` days apart, so never the same
+        // date twice in one start); its time may fall on the evening before, which must not make it collide.
+        const date = new Date(now.getTime() - day * 86_400_000).toISOString().slice(0, 10);
         const at = new Date(now.getTime() - day * 86_400_000 - ((k * 97 + day * 31) % 720) * 60_000);
         const input = 400 + ((k * 389 + day * 211) % 3_600);
         usage.record({
-          id: `demo-history-${at.toISOString().slice(0, 10)}-${info.name}-${k}`,
+          id: `demo-history-${date}-${info.name}-${k}`,
           agentName: info.name,
           providerName: info.provider,
           modelName: info.model,
