@@ -1,9 +1,10 @@
 import { Logger, type LoggerService, type OnApplicationShutdown } from '@nestjs/common';
 import type { ModuleRef } from '@nestjs/core';
 // Structural types only: ioredis is an optional peer, required at run time when a client is created here.
-import type { UsageRedisClient, UsageRedisOptions } from '../interfaces/peer-types.interface';
+import type { UsageRedisClient, UsageRedisClusterSource, UsageRedisOptions } from '../interfaces/peer-types.interface';
 import { assertPackagesFor, type OptionalFeature } from '../common/optional-packages';
 import { InvalidUsageOptionsError } from '../common/usage.errors';
+import { redisClusterProblems } from './redis-cluster.source';
 
 /**
  * Defaults for a client the driver creates itself (a host's client keeps its own settings):
@@ -39,14 +40,22 @@ export interface UsageRedisPipeline {
   exec(): Promise<[Error | null, unknown][] | null>;
 }
 
-/** Where a Redis connection comes from: give one of `client`, `clientToken`, `url` / `redisOptions`. */
+/** Where a Redis connection comes from: give one of `client`, `clientToken`, `url` / `redisOptions`, `cluster`. */
 export interface UsageRedisSource {
-  /** A client the host owns: used as is, never closed here. */
+  /** A client the host owns (an ioredis `Redis` or `Cluster`): used as is, never closed here. */
   client?: unknown;
   /** Token of a host provider that is an ioredis client (never closed here). */
   clientToken?: string | symbol | (abstract new (...args: any[]) => unknown);
   url?: string;
   redisOptions?: UsageRedisOptions;
+  /** A Redis Cluster to connect to (created and quit here). */
+  cluster?: UsageRedisClusterSource;
+}
+
+/** The client source keys of a section (`cache`, a driver instance's options, `scheduler.redis`). */
+export function redisSourceOf(o: UsageRedisSource): UsageRedisSource {
+  const { client, clientToken, url, redisOptions, cluster } = o;
+  return { client, clientToken, url, redisOptions, cluster };
 }
 
 /**
@@ -75,7 +84,7 @@ export class UsageRedisConnection implements OnApplicationShutdown {
   /** True when any client source is set. */
   get configured(): boolean {
     const s = this.source;
-    return s.client !== undefined || s.clientToken !== undefined || s.url !== undefined || s.redisOptions !== undefined;
+    return s.client !== undefined || s.clientToken !== undefined || s.url !== undefined || s.redisOptions !== undefined || s.cluster !== undefined;
   }
 
   /** The client (a created one has been asked to connect). */
@@ -97,14 +106,17 @@ export class UsageRedisConnection implements OnApplicationShutdown {
     // Fail fast during an outage (see DEFAULT_CACHE_CLIENT_OPTIONS): the writer keeps records, budgets fall
     // back to this process's counters.
     const settings = { ...DEFAULT_CACHE_CLIENT_OPTIONS, connectionName: 'nestjs-agent-usage', ...s.redisOptions, lazyConnect: true };
-    const client = s.url ? new Redis(s.url, settings) : new Redis(settings);
+    const client = s.cluster ? this.newCluster(mod.Cluster, s.cluster) : s.url ? new Redis(s.url, settings) : new Redis(settings);
     this.owned = true;
-    // Without a listener ioredis prints every reconnect error; log once per outage instead.
-    client.on('error', (err: Error) => {
+    // Without a listener ioredis prints every reconnect error; log once per outage instead. A Cluster
+    // reports a lost node as 'node error' (a failover in progress), the whole cluster as 'error'.
+    const onError = (err: Error) => {
       if (this.errorLogged) return;
       this.errorLogged = true;
       this.logger.warn?.(`[${this.label}] Redis connection error (commands fail until it reconnects): ${err.message}`);
-    });
+    };
+    client.on('error', onError);
+    if (s.cluster) client.on('node error', onError);
     client.on('ready', () => {
       if (!this.errorLogged) return;
       this.errorLogged = false;
@@ -117,6 +129,20 @@ export class UsageRedisConnection implements OnApplicationShutdown {
     return client;
   }
 
+  /**
+   * A Cluster with the same fail-fast defaults on each node connection. The cluster level keeps ioredis's
+   * redirection handling (MOVED/ASK, CLUSTERDOWN and failover retries, every 100 ms up to 16 times): a
+   * failover then costs a short delay, not an error, and a write failed anyway is retried by the writer.
+   * `enableOfflineQueue: false` here too: while no slot map is known a command fails at once.
+   */
+  private newCluster(Cluster: new (...args: unknown[]) => UsageRedisCommands & EventSource, spec: UsageRedisClusterSource) {
+    const problems = redisClusterProblems(spec, this.feature === 'budgetsRedis' ? 'scheduler.redis.cluster' : 'cache.cluster');
+    if (problems.length) throw new InvalidUsageOptionsError(problems);
+    const options = (spec.options ?? {}) as { redisOptions?: object };
+    const redisOptions = { ...DEFAULT_CACHE_CLIENT_OPTIONS, connectionName: 'nestjs-agent-usage', ...options.redisOptions };
+    return new Cluster(spec.nodes, { enableOfflineQueue: false, ...options, redisOptions, lazyConnect: true });
+  }
+
   private fromToken(token: NonNullable<UsageRedisSource['clientToken']>): UsageRedisCommands {
     const name = String((token as { name?: unknown })?.name ?? String(token));
     let client: unknown;
@@ -126,7 +152,7 @@ export class UsageRedisConnection implements OnApplicationShutdown {
       throw new InvalidUsageOptionsError([`cache.clientToken: no provider ${name} in the container (${(err as Error).message})`]);
     }
     if (!client || typeof (client as { defineCommand?: unknown }).defineCommand !== 'function') {
-      throw new InvalidUsageOptionsError(['cache.clientToken must resolve to an ioredis client']);
+      throw new InvalidUsageOptionsError(['cache.clientToken must resolve to an ioredis client (Redis or Cluster)']);
     }
     return client as UsageRedisCommands;
   }

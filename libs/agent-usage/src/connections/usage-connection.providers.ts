@@ -3,13 +3,20 @@ import { ModuleRef } from '@nestjs/core';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
 import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
 import { UsageDatabaseConnection } from './database.connection';
-import { UsageRedisConnection, type UsageRedisSource } from './redis.connection';
+import { UsageRedisConnection, redisSourceOf, type UsageRedisSource } from './redis.connection';
 import { getUsageConnectionToken } from './usage-connection.tokens';
+import { isClusterSpec } from './redis-cluster.source';
 
 /** The client source keys of the `cache` section. */
 function cacheSource(options: UsageTrackingModuleOptions): UsageRedisSource {
-  const { client, clientToken, url, redisOptions } = options.cache ?? {};
-  return { client, clientToken, url, redisOptions };
+  return redisSourceOf(options.cache ?? {});
+}
+
+/** `scheduler.redis`: a `redis://` URL, `{ cluster: { nodes, options? } }`, or a client (Redis or Cluster). */
+export function schedulerRedisSource(spec: unknown): UsageRedisSource {
+  if (typeof spec === 'string') return { url: spec };
+  if (isClusterSpec(spec)) return { cluster: spec.cluster };
+  return { client: spec };
 }
 
 /**
@@ -35,8 +42,7 @@ export const usageConnectionProviders: Provider[] = [
     useFactory: (options: UsageTrackingModuleOptions, moduleRef: ModuleRef, cache: UsageRedisConnection) => {
       const spec = options.scheduler?.redis;
       if (spec === undefined) return cache;
-      const source: UsageRedisSource = typeof spec === 'string' ? { url: spec } : { client: spec };
-      return new UsageRedisConnection(source, moduleRef, new Logger('UsageBudgets'), 'scheduler.redis', 'budgetsRedis');
+      return new UsageRedisConnection(schedulerRedisSource(spec), moduleRef, new Logger('UsageBudgets'), 'scheduler.redis', 'budgetsRedis');
     },
     inject: [USAGE_TRACKING_OPTIONS, ModuleRef, getUsageConnectionToken('redis')],
   },

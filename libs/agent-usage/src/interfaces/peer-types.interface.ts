@@ -21,3 +21,16 @@ export interface UsageRedisClient {
 
 /** ioredis `RedisOptions`, passed to ioredis unchanged. */
 export type UsageRedisOptions = object;
+
+/** One seed node of a Redis Cluster: `{ host, port }`, or `'host:port'` / `'redis://host:port'`. */
+export type UsageRedisClusterNode = { host: string; port: number } | string;
+
+/**
+ * A Redis Cluster the library connects to itself (and quits on shutdown): seed nodes, and ioredis
+ * `ClusterOptions` passed to `new Cluster(nodes, options)` (its `redisOptions` are merged over the
+ * library's fail-fast defaults, see `DEFAULT_CACHE_CLIENT_OPTIONS`).
+ */
+export interface UsageRedisClusterSource {
+  nodes: UsageRedisClusterNode[];
+  options?: object;
+}

@@ -21,7 +21,11 @@ export interface UsageSchedulerOptions {
    * enforce hard budgets with their own counters).
    */
   coordination?: 'auto' | 'redis' | 'database' | 'memory';
-  /** ioredis client or `redis://` URL. Default: the cache driver's `cache.client`, `cache.clientToken`, `cache.url` / `cache.redisOptions`. */
+  /**
+   * ioredis client (`Redis` or `Cluster`), `redis://` URL, or `{ cluster: { nodes, options? } }` (a Cluster
+   * created here and quit on shutdown). Default: the cache driver's connection (`cache.client`,
+   * `cache.clientToken`, `cache.url` / `cache.redisOptions`, `cache.cluster`).
+   */
   redis?: unknown;
   /** Prefix of every Redis key of budgets. Default `agent-usage-budgets:`. */
   keyPrefix?: string;

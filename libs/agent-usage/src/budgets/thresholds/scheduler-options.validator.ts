@@ -19,6 +19,7 @@ import { isValidTimeZone } from '../../query/time-zone';
 import { describe } from '../../common/usage.errors';
 import { loadOptional } from '../../common/optional-packages';
 import { runtimeWebhookProblems } from '../budget-options.validator';
+import { isClusterSpec, redisClusterProblems } from '../../connections/redis-cluster.source';
 
 /** Checked with the cron package @nestjs/schedule uses, when it is installed (else at registration). */
 function cronProblem(value: unknown): string | null {
@@ -56,10 +57,12 @@ class TimeZoneConstraint implements ValidatorConstraintInterface {
 class RedisConstraint implements ValidatorConstraintInterface {
   validate(value: unknown): boolean {
     if (typeof value === 'string') return /^rediss?:\/\//.test(value);
+    // `{ cluster }` is checked field by field below.
+    if (isClusterSpec(value)) return true;
     return !!value && typeof value === 'object' && typeof (value as { eval?: unknown }).eval === 'function';
   }
   defaultMessage(args: ValidationArguments): string {
-    return `${args.property} must be an ioredis client or a redis:// URL; got ${describe(args.value)}`;
+    return `${args.property} must be an ioredis client (Redis or Cluster), a redis:// URL or { cluster: { nodes, options? } }; got ${describe(args.value)}`;
   }
 }
 
@@ -115,5 +118,10 @@ OPTION_SECTION_VALIDATORS.scheduler = (value) => {
   const out = checkScheduler(value);
   const hook = (value as { runtimeWebhook?: unknown } | null)?.runtimeWebhook;
   if (hook !== undefined) out.push(...runtimeWebhookProblems(hook));
+  const redis = (value as { redis?: unknown } | null)?.redis;
+  if (isClusterSpec(redis)) {
+    const { cluster, ...rest } = redis as { cluster: unknown } & Record<string, unknown>;
+    out.push(...Object.keys(rest).map((k) => `redis.${k} is not an option; allowed: cluster`), ...redisClusterProblems(cluster, 'redis.cluster'));
+  }
   return out;
 };
