@@ -1,8 +1,9 @@
 import { IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, validateSync } from 'class-validator';
 // No ioredis types here: the main entry's options use this file (see interfaces/peer-types.interface.ts).
-import type { UsageRedisClient, UsageRedisOptions } from '../../interfaces/peer-types.interface';
+import type { UsageRedisClient, UsageRedisClusterSource, UsageRedisOptions } from '../../interfaces/peer-types.interface';
+import { redisClusterProblems } from '../../connections/redis-cluster.source';
 
-/** Where the driver's client comes from; give exactly one of url/redisOptions, client, clientToken. */
+/** Where the driver's client comes from; give exactly one of url/redisOptions, client, clientToken, cluster. */
 export interface CacheStorageOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://...`; combined with `redisOptions`. */
   url?: string;
@@ -12,8 +13,10 @@ export interface CacheStorageOptions {
    * the library's buffered writer then keeps the records, retries and spools them.
    */
   redisOptions?: UsageRedisOptions;
-  /** An ioredis client the host owns: used as is and never closed by the driver. */
+  /** An ioredis client the host owns (`Redis` or `Cluster`): used as is and never closed by the driver. */
   client?: UsageRedisClient;
+  /** A Redis Cluster the driver connects to (and quits): seed nodes and ioredis `ClusterOptions`. */
+  cluster?: UsageRedisClusterSource;
   /** Injection token of a host provider that is an ioredis client (`moduleRef.get(token, { strict: false })`). */
   clientToken?: string | symbol | (abstract new (...args: any[]) => unknown);
   /** Prefix of every key. Default `agent-usage:`. Two apps sharing one Redis need two prefixes. */
@@ -57,6 +60,9 @@ export class CacheStorageOptionsDto implements CacheStorageOptions {
 
   @IsOptional()
   clientToken?: CacheStorageOptions['clientToken'];
+
+  @IsOptional() // checked field by field by redisClusterProblems
+  cluster?: UsageRedisClusterSource;
 
   @IsOptional()
   @IsString()
@@ -102,8 +108,10 @@ export function cacheStorageOptionProblems(value: unknown): string[] {
     options.client !== undefined && 'client',
     options.clientToken !== undefined && 'clientToken',
     (options.url !== undefined || options.redisOptions !== undefined) && 'url/redisOptions',
+    options.cluster !== undefined && 'cluster',
   ].filter(Boolean);
-  if (sources.length > 1) problems.push(`give only one of client, clientToken or url/redisOptions (got ${sources.join(', ')})`);
+  if (sources.length > 1) problems.push(`give only one of client, clientToken, url/redisOptions or cluster (got ${sources.join(', ')})`);
+  if (options.cluster !== undefined) problems.push(...redisClusterProblems(options.cluster));
   const t = options.clientToken;
   if (t !== undefined && typeof t !== 'string' && typeof t !== 'symbol' && typeof t !== 'function') {
     problems.push('clientToken must be a string, a symbol or a class');

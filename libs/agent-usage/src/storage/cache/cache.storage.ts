@@ -11,7 +11,8 @@ import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import type { UsageStorage, UsageStorageContext } from '../../interfaces/usage-storage.interface';
 import { TotalsAccumulator, groupKeyOf, identityKey, identityOf } from '../../query/in-memory-query';
 import { InvalidUsageOptionsError, UsageTrackingError } from '../../common/usage.errors';
-import { UsageRedisConnection } from '../../connections/redis.connection';
+import { UsageRedisConnection, redisSourceOf } from '../../connections/redis.connection';
+import { describeRedisTarget } from '../../connections/redis-cluster.source';
 import { getUsageConnectionToken } from '../../connections/usage-connection.tokens';
 import { CacheKeys, LAYOUT_VERSION } from './cache-storage.keys';
 import {
@@ -30,7 +31,7 @@ import { aggregateFromBuckets, groupFromBuckets, identitiesFromBuckets, zeroTota
 import { type ScanVisit, listRecords, scanIndex } from './cache-storage.index-scan';
 import { clearRecords } from './cache-storage.clear';
 
-const CLIENT_SOURCE_KEYS = ['client', 'clientToken', 'url', 'redisOptions'] as const;
+const CLIENT_SOURCE_KEYS = ['client', 'clientToken', 'url', 'redisOptions', 'cluster'] as const;
 
 /**
  * Redis driver ("cache"). Append-only: each record is one key written once plus index entries and exact
@@ -119,8 +120,7 @@ export class CacheUsageStorage implements UsageStorage {
 
     this.connection ??= ownSource ? null : sharedConnection(context);
     if (!this.connection) {
-      const { client, clientToken, url, redisOptions } = o;
-      this.connection = new UsageRedisConnection({ client, clientToken, url, redisOptions }, context.moduleRef, s.logger, context.name);
+      this.connection = new UsageRedisConnection(redisSourceOf(o), context.moduleRef, s.logger, context.name);
       this.ownsConnection = true;
     }
     // Connected (or trying to: Redis being down at boot must not stop the app; the writer retries).
@@ -189,9 +189,9 @@ export class CacheUsageStorage implements UsageStorage {
   }
 
   target(): string | undefined {
-    const o = this.client?.options as { host?: string; port?: number; db?: number; path?: string } | undefined;
-    if (!o) return undefined;
-    return `redis://${o.path ?? `${o.host ?? 'localhost'}:${o.port ?? 6379}`}/${o.db ?? 0}#${this.state.rawPrefix}`;
+    // A Cluster's options hold no address: describeRedisTarget names its seed nodes instead.
+    const where = describeRedisTarget(this.client);
+    return where && `${where}#${this.state.rawPrefix}`;
   }
 
   async write(records: readonly UsageRecord[]): Promise<void> {
