@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import type { UsageRedisCommands } from '../connections/redis.connection';
+import { isRedisCluster } from '../connections/redis-cluster.source';
 import type { CompiledBudget } from './budget-options.interface';
 import { MIN_ESTIMATE_SAMPLES, type BudgetTarget } from './budget-counter.memory';
 
@@ -77,6 +78,11 @@ export type RedisSettleOp =
  * Hard-budget counters shared by every instance through Redis. Admission is one script call per
  * tracked call; settlements (record amounts, reservation releases) are queued by the synchronous
  * record listener and sent in one pipeline per event-loop turn.
+ *
+ * On a Redis Cluster each target's two keys share a hash tag (`<prefix>{<budget>:<value>:<window>}:used`
+ * and `:res`), so one target's check-and-reserve stays one atomic script on one slot; a call under
+ * several budgets is admitted target by target (see admit). Standalone keys keep their names
+ * (`<prefix><budget>:<value>:<window>:used`): counters of a running window survive the upgrade.
  */
 export class RedisBudgetCounter {
   private queue: RedisSettleOp[] = [];
@@ -84,16 +90,24 @@ export class RedisBudgetCounter {
   private scheduled = false;
   /** Failed settlements (logged); the job's reconcile raises counters back from the store. */
   errors = 0;
+  /** Keys hash-tagged per target, admission per target, settlements routed one by one. */
+  private readonly cluster: boolean;
 
   constructor(
     private readonly client: UsageRedisCommands,
     private readonly prefix: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.cluster = isRedisCluster(client);
+  }
 
-  /** Key parts are URI-encoded so a ':' in a user id cannot collide with another budget's key. */
+  /**
+   * Key parts are URI-encoded so a ':' in a user id cannot collide with another budget's key (and a
+   * '{' or '}' in one cannot make a hash tag of its own: encodeURIComponent escapes both).
+   */
   private base(budget: CompiledBudget, value: string, windowStart: number): string {
-    return `${this.prefix}${encodeURIComponent(budget.name)}:${encodeURIComponent(value)}:${windowStart}`;
+    const id = `${encodeURIComponent(budget.name)}:${encodeURIComponent(value)}:${windowStart}`;
+    return this.cluster ? `${this.prefix}{${id}}` : `${this.prefix}${id}`;
   }
   usedKey(budget: CompiledBudget, value: string, windowStart: number): string {
     return `${this.base(budget, value, windowStart)}:used`;
@@ -116,7 +130,8 @@ export class RedisBudgetCounter {
     windows: { start: number; end: number }[],
     id: string,
     ttlMs: number,
-  ): Promise<{ status: 'admitted' } | { status: 'refused' | 'busy'; index: number; used: number }> {
+  ): Promise<AdmitResult> {
+    if (this.cluster && targets.length > 1) return this.admitEach(targets, windows, id, ttlMs);
     const keys: string[] = [];
     const args: (string | number)[] = [ttlMs, id];
     targets.forEach((t, i) => {
@@ -127,6 +142,35 @@ export class RedisBudgetCounter {
     const [code, index, used] = (await this.script(ADMIT, ADMIT_SHA, keys, args)) as [number, number, string];
     if (code === 1) return { status: 'admitted' };
     return { status: code === 0 ? 'refused' : 'busy', index: index - 1, used: Number(used) };
+  }
+
+  /**
+   * Cluster, several targets (their keys on different slots): reserve target by target in a fixed order,
+   * and on a refusal release what this call reserved. Each step is atomic, so no target is ever admitted
+   * past its limit; the cost is that a reservation held for a moment by a call refused further on can
+   * make another call wait ('busy') and retry, never spend.
+   */
+  private async admitEach(targets: BudgetTarget[], windows: { start: number; end: number }[], id: string, ttlMs: number): Promise<AdmitResult> {
+    for (let i = 0; i < targets.length; i++) {
+      let r: AdmitResult;
+      try {
+        r = await this.admit([targets[i]], [windows[i]], id, ttlMs);
+      } catch (e) {
+        await this.releaseFirst(targets, windows, id, i);
+        throw e;
+      }
+      if (r.status !== 'admitted') {
+        await this.releaseFirst(targets, windows, id, i);
+        return { ...r, index: i };
+      }
+    }
+    return { status: 'admitted' };
+  }
+
+  /** Drops this call's reservations on targets [0, n); one that fails expires with its TTL. */
+  private async releaseFirst(targets: BudgetTarget[], windows: { start: number; end: number }[], id: string, n: number): Promise<void> {
+    const keys = targets.slice(0, n).map((t, i) => this.reservationsKey(t.budget, t.value, windows[i].start));
+    await Promise.allSettled(keys.map((k) => this.client.zrem(k, id)));
   }
 
   async used(budget: CompiledBudget, value: string, windowStart: number): Promise<number> {
@@ -161,15 +205,9 @@ export class RedisBudgetCounter {
   }
 
   private async send(ops: RedisSettleOp[]): Promise<void> {
-    const p = this.client.pipeline();
-    for (const op of ops) {
-      if (op.kind === 'release') p.zrem(this.reservationsKey(op.target.budget, op.target.value, op.windowStart), op.id);
-      else p.eval(SETTLE, 1, this.usedKey(op.target.budget, op.target.value, op.window.start), op.amount, op.window.end + GRACE_MS);
-    }
     try {
-      const results = (await p.exec()) ?? [];
-      const failed = results.filter(([err]) => err);
-      if (failed.length) throw failed[0][0];
+      if (this.cluster) await this.sendEach(ops);
+      else await this.sendPipeline(ops);
     } catch (e) {
       this.errors++;
       this.logger.error(
@@ -177,4 +215,33 @@ export class RedisBudgetCounter {
       );
     }
   }
+
+  private async sendPipeline(ops: RedisSettleOp[]): Promise<void> {
+    const p = this.client.pipeline();
+    for (const op of ops) {
+      if (op.kind === 'release') p.zrem(this.reservationsKey(op.target.budget, op.target.value, op.windowStart), op.id);
+      else p.eval(SETTLE, 1, this.usedKey(op.target.budget, op.target.value, op.window.start), op.amount, op.window.end + GRACE_MS);
+    }
+    const results = (await p.exec()) ?? [];
+    const failed = results.filter(([err]) => err);
+    if (failed.length) throw failed[0][0];
+  }
+
+  /**
+   * A Cluster pipeline must stay on one node, and these keys spread over the slots: one command each,
+   * sent in the same turn (ioredis writes them back to back on each node's connection).
+   */
+  private async sendEach(ops: RedisSettleOp[]): Promise<void> {
+    const results = await Promise.allSettled(
+      ops.map((op) =>
+        op.kind === 'release'
+          ? this.client.zrem(this.reservationsKey(op.target.budget, op.target.value, op.windowStart), op.id)
+          : this.client.eval(SETTLE, 1, this.usedKey(op.target.budget, op.target.value, op.window.start), op.amount, op.window.end + GRACE_MS),
+      ),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
 }
+
+type AdmitResult = { status: 'admitted' } | { status: 'refused' | 'busy'; index: number; used: number };

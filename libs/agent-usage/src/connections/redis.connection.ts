@@ -33,6 +33,7 @@ export interface UsageRedisCommands extends UsageRedisClient {
   hget(key: string, field: string): Promise<string | null>;
   scan(cursor: string | number, ...args: (string | number)[]): Promise<[string, string[]]>;
   del(...keys: string[]): Promise<number>;
+  zrem(key: string, ...members: string[]): Promise<number>;
 }
 export interface UsageRedisPipeline {
   eval(script: string, numKeys: number, ...args: (string | number)[]): UsageRedisPipeline;

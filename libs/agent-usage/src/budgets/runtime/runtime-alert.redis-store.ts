@@ -1,4 +1,5 @@
 import type { UsageRedisCommands } from '../../connections/redis.connection';
+import { isRedisCluster } from '../../connections/redis-cluster.source';
 import type { RuntimeAlertStore, StoredUsageAlert } from './runtime-alert.store';
 import type { UsageAlertInput } from './runtime-alert.interface';
 
@@ -14,6 +15,8 @@ const LIST_SCRIPT = `return { redis.call('HGETALL', KEYS[1]), redis.call('HGETAL
 /**
  * Runtime alerts in two hashes under the budgets' key prefix: `<prefix>runtime-alerts` (id -> JSON of
  * the input and creation time) and `<prefix>runtime-alerts:paused` (id -> epoch ms the pause ends).
+ * On a Redis Cluster both names carry the hash tag `{runtime-alerts}` (the scripts read or write both
+ * keys in one call, so they must share a slot); standalone names are unchanged, so stored alerts stay.
  */
 export class RedisRuntimeAlertStore implements RuntimeAlertStore {
   readonly kind = 'redis' as const;
@@ -24,8 +27,9 @@ export class RedisRuntimeAlertStore implements RuntimeAlertStore {
     private readonly client: UsageRedisCommands,
     prefix: string,
   ) {
-    this.alertsKey = `${prefix}runtime-alerts`;
-    this.pausedKey = `${prefix}runtime-alerts:paused`;
+    const name = isRedisCluster(client) ? '{runtime-alerts}' : 'runtime-alerts';
+    this.alertsKey = `${prefix}${name}`;
+    this.pausedKey = `${prefix}${name}:paused`;
   }
 
   async list(): Promise<StoredUsageAlert[]> {
