@@ -132,6 +132,9 @@ export function isCacheDataError(error: unknown): boolean {
   // This driver's own checks of one record's values before it builds the script call.
   if (error instanceof UsageTrackingError) return /^cache usage storage: (?:\w+ must be a non-negative safe integer|record .* has an invalid recordedAt)/.test(e.message);
   if (e.name !== 'ReplyError') return false;
+  // Redis Cluster topology errors (a slot moved or migrating, a key on another node) are about where the
+  // call went, never about the records: retried, not dead-lettered, even when raised inside the script.
+  if (/non local key|CROSSSLOT|TRYAGAIN|CLUSTERDOWN|MOVED|ASK |keys in request don't hash to the same slot/.test(e.message)) return false;
   return /^ERR (?:.*(?:user_script|Error running script)|value is not an? (?:integer|valid float)|increment or decrement would overflow|increment would produce NaN)/.test(
     e.message,
   );
