@@ -22,9 +22,8 @@ import {
 } from './cache-storage.keys';
 import { attributionFilters, filterValues } from './cache-storage.filters';
 import type { CacheDriverState } from './cache-storage.state';
+import { pipelined as batched } from './cache-storage.commands';
 
-/** Commands per pipeline for bucket reads (one round trip each). */
-const PIPELINE_CHUNK = 200;
 const IDENTITY_DIMENSIONS: readonly AttributionField[] = ['agentName', 'userId', 'group', 'chatName'];
 /** Fields per value in `valueFields`: the packed one, then one spill field per counter. */
 const FIELDS_PER_VALUE = 1 + COUNTER_CODES.length;
@@ -53,23 +52,9 @@ function addHash(h: Record<string, Buffer>, sumsOf: (base: string) => Sums): voi
   }
 }
 
-/** Runs `add` for each item in pipelines of PIPELINE_CHUNK commands, handing each reply to `take`. */
-async function pipelined<T>(
-  s: CacheDriverState,
-  items: readonly T[],
-  add: (p: ChainableCommander, item: T) => void,
-  take: (reply: any, item: T) => void,
-): Promise<void> {
-  for (let i = 0; i < items.length; i += PIPELINE_CHUNK) {
-    const part = items.slice(i, i + PIPELINE_CHUNK);
-    const pipe = s.client!.pipeline();
-    for (const item of part) add(pipe, item);
-    const res = (await pipe.exec())!;
-    res.forEach(([err, reply], j) => {
-      if (err) throw err;
-      take(reply, part[j]);
-    });
-  }
+/** Batched commands over one item list (cache-storage.commands.ts: one pipeline, or per slot on a Cluster). */
+function pipelined<T>(s: CacheDriverState, items: readonly T[], add: (p: ChainableCommander, item: T) => void, take: (reply: any, item: T) => void): Promise<void> {
+  return batched(s.client!, items, add, take);
 }
 
 /** Days with buckets in range, or null when the range is not whole days (then buckets cannot answer). */

@@ -11,7 +11,7 @@ import { prepareRecord, runChunks } from './cache-storage.write';
 /** Deletes the records matching `filters` (the range not empty); returns how many this call deleted. */
 export async function clearRecords(s: CacheDriverState, scan: Scan, filters: NormalizedUsageFilters): Promise<number> {
   let removed = 0;
-  await scan(filters, async (batch, cursor) => {
+  await scan(filters, async (batch) => {
     const seen = new Set<string>();
     const items: PreparedRecord[] = [];
     for (const { record, json } of batch) {
@@ -20,8 +20,8 @@ export async function clearRecords(s: CacheDriverState, scan: Scan, filters: Nor
       items.push(prepareRecord(s, record, json, null));
     }
     // Records another instance deleted meanwhile are skipped: only the one that deletes a record uncounts it.
+    // The walk resumes after the last member it read, so deleting what it visited moves nothing.
     removed += await runChunks(s, -1, items, Date.now(), () => undefined);
-    cursor.removed(batch.map((x) => x.record.id));
   });
   return removed;
 }

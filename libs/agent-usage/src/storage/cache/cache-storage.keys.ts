@@ -2,19 +2,30 @@
  * Key layout of the Redis driver, shared by the TypeScript reads, the write plan (cache-storage.plan.ts)
  * and the Lua script (cache-storage.scripts.ts). Bump LAYOUT_VERSION on any change.
  *
- *   <P>meta                                  hash   layout version and the time zone the buckets use
- *   <P>rec:<id>                              string one record as JSON (written once per id)
- *   <P>idx:all                               zset   every record id, score = recordedAt in ms
- *   <P>idx:<dim>:<enc>                       zset   ids per value of agentName, userId, group, chatName, runId
- *   <P>days                                  zset   days that have buckets (score 0, ordered by name)
- *   <P>agg:<day>:day                         hash   `t` -> the day's counters (packed, see below)
- *   <P>agg:<day>:<dim>                       hash   <enc> -> counters, per value of each BUCKET_DIMENSIONS
- *                                                   dimension, and per hour for <dim> = hour
- *   <P>agg:<day>:<scope>=<enc>               hash   <hour>|<enc>|<enc>|<enc>|<enc>|<enc> -> counters: one field
- *                                                   per combination of hour and the other SCOPED_BREAKDOWNS
- *                                                   (scopeParts order) for one agentName / userId / category
- *                                                   value
- *   <P>ids:<day>                             hash   ["agent","user","group","chat"] JSON -> record count
+ * Every key is `<P>{<tag>}<rest>`: Redis Cluster hashes only the `{<tag>}` part, so all keys of one tag
+ * live in one slot and one script call may touch them all. The tag of a day's data is the day itself,
+ * so a write splits its records by day and sends one script call per day (reads fan out over the days).
+ *
+ *   <P>{m}meta                     hash  layout version and the time zone the buckets use (global)
+ *   <P>{m}days                     zset  days that have data (score 0, ordered by name; global: listed
+ *                                        before the day's script runs, so no day holds data unlisted)
+ *   <P>{<day>}rec                  hash  record id -> the record as JSON (written once per id)
+ *   <P>{<day>}idx                  zset  the day's time-ordered indexes, all in one set (score 0, by member):
+ *                                        `*|<time>|<id>` for every record and `<code>|<enc>|<time>|<id>` per
+ *                                        value of agentName, userId, group, chatName, runId (INDEX_CODES);
+ *                                        `<time>` is TIME_WIDTH digits, so lexical order is time order
+ *   <P>{<day>}agg:day              hash  `t` -> the day's counters (packed, see below)
+ *   <P>{<day>}agg:<dim>            hash  <enc> -> counters, per value of each BUCKET_DIMENSIONS dimension,
+ *                                        and per hour for <dim> = hour
+ *   <P>{<day>}agg:<scope>=<enc>    hash  <hour>|<enc>|<enc>|<enc>|<enc>|<enc> -> counters: one field per
+ *                                        combination of hour and the other SCOPED_BREAKDOWNS (scopeParts
+ *                                        order) for one agentName / userId / category value
+ *   <P>{<day>}ids                  hash  ["agent","user","group","chat"] JSON -> record count
+ *
+ * One script call therefore costs a handful of commands per day and key, not per record: one HMGET (the
+ * ids check) and one HSET for the records, one ZADD for every index entry of the chunk, one HMGET/HSET
+ * per bucket hash. With retentionDays every key of a day expires with the day (PEXPIREAT), so retention
+ * drops whole days; nothing is trimmed member by member.
  *
  * Counters are packed: one hash field holds all 15 counters (COUNTERS order) as big-endian signed 64-bit
  * integers (120 bytes), so one record costs one field update per bucket instead of one per counter. The
@@ -24,14 +35,17 @@
  * `<day>` is `YYYY-MM-DD` and hours `YYYY-MM-DDTHH`, both in the time zone stored in meta.
  * `<enc>` is `encodeValue()`: `-` for null, else `v` + the value with `% : | { } * ? [ ] \`, white space,
  * control characters and lone surrogates escaped, so no value can forge a separator or a key.
+ * Layout 4 (before hash tags) kept its meta in `<P>meta`: a prefix holding it is refused at start.
  */
 import { ATTRIBUTION_FIELDS, type AttributionField } from '../../interfaces/usage-record.interface';
 
 /**
  * 3: runId and errorType (errorType bucketed, runId indexed), run counters in the packed value.
  * 4: category (bucketed, a scope, and a part of every per-scope field), the units counter.
+ * 5: hash tags (Redis Cluster): every key under `{<day>}` or `{m}`; records in one hash per day; the
+ *    indexes in one lexically ordered set per day.
  */
-export const LAYOUT_VERSION = '4';
+export const LAYOUT_VERSION = '5';
 
 /** Attribution dimensions with a time-ordered id index (model and provider have too few values to pay off). */
 export const INDEXED_DIMENSIONS = ['agentName', 'userId', 'group', 'chatName', 'runId'] as const satisfies readonly AttributionField[];
@@ -53,6 +67,18 @@ export const SCOPE_DIMENSIONS = ['agentName', 'userId', 'category'] as const sat
  * so that breakdown would make about one field per record; "chats of one user" scans that user's index.
  */
 export const SCOPED_BREAKDOWNS = ['agentName', 'userId', 'group', 'modelName', 'providerName', 'category'] as const satisfies readonly AttributionField[];
+
+/** Code of each indexed dimension in index members (`*` = every record). */
+export const INDEX_CODES = ['a', 'u', 'g', 'c', 'r'] as const;
+export const ALL_CODE = '*';
+/** Digits of `<time>` in index members: ms since the epoch plus TIME_OFFSET, zero-padded (any valid Date fits). */
+export const TIME_WIDTH = 17;
+const TIME_OFFSET = 8_640_000_000_000_000;
+
+/** `<time>` of an index member for an instant in ms. */
+export function indexTime(ms: number): string {
+  return String(ms + TIME_OFFSET).padStart(TIME_WIDTH, '0');
+}
 
 /** Counter codes (spill fields), in the order of the packed value. */
 export const COUNTERS = [
@@ -115,34 +141,45 @@ export class CacheKeys {
   constructor(readonly prefix: string) {}
 
   meta(): string {
+    return `${this.prefix}{m}meta`;
+  }
+  /** Where layouts up to 4 kept their meta (a prefix holding it is refused). */
+  legacyMeta(): string {
     return `${this.prefix}meta`;
   }
-  record(id: string): string {
-    return `${this.prefix}rec:${id}`;
-  }
-  indexAll(): string {
-    return `${this.prefix}idx:all`;
-  }
-  index(dim: AttributionField, value: string): string {
-    return `${this.prefix}idx:${dim}:${encodeValue(value)}`;
-  }
   days(): string {
-    return `${this.prefix}days`;
+    return `${this.prefix}{m}days`;
+  }
+  records(day: string): string {
+    return `${this.prefix}{${day}}rec`;
+  }
+  index(day: string): string {
+    return `${this.prefix}{${day}}idx`;
   }
   dayTotals(day: string): string {
-    return `${this.prefix}agg:${day}:day`;
+    return `${this.prefix}{${day}}agg:day`;
   }
   /** `dim` is an attribution field or `hour`. */
   dayBucket(day: string, dim: AttributionField | 'hour'): string {
-    return `${this.prefix}agg:${day}:${dim}`;
+    return `${this.prefix}{${day}}agg:${dim}`;
   }
   /** Per-scope bucket; `encoded` is the value already through `encodeValue`. */
   scopeBucket(day: string, scope: AttributionField, encoded: string): string {
-    return `${this.prefix}agg:${day}:${scope}=${encoded}`;
+    return `${this.prefix}{${day}}agg:${scope}=${encoded}`;
   }
   identities(day: string): string {
-    return `${this.prefix}ids:${day}`;
+    return `${this.prefix}{${day}}ids`;
   }
+}
+
+/**
+ * Start of the index members of one dimension's value (null = every record): members are that start,
+ * then `<time>|<id>`.
+ */
+export function indexStart(dim: AttributionField | null, value: string | null): string {
+  if (dim === null) return `${ALL_CODE}${PART_SEPARATOR}`;
+  const i = (INDEXED_DIMENSIONS as readonly string[]).indexOf(dim);
+  return `${INDEX_CODES[i]}${PART_SEPARATOR}${encodeValue(value)}${PART_SEPARATOR}`;
 }
 
 /**

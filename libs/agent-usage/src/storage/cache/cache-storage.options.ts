@@ -26,7 +26,7 @@ export interface CacheStorageOptions {
    * Redis expire them (applies to what is written while set). Default: keep forever.
    */
   retentionDays?: number;
-  /** Ids per ZRANGEBYSCORE and keys per MGET when a query scans records. Default 500. */
+  /** Index members per ZRANGEBYLEX and ids per HMGET when a query scans records. Default 500. */
   scanChunkSize?: number;
   /**
    * Records per write script call. Bigger chunks share more buckets (fewer hash updates per record) but hold
@@ -40,8 +40,11 @@ export const DEFAULT_CACHE_KEY_PREFIX = 'agent-usage:';
 export const DEFAULT_CACHE_SCAN_CHUNK = 500;
 export const DEFAULT_CACHE_WRITE_CHUNK = 500;
 
-/** Printable, no white space and no glob characters (so `SCAN MATCH <prefix>*` selects exactly our keys). */
-export const CACHE_KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:{}/@#=+-]{1,100}$/;
+/**
+ * Printable, no white space and no glob characters (so `SCAN MATCH <prefix>*` selects exactly our keys),
+ * and no `{` `}`: the driver's hash tags follow the prefix (Redis Cluster hashes the first `{...}`).
+ */
+export const CACHE_KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:/@#=+-]{1,100}$/;
 
 /** class-validator form of `CacheStorageOptions` (module option `cache`). */
 export class CacheStorageOptionsDto implements CacheStorageOptions {
@@ -68,7 +71,7 @@ export class CacheStorageOptionsDto implements CacheStorageOptions {
   @IsString()
   @Length(1, 100)
   @Matches(CACHE_KEY_PREFIX_PATTERN, {
-    message: 'keyPrefix must be 1 to 100 characters among letters, digits and _ . : { } / @ # = + -',
+    message: 'keyPrefix must be 1 to 100 characters among letters, digits and _ . : / @ # = + -',
   })
   keyPrefix?: string;
 

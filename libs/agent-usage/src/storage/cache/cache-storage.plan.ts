@@ -7,7 +7,7 @@
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import { dayKey, hourKey, isUtc } from '../../query/time-zone';
 import { UsageTrackingError } from '../../common/usage.errors';
-import { BUCKET_DIMENSIONS, INDEXED_DIMENSIONS, NULL_VALUE, SCOPE_DIMENSIONS, encodeValue } from './cache-storage.keys';
+import { BUCKET_DIMENSIONS, NULL_VALUE, SCOPE_DIMENSIONS, encodeValue } from './cache-storage.keys';
 
 /** One record ready for the script: validated counters, JSON, day, hour and expiry computed once. */
 export interface PreparedRecord {
@@ -101,24 +101,31 @@ export class ValueEncoder {
   }
 }
 
+/** The key names of one day (one hash tag), built once per day. */
+export interface DayKeys {
+  /** `{<day>}rec`: KEYS[1] of the day's script call (ioredis Cluster routes the call by it). */
+  records: string;
+  index: string;
+  /** `agg:` day, hour, then the BUCKET_DIMENSIONS, then `ids`. */
+  keys: string[];
+  scopes: Map<string, string>[];
+}
+
 /** Key names that repeat from chunk to chunk, built once per raw prefix (bounded). */
 export class PlanKeys {
-  private readonly days = new Map<string, { keys: string[]; scopes: Map<string, string>[] }>();
-  private readonly indexes = INDEXED_DIMENSIONS.map(() => new Map<string, string>());
-  readonly all: string;
+  private readonly days = new Map<string, DayKeys>();
 
-  constructor(readonly prefix: string) {
-    this.all = `${prefix}idx:all`;
-  }
+  constructor(readonly prefix: string) {}
 
-  /** `agg:<day>:` day, hour, the BUCKET_DIMENSIONS, then `ids:<day>`. */
-  day(day: string): { keys: string[]; scopes: Map<string, string>[] } {
+  day(day: string): DayKeys {
     let d = this.days.get(day);
     if (!d) {
       if (this.days.size > 1000) this.days.clear();
-      const ag = `${this.prefix}agg:${day}:`;
+      const tag = `${this.prefix}{${day}}`;
       d = {
-        keys: [`${ag}day`, `${ag}hour`, ...BUCKET_DIMENSIONS.map((f) => `${ag}${f}`), `${this.prefix}ids:${day}`],
+        records: `${tag}rec`,
+        index: `${tag}idx`,
+        keys: [`${tag}agg:day`, `${tag}agg:hour`, ...BUCKET_DIMENSIONS.map((f) => `${tag}agg:${f}`), `${tag}ids`],
         scopes: SCOPE_DIMENSIONS.map(() => new Map()),
       };
       this.days.set(day, d);
@@ -126,23 +133,12 @@ export class PlanKeys {
     return d;
   }
 
-  scope(day: string, si: number, encoded: string): string {
-    const m = this.day(day).scopes[si];
+  scope(d: DayKeys, si: number, encoded: string): string {
+    const m = d.scopes[si];
     let k = m.get(encoded);
     if (k === undefined) {
       if (m.size > 20_000) m.clear();
-      k = `${this.prefix}agg:${day}:${SCOPE_DIMENSIONS[si]}=${encoded}`;
-      m.set(encoded, k);
-    }
-    return k;
-  }
-
-  index(di: number, encoded: string): string {
-    const m = this.indexes[di];
-    let k = m.get(encoded);
-    if (k === undefined) {
-      if (m.size > 20_000) m.clear();
-      k = `${this.prefix}idx:${INDEXED_DIMENSIONS[di]}:${encoded}`;
+      k = `${d.records.slice(0, -3)}agg:${SCOPE_DIMENSIONS[si]}=${encoded}`;
       m.set(encoded, k);
     }
     return k;

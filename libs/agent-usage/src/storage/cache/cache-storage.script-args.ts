@@ -1,21 +1,24 @@
 /**
- * The script arguments of one chunk of a write (or clear) of the Redis driver: per-(hash, field) counter
- * sums, identities, time indexes and expiries, encoded as the binary blobs WRITE_SCRIPT reads
- * (cache-storage.scripts.ts). Records and key names come prepared from cache-storage.plan.ts.
+ * The script arguments of one chunk of a write (or clear) of the Redis driver, all records of one day (one
+ * hash tag): per-(hash, field) counter sums, identities and index members, encoded as the binary blobs
+ * WRITE_SCRIPT reads (cache-storage.scripts.ts). Records and key names come prepared from
+ * cache-storage.plan.ts.
  */
 import { ATTRIBUTION_FIELDS } from '../../interfaces/usage-record.interface';
-import { UsageTrackingError } from '../../common/usage.errors';
 import {
+  ALL_CODE,
   BUCKET_DIMENSIONS,
   COUNTERS,
   INDEXED_DIMENSIONS,
+  INDEX_CODES,
   NULL_VALUE,
   PART_SEPARATOR,
   SCOPE_DIMENSIONS,
   TOTALS_FIELD,
+  indexTime,
   scopeParts,
 } from './cache-storage.keys';
-import type { PlanKeys, PreparedRecord, ValueEncoder } from './cache-storage.plan';
+import type { DayKeys, PlanKeys, PreparedRecord, ValueEncoder } from './cache-storage.plan';
 import { BlobWriter } from './cache-storage.blob';
 
 const NC = COUNTERS.length;
@@ -25,75 +28,68 @@ const SCOPES = SCOPE_DIMENSIONS.map((scope) => ({
   parts: scopeParts(scope).map((d) => ATTRIBUTION_FIELDS.indexOf(d)),
 }));
 const INDEXED_AT = INDEXED_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d));
+const INDEX_HEADS = INDEX_CODES.map((c) => `${c}${PART_SEPARATOR}`);
+const ALL_HEAD = `${ALL_CODE}${PART_SEPARATOR}`;
 const BUCKET_AT = BUCKET_DIMENSIONS.map((d) => ATTRIBUTION_FIELDS.indexOf(d));
 const NB = BUCKET_DIMENSIONS.length;
 // The per-scope field below is written out for 5 parts.
 if (SCOPES.some((x) => x.parts.length !== 5)) throw new Error('cache-storage.script-args: a per-scope field has 5 parts');
 
+/** One script call: KEYS[1] (the day's record hash, which routes the call on a Cluster) and ARGV. */
+export interface ScriptCall {
+  key: string;
+  args: (string | Buffer)[];
+}
+
 /**
- * Builds the script arguments for `items` (at most 65,535 distinct expiry times). `keys.prefix` is the raw
- * key prefix (the client's own ioredis keyPrefix included: keys inside a blob are not prefixed by ioredis).
+ * Builds the script call for `items`, all of one day (so of one expiry). `keys.prefix` is the raw key
+ * prefix (the client's own ioredis keyPrefix included: keys inside a blob are not prefixed by ioredis).
  */
-export function buildScriptArgs(
-  sign: 1 | -1,
-  items: readonly PreparedRecord[],
-  keys: PlanKeys,
-  enc: ValueEncoder,
-  header: readonly string[],
-): (string | Buffer)[] {
-  const plan = new ScriptArgsPlan(sign, items.length, keys, enc);
-  let position = 0;
-  for (const it of items) plan.add(it, ++position);
-  return plan.args(header);
+export function buildScriptArgs(sign: 1 | -1, items: readonly PreparedRecord[], keys: PlanKeys, enc: ValueEncoder): ScriptCall {
+  const dk = keys.day(items[0].day);
+  const plan = new ScriptArgsPlan(sign, items.length, keys, dk, enc);
+  for (const it of items) plan.add(it);
+  return { key: dk.records, args: plan.args(items[0].expireAt) };
 }
 
 /** The plan of one chunk, record by record; `args` encodes it. */
 class ScriptArgsPlan {
   private readonly buckets = new Map<string, HashPlan>();
-  private readonly identities = new Map<string, Map<string, number>>();
-  private readonly identityExpiry = new Map<string, number>();
-  private readonly indexes = new Map<string, { exp: number; members: number[] }>();
-  private readonly expiries = new Map<number, number>();
-  private readonly days = new Set<string>();
+  private readonly identities = new Map<string, number>();
   private readonly records: BlobWriter;
   private readonly members: BlobWriter;
-  private readonly recordExpiries: number[] = [];
+  private memberCount = 0;
   /** Counters of every (hash, field) of the chunk, NC per slot. */
   private pool: Float64Array;
   private slots = 0;
   /** Encoded attribution values of the current record, in ATTRIBUTION_FIELDS order. */
   private readonly e: string[] = new Array(ATTRIBUTION_FIELDS.length);
-  /** Per day of the chunk: the plans of its day, hour and dimension hashes (all records of a day share its expiry). */
-  private readonly dayPlans = new Map<string, HashPlan[]>();
+  /** The plans of the day's day, hour and dimension hashes. */
+  private readonly dayPlans: HashPlan[];
 
   constructor(
     private readonly sign: 1 | -1,
-    private readonly count: number,
+    count: number,
     private readonly keys: PlanKeys,
+    private readonly dk: DayKeys,
     private readonly enc: ValueEncoder,
   ) {
     this.records = new BlobWriter(count * 600);
-    this.members = new BlobWriter(count * 60);
+    this.members = new BlobWriter(count * 300);
     this.pool = new Float64Array(count * 8 * NC);
     this.records.u32(count);
+    this.members.u32(0); // the member count, set in args()
+    this.dayPlans = dk.keys.slice(0, 2 + NB).map((key) => this.plan(key));
   }
 
-  /** Adds the record at 1-based `position` of the chunk. */
-  add(it: PreparedRecord, position: number): void {
+  add(it: PreparedRecord): void {
     const r = it.record;
-    const { day, hour, expireAt: exp } = it;
-    const keys = this.keys;
+    const hour = it.hour;
     const e = this.e;
-    this.records.str(`${keys.prefix}rec:${r.id}`);
+    const id = r.id;
+    this.records.str(id);
     this.records.str(it.json);
-    this.recordExpiries.push(this.expIndex(exp));
-    const k = keys.day(day).keys;
-    let dp = this.dayPlans.get(day);
-    if (!dp) {
-      this.days.add(day);
-      dp = k.slice(0, 2 + NB).map((key) => this.plan(key, exp));
-      this.dayPlans.set(day, dp);
-    }
+    const dp = this.dayPlans;
     const c = it.counters;
     for (let i = 0; i < ATTRIBUTION_FIELDS.length; i++) e[i] = this.enc.encode(r[ATTRIBUTION_FIELDS[i]]);
     this.sum(dp[0], TOTALS_FIELD, c);
@@ -103,43 +99,34 @@ class ScriptArgsPlan {
       const { at, parts } = SCOPES[si];
       if (e[at] === NULL_VALUE) continue;
       const field = `${hour}${PART_SEPARATOR}${e[parts[0]]}${PART_SEPARATOR}${e[parts[1]]}${PART_SEPARATOR}${e[parts[2]]}${PART_SEPARATOR}${e[parts[3]]}${PART_SEPARATOR}${e[parts[4]]}`;
-      this.sum(this.plan(keys.scope(day, si, e[at]), exp), field, c);
+      this.sum(this.plan(this.keys.scope(this.dk, si, e[at])), field, c);
     }
-    this.identity(k[2 + NB], JSON.stringify([r.agentName, r.userId, r.group, r.chatName]), exp);
-    this.members.str(String(r.recordedAt.getTime()));
-    this.members.str(r.id);
-    this.index(keys.all, position, exp);
+    const ident = JSON.stringify([r.agentName, r.userId, r.group, r.chatName]);
+    this.identities.set(ident, (this.identities.get(ident) ?? 0) + 1);
+    // Index members: `<code>|<enc>|<time>|<id>`, one sorted set per day holds them all (cache-storage.keys.ts).
+    const tail = `${PART_SEPARATOR}${indexTime(r.recordedAt.getTime())}${PART_SEPARATOR}${id}`;
+    const m = this.members;
+    m.str(`${ALL_HEAD}${tail.slice(1)}`);
+    let k = 1;
     for (let i = 0; i < INDEXED_AT.length; i++) {
       const v = e[INDEXED_AT[i]];
-      if (v !== NULL_VALUE) this.index(keys.index(i, v), position, exp);
+      if (v === NULL_VALUE) continue;
+      m.str(`${INDEX_HEADS[i]}${v}${tail}`);
+      k++;
     }
+    this.memberCount += k;
   }
 
-  /** The script's arguments: sign, header, expiries, then the blobs (and the days written, for a write). */
-  args(header: readonly string[]): (string | Buffer)[] {
-    if (this.expiries.size > 65_535) throw new UsageTrackingError('cache usage storage: too many distinct expiry times in one chunk');
-    const buckets = this.bucketsBlob();
-    const identities = this.identitiesBlob();
-    const indexes = this.indexesBlob();
-    const eb = new BlobWriter(this.expiries.size ? this.count * 2 : 0);
-    if (this.expiries.size) for (const i of this.recordExpiries) eb.u16(i);
-    const args: (string | Buffer)[] = [String(this.sign), ...header, String(this.expiries.size)];
-    for (const x of this.expiries.keys()) args.push(String(x));
-    args.push(this.records.done(), this.members.done(), eb.done(), buckets, identities, indexes);
-    if (this.sign > 0) for (const d of this.days) args.push(d);
-    return args;
+  /** ARGV: sign, expiry (ms, '' = none), the index key, then the blobs RB, XB, BB, IB. */
+  args(expireAt: number): (string | Buffer)[] {
+    const xb = this.members.done();
+    xb.writeUInt32BE(this.memberCount, 0);
+    return [String(this.sign), expireAt ? String(expireAt) : '', this.dk.index, this.records.done(), xb, this.bucketsBlob(), this.identitiesBlob()];
   }
 
-  private expIndex(e: number): number {
-    if (e === 0) return 0;
-    let i = this.expiries.get(e);
-    if (i === undefined) this.expiries.set(e, (i = this.expiries.size + 1));
-    return i;
-  }
-
-  private plan(key: string, exp: number): HashPlan {
+  private plan(key: string): HashPlan {
     let h = this.buckets.get(key);
-    if (!h) this.buckets.set(key, (h = new HashPlan(exp)));
+    if (!h) this.buckets.set(key, (h = new HashPlan()));
     return h;
   }
 
@@ -163,25 +150,10 @@ class ScriptArgsPlan {
     }
   }
 
-  private identity(idKey: string, ident: string, exp: number): void {
-    if (exp > (this.identityExpiry.get(idKey) ?? -1)) this.identityExpiry.set(idKey, exp);
-    let ids = this.identities.get(idKey);
-    if (!ids) this.identities.set(idKey, (ids = new Map()));
-    ids.set(ident, (ids.get(ident) ?? 0) + 1);
-  }
-
-  private index(key: string, position: number, exp: number): void {
-    let x = this.indexes.get(key);
-    if (!x) this.indexes.set(key, (x = { exp, members: [] }));
-    else if (exp > x.exp) x.exp = exp;
-    x.members.push(position);
-  }
-
   private bucketsBlob(): Buffer {
     const bb = new BlobWriter(this.buckets.size * 80 + this.slots * (8 * NC + 60));
     for (const [key, h] of this.buckets) {
       bb.str(key);
-      bb.u16(this.expIndex(h.exp));
       bb.u32(h.names.length);
       for (let i = 0; i < h.names.length; i++) {
         bb.str(h.names[i]);
@@ -192,35 +164,21 @@ class ScriptArgsPlan {
   }
 
   private identitiesBlob(): Buffer {
-    const ib = new BlobWriter(this.count * 80);
+    const ib = new BlobWriter(this.identities.size * 80 + 100);
     const one = new Float64Array(1);
-    for (const [key, fields] of this.identities) {
-      ib.str(key);
-      ib.u16(this.expIndex(this.identityExpiry.get(key)!));
-      ib.u32(fields.size);
-      for (const [field, n] of fields) {
-        ib.str(field);
-        one[0] = n;
-        ib.i64s(one, 0, 1, this.sign);
-      }
+    ib.str(this.dk.keys[2 + NB]);
+    ib.u32(this.identities.size);
+    for (const [field, n] of this.identities) {
+      ib.str(field);
+      one[0] = n;
+      ib.i64s(one, 0, 1, this.sign);
     }
     return ib.done();
-  }
-
-  private indexesBlob(): Buffer {
-    const xb = new BlobWriter(this.indexes.size * 60 + this.count * 5 * 4);
-    for (const [key, x] of this.indexes) {
-      xb.str(key);
-      xb.u16(this.expIndex(x.exp));
-      xb.u32(x.members.length);
-      for (const m of x.members) xb.u32(m);
-    }
-    return xb.done();
   }
 }
 
 /**
- * A hash of the plan: its expiry and its fields, each with a slot of the counter pool. Most hashes of a
+ * A hash of the plan: its fields, each with a slot of the counter pool. Most hashes of a
  * chunk get one or two fields (one per scope value): they are searched in the arrays, and a Map is built
  * only past a few fields.
  */
@@ -228,8 +186,6 @@ class HashPlan {
   readonly names: string[] = [];
   readonly slots: number[] = [];
   private map?: Map<string, number>;
-
-  constructor(readonly exp: number) {}
 
   get(name: string): number | undefined {
     if (this.map) return this.map.get(name);

@@ -4,11 +4,12 @@
  * uncount them") cannot interleave with another instance doing the same: several app instances may write
  * and clear at once, and a crash cannot fall between storing and counting.
  *
- * All string work happens in TypeScript (cache-storage.plan.ts): key names, hash fields, and the counters
- * already summed per (hash, field) over the chunk. The script receives them as four binary blobs read with
- * Redis's `struct` library (one C call per item instead of one Lua string argument per item), checks the
- * ids, then issues one command per hash / index key. Keys are passed whole in the blobs (standalone Redis
- * and Sentinel; not Redis Cluster).
+ * All string work happens in TypeScript (cache-storage.plan.ts): key names, hash fields, index members and
+ * the counters already summed per (hash, field) over the chunk. The script receives them as four binary
+ * blobs read with Redis's `struct` library (one C call per item instead of one Lua string argument per
+ * item), checks the ids, then issues one command per key. One call holds the records of one day: every key
+ * it touches is under that day's hash tag (one slot), and KEYS[1] (the day's record hash) lets ioredis
+ * Cluster route it; the other keys, passed whole in the blobs, hash to the same slot.
  */
 import { COUNTER_CODES, PACKED_BYTES, SPILL_SEPARATOR } from './cache-storage.keys';
 
@@ -19,30 +20,22 @@ const b = vars('b');
 const s = vars('s');
 
 /**
- * ARGV: [1] sign (1 = write, -1 = clear), [2] raw key prefix, [3] index trim score ('' = none),
- * [4] day trim ('' = none), [5] now ms, [6] NE, [7 .. 6+NE] expiry times (ms), then the blobs
- * RB (records), MB (members), EB (expiries), BB (buckets), IB (identities), XB (indexes), then the days
- * written. A string in a blob is a 4-byte length and the bytes; numbers are big-endian.
- * - RB: record count (u32), then per record: key, JSON.
- * - MB: per record: its index score (decimal string) and id.
- * - EB: per record its expiry index (u16, 0 = none); empty when NE = 0.
- * - BB, per hash: key, expiry index (u16), field count (u32); per field: name, packed deltas (PACKED_BYTES).
- * - IB, per hash: key, expiry index, field count; per field: name, signed 64-bit count delta.
- * - XB, per index: key, expiry index, member count; per member: the record's position (u32, 1-based).
- * Items are read with one struct.unpack call per hash or index (up to CH items), straight into the table
- * that feeds the command. Returns the number of records stored (deleted), or, when some ids are already
- * stored (for a clear: gone or different), their 1-based positions in RB, having changed nothing.
+ * KEYS[1]: the day's record hash. ARGV: [1] sign (1 = write, -1 = clear), [2] expiry of every key written
+ * (ms since the epoch, '' = none), [3] the day's index, then the blobs RB (records), XB (index members),
+ * BB (buckets), IB (identities). A string in a blob is a 4-byte length and the bytes; numbers are big-endian.
+ * - RB: record count (u32), then per record: id, JSON.
+ * - XB: member count (u32), then the members.
+ * - BB, per hash: key, field count (u32); per field: name, packed deltas (PACKED_BYTES).
+ * - IB, per hash: key, field count; per field: name, signed 64-bit count delta.
+ * Items are read with one struct.unpack call per hash (up to CH items), straight into the table that feeds
+ * the command. Returns the number of records stored (deleted), or, when some ids are already stored (for
+ * a clear: gone or different), their 1-based positions in RB, having changed nothing.
  */
 export const WRITE_SCRIPT = `
 local SIGN = tonumber(ARGV[1])
-local P, cutScore, cutDay, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local NE = tonumber(ARGV[6])
-local EXP, EXPN = {}, {}
-for i = 1, NE do
-  EXP[i] = ARGV[6 + i]
-  EXPN[i] = tonumber(ARGV[6 + i])
-end
-local RB, MB, EB, BB, IB, XB = ARGV[7 + NE], ARGV[8 + NE], ARGV[9 + NE], ARGV[10 + NE], ARGV[11 + NE], ARGV[12 + NE]
+local EXP, IDX = ARGV[2], ARGV[3]
+local RB, XB, BB, IB = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local REC = KEYS[1]
 local call, sunpack, spack, unpack, min = redis.call, struct.unpack, struct.pack, unpack, math.min
 -- Lua's C stack bounds unpack() and struct.unpack(): at most CH items (2 * CH values) at a time.
 local CH = 1000
@@ -54,11 +47,9 @@ local SPILL = '${SPILL_SEPARATOR}'
 
 -- item formats: unit = { struct format of one item, values per item, [k] = format of k items }
 local RECORD = { 'I4c0I4c0', 2 }
-local EXPIRY = { 'I2', 1 }
 local BUCKET = { 'I4c0c' .. WIDTH, 2 }
 local IDENTITY = { 'I4c0i8', 2 }
-local MEMBER = { 'I4c0I4c0', 2 }
-local POSITION = { 'I4', 1 }
+local MEMBER = { 'I4c0', 1 }
 
 -- m items of one unit from blob at pos, as one flat table; returns it and the next position
 local function items(blob, pos, unit, m)
@@ -89,13 +80,9 @@ end
 
 -- cmd key t[1..q], at most CH * step arguments at a time
 local function chunked(cmd, key, t, q, step)
-  if q <= CH * step then
-    if key then return call(cmd, key, unpack(t, 1, q)) end
-    return call(cmd, unpack(t, 1, q))
-  end
+  if q <= CH * step then return call(cmd, key, unpack(t, 1, q)) end
   for i = 1, q, CH * step do
-    local j = min(i + CH * step - 1, q)
-    if key then call(cmd, key, unpack(t, i, j)) else call(cmd, unpack(t, i, j)) end
+    call(cmd, key, unpack(t, i, min(i + CH * step - 1, q)))
   end
 end
 
@@ -122,40 +109,46 @@ local function compact(t, q)
   return out, k
 end
 
--- records: the precondition, checked before anything is written
+local function expire(key)
+  if SIGN > 0 and EXP ~= '' then call('PEXPIREAT', key, EXP) end
+end
+
+-- records: the precondition (one HMGET of every id), checked before anything is written
 local n = sunpack('>I4', RB, 1)
 if n == 0 then return 0 end
 local rec = items(RB, 5, RECORD, n)
-local keys = {}
-for i = 1, n do keys[i] = rec[2 * i - 1] end
+local ids = {}
+for i = 1, n do ids[i] = rec[2 * i - 1] end
+local got = hmget(REC, ids, n)
+local bad = {}
+for i = 1, n do
+  if SIGN > 0 then
+    if got[i] then bad[#bad + 1] = i end
+  elseif got[i] ~= rec[2 * i] then
+    bad[#bad + 1] = i
+  end
+end
+if #bad > 0 then return bad end
 if SIGN > 0 then
-  local found = 0
-  for i = 1, n, CH do found = found + call('EXISTS', unpack(keys, i, min(i + CH - 1, n))) end
-  if found > 0 then
-    local bad = {}
-    for i = 1, n do
-      if call('EXISTS', keys[i]) == 1 then bad[#bad + 1] = i end
-    end
-    return bad
-  end
-  chunked('MSET', nil, rec, 2 * n, 2)
-  if NE > 0 then
-    local e = items(EB, 1, EXPIRY, n)
-    for i = 1, n do
-      if e[i] > 0 then call('PEXPIREAT', keys[i], EXP[e[i]]) end
-    end
-  end
+  chunked('HSET', REC, rec, 2 * n, 2)
+  expire(REC)
 else
-  local bad = {}
-  for i = 1, n, CH do
-    local j = min(i + CH - 1, n)
-    local got = call('MGET', unpack(keys, i, j))
-    for k = i, j do
-      if got[k - i + 1] ~= rec[2 * k] then bad[#bad + 1] = k end
-    end
+  chunked('HDEL', REC, ids, n, 1)
+end
+
+-- indexes: one ZADD (ZREM) of every member into the day's index
+local nm = sunpack('>I4', XB, 1)
+local mem = items(XB, 5, MEMBER, nm)
+if SIGN > 0 then
+  local t = {}
+  for j = 1, nm do
+    t[2 * j - 1] = 0
+    t[2 * j] = mem[j]
   end
-  if #bad > 0 then return bad end
-  chunked('DEL', nil, keys, n, 1)
+  chunked('ZADD', IDX, t, 2 * nm, 2)
+  expire(IDX)
+else
+  chunked('ZREM', IDX, mem, nm, 1)
 end
 
 -- a counter about to reach 2^53 moves, exactly, to its own integer field
@@ -180,8 +173,8 @@ local F = {}
 local BUCKET1 = '>I4c0c' .. WIDTH
 local pos, len = 1, #BB
 while pos <= len do
-  local key, e, m, t, cur
-  key, e, m, pos = sunpack('>I4c0I2I4', BB, pos)
+  local key, m, t, cur
+  key, m, pos = sunpack('>I4c0I4', BB, pos)
   if m == 1 then
     -- most hashes of a chunk (one per scope value) get one field
     local f, d
@@ -225,14 +218,14 @@ while pos <= len do
   if drop then t, q = compact(t, q) end
   if q > 0 then chunked('HSET', key, t, q, 2) end
   if r > 0 then chunked('HDEL', key, del, r, 1) end
-  if SIGN > 0 and e > 0 then call('PEXPIREAT', key, EXP[e]) end
+  expire(key)
 end
 
 -- identities: record count per identity and day
 pos, len = 1, #IB
 while pos <= len do
-  local key, e, m, t
-  key, e, m, pos = sunpack('>I4c0I2I4', IB, pos)
+  local key, m, t
+  key, m, pos = sunpack('>I4c0I4', IB, pos)
   t, pos = items(IB, pos, IDENTITY, m)
   for j = 1, m do F[j] = t[2 * j - 1] end
   local cur = hmget(key, F, m)
@@ -255,61 +248,23 @@ while pos <= len do
   if drop then t, q = compact(t, q) end
   if q > 0 then chunked('HSET', key, t, q, 2) end
   if r > 0 then chunked('HDEL', key, del, r, 1) end
-  if SIGN > 0 and e > 0 then call('PEXPIREAT', key, EXP[e]) end
+  expire(key)
 end
 
--- indexes: one ZADD / ZREM per index
-local SI = items(MB, 1, MEMBER, n)
-pos, len = 1, #XB
-while pos <= len do
-  local key, e, m, x
-  key, e, m, pos = sunpack('>I4c0I2I4', XB, pos)
-  if m == 1 then
-    local p
-    p, pos = sunpack('>I4', XB, pos)
-    x = { p }
-  else
-    x, pos = items(XB, pos, POSITION, m)
-  end
-  if SIGN > 0 then
-    if m == 1 then
-      call('ZADD', key, SI[2 * x[1] - 1], SI[2 * x[1]])
-    else
-      local t = {}
-      for j = 1, m do
-        local p = 2 * x[j]
-        t[2 * j - 1] = SI[p - 1]
-        t[2 * j] = SI[p]
-      end
-      chunked('ZADD', key, t, 2 * m, 2)
-    end
-    if e > 0 then
-      -- retention: an index spans many days, so its TTL only ever grows; expired members are trimmed here
-      if cutScore ~= '' then call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutScore) end
-      local ttl = call('PTTL', key)
-      if ttl == -1 or (ttl >= 0 and now + ttl < EXPN[e]) then call('PEXPIREAT', key, EXP[e]) end
-    end
-  else
-    local ids = {}
-    for j = 1, m do ids[j] = SI[2 * x[j]] end
-    chunked('ZREM', key, ids, m, 1)
-  end
-end
-
-if SIGN > 0 then
-  for i = 13 + NE, #ARGV do call('ZADD', P .. 'days', 0, ARGV[i]) end
-  if cutDay ~= '' then call('ZREMRANGEBYLEX', P .. 'days', '-', '(' .. cutDay) end
-end
 return n
 `;
 
-/** KEYS[1] = an index; ARGV[1] = raw record key prefix; ARGV[2..] = ids. Drops ids whose record is gone. */
+/**
+ * KEYS[1] = a day's index, KEYS[2] = its record hash (same tag); ARGV = pairs of member, id. Drops the
+ * members whose record is gone (cleared by another instance while a read walked the index).
+ */
 export const PRUNE_SCRIPT = `
+local ids = {}
+for i = 2, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
+local got = redis.call('HMGET', KEYS[2], unpack(ids))
 local removed = 0
-for i = 2, #ARGV do
-  if redis.call('EXISTS', ARGV[1] .. ARGV[i]) == 0 then
-    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
-  end
+for j = 1, #ids do
+  if not got[j] then removed = removed + redis.call('ZREM', KEYS[1], ARGV[2 * j - 1]) end
 end
 return removed
 `;

@@ -1,7 +1,8 @@
 /**
  * The write path of the Redis driver (and the uncounting half of `clear`): records are prepared here
- * (cache-storage.plan.ts), sent in chunks to WRITE_SCRIPT (cache-storage.scripts.ts) with the arguments
- * of cache-storage.script-args.ts, and a chunk that meets already stored ids is sent again without them.
+ * (cache-storage.plan.ts), split by day (one hash tag each, so one slot per script call on a Cluster),
+ * sent in chunks to WRITE_SCRIPT (cache-storage.scripts.ts) with the arguments of
+ * cache-storage.script-args.ts, and a chunk that meets already stored ids is sent again without them.
  */
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import { dayKey, endOfDayExclusive } from '../../query/time-zone';
@@ -11,12 +12,21 @@ import { type PreparedRecord, recordCounters } from './cache-storage.plan';
 import { buildScriptArgs } from './cache-storage.script-args';
 import { type CacheDriverState, DAY_MS, type Scripted, WRITE_COMMAND } from './cache-storage.state';
 
-function header(s: CacheDriverState, now: number): string[] {
-  if (s.retentionMs === null) return [s.rawPrefix, '', '', String(now)];
-  // Anything recorded before these is expired for sure (a day lasts at most 25 h).
-  const cutScore = now - s.retentionMs - 26 * 3_600_000;
-  const cutDay = dayKey(new Date(now - s.retentionMs - 2 * DAY_MS), s.bucketTimeZone);
-  return [s.rawPrefix, String(cutScore), cutDay, String(now)];
+/**
+ * Lists the days of a write in the global days set BEFORE their data is written (a listed day with no data
+ * is harmless, data on an unlisted day would be invisible to reads), and drops days past retention from
+ * it. Both idempotent, outside the script: the days set lives under its own tag (cache-storage.keys.ts).
+ */
+async function listDays(s: CacheDriverState, days: Iterable<string>, now: number): Promise<void> {
+  const client = s.client!;
+  const members: (string | number)[] = [];
+  for (const d of days) members.push(0, d);
+  if (members.length === 0) return;
+  const key = s.keys.days();
+  const done: Promise<unknown>[] = [client.zadd(key, ...members)];
+  // The data of those days has expired on its own (every key of a day expires with it).
+  if (s.retentionMs !== null) done.push(client.zremrangebylex(key, '-', `(${dayKey(new Date(now - s.retentionMs - 2 * DAY_MS), s.bucketTimeZone)}`));
+  await Promise.all(done);
 }
 
 export function prepareRecord(s: CacheDriverState, r: UsageRecord, json: string, expiry: Map<string, number> | null): PreparedRecord {
@@ -35,11 +45,11 @@ export function prepareRecord(s: CacheDriverState, r: UsageRecord, json: string,
 }
 
 /**
- * Runs the script over `items` in chunks of `writeChunkSize` (a chunk is also closed before its counter
- * sums could pass 2^53: the script adds them in Lua numbers). Each chunk is sent as soon as it is built,
- * so Redis runs one while the next is prepared. A chunk that meets already stored ids (for a clear:
- * records gone or changed) changes nothing and returns them: they are dropped and the rest is sent again.
- * Returns how many records were stored (deleted); `skipped` gets the dropped ones.
+ * Runs the script over `items`, one call per day (one hash tag) and per `writeChunkSize` records (a chunk is
+ * also closed before its counter sums could pass 2^53: the script adds them in Lua numbers). Each call is
+ * sent as soon as it is built, so Redis runs one while the next is prepared. A chunk that meets already
+ * stored ids (for a clear: records gone or changed) changes nothing and returns them: they are dropped and
+ * the rest is sent again. Returns how many records were stored (deleted); `skipped` gets the dropped ones.
  */
 export async function runChunks(
   s: CacheDriverState,
@@ -49,11 +59,18 @@ export async function runChunks(
   skipped: (n: number) => void,
 ): Promise<number> {
   const client = s.client as unknown as Scripted;
-  const head = header(s, now);
+  const byDay = new Map<string, PreparedRecord[]>();
+  for (const it of items) {
+    const d = byDay.get(it.day);
+    if (d) d.push(it);
+    else byDay.set(it.day, [it]);
+  }
+  if (sign > 0) await listDays(s, byDay.keys(), now);
   const run = async (chunk: readonly PreparedRecord[]): Promise<number> => {
     let pending = chunk;
     for (;;) {
-      const reply = await client[WRITE_COMMAND](...buildScriptArgs(sign, pending, s.planKeys, s.encoder, head));
+      const call = buildScriptArgs(sign, pending, s.planKeys, s.encoder);
+      const reply = await client[WRITE_COMMAND](call.key, ...call.args);
       if (!Array.isArray(reply)) return Number(reply);
       const bad = new Set((reply as number[]).map((i) => Number(i) - 1));
       const rest = pending.filter((_, i) => !bad.has(i));
@@ -64,18 +81,20 @@ export async function runChunks(
     }
   };
   const runs: Promise<number>[] = [];
-  let start = 0;
-  let bound = 0;
-  for (let i = 0; i < items.length; i++) {
-    const largest = items[i].largest;
-    if (i - start === s.writeChunk || (i > start && bound + largest > Number.MAX_SAFE_INTEGER)) {
-      runs.push(run(items.slice(start, i)));
-      start = i;
-      bound = 0;
+  for (const dayItems of byDay.values()) {
+    let start = 0;
+    let bound = 0;
+    for (let i = 0; i < dayItems.length; i++) {
+      const largest = dayItems[i].largest;
+      if (i - start === s.writeChunk || (i > start && bound + largest > Number.MAX_SAFE_INTEGER)) {
+        runs.push(run(dayItems.slice(start, i)));
+        start = i;
+        bound = 0;
+      }
+      bound += largest;
     }
-    bound += largest;
+    runs.push(run(dayItems.slice(start)));
   }
-  runs.push(run(items.slice(start)));
   const results = await Promise.allSettled(runs);
   let n = 0;
   for (const r of results) {

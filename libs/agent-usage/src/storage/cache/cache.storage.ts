@@ -34,8 +34,9 @@ import { clearRecords } from './cache-storage.clear';
 const CLIENT_SOURCE_KEYS = ['client', 'clientToken', 'url', 'redisOptions', 'cluster'] as const;
 
 /**
- * Redis driver ("cache"). Append-only: each record is one key written once plus index entries and exact
- * counters, all applied by one Lua script per chunk of records (cache-storage.scripts.ts): the script
+ * Redis driver ("cache"). Append-only: each record is one field of its day's record hash, written once,
+ * plus index entries and exact counters, all applied by one Lua script per day and chunk of records
+ * (cache-storage.scripts.ts; one hash tag per call, so it runs on Redis Cluster too): the script
  * first checks that none of the chunk's ids is stored, and stores and counts only then, so a retried batch
  * never double counts and several app instances can write at once (no read-modify-write of any list).
  * The counters are summed per bucket in TypeScript first (cache-storage.plan.ts). Key layout:
@@ -51,10 +52,10 @@ const CLIENT_SOURCE_KEYS = ['client', 'clientToken', 'url', 'redisOptions', 'clu
  *   of hour and those dimensions seen with that value));
  * - `identities` filtered on any of agentName, userId, group, chatName (any number of them).
  * Everything else scans: the smallest time-ordered index in range (per agentName/userId/group/chatName
- * value, else all records) is walked with ZRANGEBYSCORE in chunks, records fetched with MGET and filtered
- * here: O(records in range of that index), bounded memory. `clear` always walks an index, deleting and
- * uncounting a chunk of records at a time. `list` reads one page with ZREVRANGEBYSCORE ... LIMIT when one index alone
- * answers the filters, else walks the smallest index newest first until `offset + limit` matches are found.
+ * value, else all records) is walked day by day with ZRANGEBYLEX in chunks, records fetched with HMGET and
+ * filtered here: O(records in range of that index), bounded memory. `clear` always walks an index,
+ * deleting and uncounting a chunk of records at a time. `list` walks the smallest index newest first
+ * until `offset + limit` matches are found.
  *
  * This class wires the parts: the write path (cache-storage.write.ts), bucket reads
  * (cache-storage.buckets.ts), index walks and `list` (cache-storage.index-scan.ts), `clear`
@@ -129,8 +130,9 @@ export class CacheUsageStorage implements UsageStorage {
     s.keys = new CacheKeys(prefix);
     s.rawPrefix = `${client.options?.keyPrefix ?? ''}${prefix}`;
     s.planKeys = new PlanKeys(s.rawPrefix);
-    client.defineCommand(WRITE_COMMAND, { lua: WRITE_SCRIPT, numberOfKeys: 0 });
-    client.defineCommand(PRUNE_COMMAND, { lua: PRUNE_SCRIPT, numberOfKeys: 1 });
+    // KEYS name a key of the call's one hash tag, so an ioredis Cluster routes each call to its slot.
+    client.defineCommand(WRITE_COMMAND, { lua: WRITE_SCRIPT, numberOfKeys: 1 });
+    client.defineCommand(PRUNE_COMMAND, { lua: PRUNE_SCRIPT, numberOfKeys: 2 });
 
     await this.ensureMeta().catch(() => undefined);
   }
@@ -141,6 +143,9 @@ export class CacheUsageStorage implements UsageStorage {
     this.metaCheck ??= (async () => {
       const s = this.state;
       const key = s.keys.meta();
+      // Layouts up to 4 kept meta in `<P>meta` (another slot than `{m}meta`: read apart, not in the MULTI).
+      const legacy = await s.client!.hget(s.keys.legacyMeta(), 'layout');
+      if (legacy !== null) throw layoutError(s.keys.prefix, legacy);
       const res = await s.client!.multi()
         .hsetnx(key, 'layout', LAYOUT_VERSION)
         .hsetnx(key, 'timeZone', s.timeZone)
@@ -149,11 +154,7 @@ export class CacheUsageStorage implements UsageStorage {
       const [err, values] = res![2];
       if (err) throw err;
       const [layout, zone] = values as (string | null)[];
-      if (layout !== LAYOUT_VERSION) {
-        throw new UsageTrackingError(
-          `cache usage storage: keys under "${s.keys.prefix}" use layout ${layout}, this version writes layout ${LAYOUT_VERSION}; use another keyPrefix`,
-        );
-      }
+      if (layout !== LAYOUT_VERSION) throw layoutError(s.keys.prefix, layout);
       if (zone && zone !== s.timeZone) {
         s.bucketTimeZone = zone;
         s.clock = new DayHourClock(zone);
@@ -271,6 +272,12 @@ export class CacheUsageStorage implements UsageStorage {
   async close(): Promise<void> {
     if (this.ownsConnection) await this.connection?.close();
   }
+}
+
+function layoutError(prefix: string, layout: string | null): UsageTrackingError {
+  return new UsageTrackingError(
+    `cache usage storage: keys under "${prefix}" use layout ${layout}, this version writes layout ${LAYOUT_VERSION}; use another keyPrefix`,
+  );
 }
 
 /** The module's Redis owner, for a driver instance whose own options name no client. */
