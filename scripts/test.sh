@@ -46,6 +46,11 @@ else
   echo "Redis answers on 127.0.0.1:6379" >&2
 fi
 
+# The Redis Cluster suites start their own nodes (ports 7100-7999) from redis-server 7+.
+if ! command -v redis-server >/dev/null; then
+  echo "WARNING: redis-server is not on PATH; the Redis Cluster suites (test/**/cluster*, test/support) will fail." >&2
+fi
+
 bash scripts/ensure-chromium.sh
 
 step "jest"

@@ -13,7 +13,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-it('serves all slots on three masters, and keeps every key through a failover and a restart', async () => {
+it('serves all slots on three masters, and keeps every (replicated) key through a failover, a restart and a crash', async () => {
   const masters = await cluster.masterPorts();
   expect(masters).toHaveLength(3);
   const client = cluster.client();
@@ -27,6 +27,11 @@ it('serves all slots on three masters, and keeps every key through a failover an
     expect(await cluster.masterPorts()).not.toContain(masters[0]);
     await cluster.restart(masters[1]);
     expect(await cluster.masterPorts()).not.toContain(masters[1]);
+    expect(await cluster.masterPorts()).toHaveLength(3);
+    // A crash: the replica takes over by itself; the killed node comes back as a replica.
+    await cluster.failover(masters[2], { kill: true });
+    await cluster.restart(masters[2]);
+    expect(await cluster.masterPorts()).not.toContain(masters[2]);
     expect(await cluster.masterPorts()).toHaveLength(3);
 
     const values = await Promise.all(Array.from({ length: 300 }, (_, i) => client.get(`harness:${i}`)));

@@ -153,7 +153,11 @@ class RedisCluster implements RedisClusterHandle {
     args.push('--cluster-replica-validity-factor', '0');
     const proc = spawn(REDIS_SERVER, args, { stdio: 'ignore' });
     this.procs.set(port, proc);
-    const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`redis-server on ${port} exited (${code}): ${this.log(port)}`))));
+    const exited = new Promise<never>((_, reject) => {
+      proc.once('exit', (code) => reject(new Error(`redis-server on ${port} exited (${code}): ${this.log(port)}`)));
+      // ENOENT: no redis-server on PATH (an 'error' event nobody listens to would crash the Jest worker).
+      proc.once('error', (err) => reject(new Error(`cannot start ${REDIS_SERVER} (Redis 7+ is needed; or set REDIS_SERVER_BIN): ${err.message}`)));
+    });
     exited.catch(() => undefined);
     await Promise.race([exited, waitUntil(`node ${port} to answer`, async () => (await nodeCommand(port, 'PING')) === 'PONG', 10_000)]);
   }
@@ -215,12 +219,25 @@ class RedisCluster implements RedisClusterHandle {
 
   async failover(port: number, opts: { kill?: boolean } = {}): Promise<void> {
     const replica = await this.replicaOf(port);
+    const promoted = async () => {
+      const masters = await this.masterPorts();
+      return masters.includes(replica) && !masters.includes(port);
+    };
     if (opts.kill) {
       await this.killNode(port, 'SIGKILL');
+      await waitUntil(`${replica} to take over from the killed ${port}`, promoted, 30_000);
     } else {
-      await nodeCommand(replica, 'CLUSTER', 'FAILOVER');
+      // A manual failover gives up after 5 s if the replica cannot catch up (a loaded machine): ask again.
+      for (let attempt = 1; ; attempt++) {
+        await nodeCommand(replica, 'CLUSTER', 'FAILOVER');
+        try {
+          await waitUntil(`${replica} to take over from ${port}`, promoted, 8_000);
+          break;
+        } catch (e) {
+          if (attempt === 3) throw e;
+        }
+      }
     }
-    await waitUntil(`${replica} to become master`, async () => (await this.masterPorts()).includes(replica) && !(await this.masterPorts()).includes(port), 30_000);
     await this.waitHealthy();
   }
 
