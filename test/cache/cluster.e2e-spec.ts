@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import type { Cluster } from 'ioredis';
+import Redis, { type Cluster } from 'ioredis';
 import { UsageService, UsageTrackingModule, type UsageRecordInput } from 'nestjs-agent-usage';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
 
@@ -134,4 +134,28 @@ describe('a Nest app on a driver-owned cache.cluster', () => {
     expect(await usage.clearUsage({}, { all: true })).toBe(TOTAL);
     expect((await usage.getUsageAggregate()).recordCount).toBe(0);
   });
+
+  it('quits the Cluster it created when the app closes (no connection left on any node)', async () => {
+    const ours = async () => {
+      const lists = await Promise.all(cluster.nodes.map((n) => clientList(n.port)));
+      return lists.flatMap((l) => l.split('\n')).filter((l) => l.includes('name=nestjs-agent-usage')).length;
+    };
+    expect(await ours()).toBeGreaterThan(0);
+    await app.close();
+    app = undefined as never;
+    const deadline = Date.now() + 10_000;
+    while ((await ours()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await ours()).toBe(0);
+  });
 });
+
+/** CLIENT LIST of one node (it is per node), over a connection of its own that is closed right away. */
+async function clientList(port: number): Promise<string> {
+  const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+  try {
+    await r.connect();
+    return String(await r.call('CLIENT', 'LIST'));
+  } finally {
+    await r.quit();
+  }
+}
