@@ -99,8 +99,11 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A block of `count` ports whose client ports and cluster bus ports (+10000) are all free. */
-async function freeBlock(count: number): Promise<number> {
+/**
+ * A block of `count` ports whose client ports and cluster bus ports (+10000) are all free (exported for a
+ * test that points the library at a cluster before starting it there with `basePort`).
+ */
+export async function freeBlock(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 2 - count));
     const ports = Array.from({ length: count }, (_, i) => base + i);
