@@ -20,7 +20,9 @@ import {
   BASE_MS,
   REDIS_URL,
   deleteKeys,
+  indexedIds,
   keysUnder,
+  storedIds,
   makeRecords,
   norm,
   normGroups,
@@ -105,7 +107,7 @@ describe('write and read back', () => {
     const m = await memory(records);
     expect(norm(await s.aggregate({}))).toEqual(norm(await m.aggregate({})));
     expect(normGroups(await s.groupBy('agentName', {}))).toEqual(normGroups(await m.groupBy('agentName', {})));
-    expect(await admin.zcard(`${PREFIX}idem:idx:all`)).toBe(600);
+    expect(await storedIds(admin, `${PREFIX}idem:`)).toBe(600);
     expect(s.duplicatesSkipped).toBe(400 + 200 + 1);
   });
 });
@@ -231,7 +233,7 @@ describe.each(['UTC', 'America/New_York'])('same answers as the memory driver (%
     expect(norm(await s.aggregate({}))).toEqual(norm(await m.aggregate({})));
     const sub = `${PREFIX}equiv-${timeZone.replace('/', '_')}:`;
     // Every counter went back to zero and was dropped: only the meta hash and the day list remain.
-    expect((await keysUnder(admin, sub)).map((k) => k.slice(sub.length))).toEqual(['days', 'meta']);
+    expect((await keysUnder(admin, sub)).map((k) => k.slice(sub.length))).toEqual(['{m}days', '{m}meta']);
   });
 });
 
@@ -270,7 +272,7 @@ describe('write path: chunks, duplicates and exactness', () => {
     await m.write(first);
     await s.write(batch);
     await m.write(batch);
-    expect(await admin.zcard(`${PREFIX}dups-${chunk}:idx:all`)).toBe(4000);
+    expect(await storedIds(admin, `${PREFIX}dups-${chunk}:`)).toBe(4000);
     expect(s.duplicatesSkipped).toBe(batch.length - 3000);
     await expectSameAnswers(s, m);
     expect((await s.list({ agentName: ['impostor'] }, 10, 0)).length).toBe(0);
@@ -281,22 +283,36 @@ describe('write path: chunks, duplicates and exactness', () => {
     await expectSameAnswers(s, m);
   });
 
-  it('sends one script call per chunk, and a retried chunk of stored ids costs one call', async () => {
+  it('sends one script call per day and chunk, and a retried chunk of stored ids costs one call', async () => {
     const s = await driver('calls', 'UTC', { writeChunkSize: 500 });
     const records = makeRecords(62, 0, 2000);
     const client = (s as any).client;
-    const command = Object.keys(client).find((k) => /^agentUsageWriteV/.test(k)) ?? 'agentUsageWriteV2';
+    const command = Object.keys(client).find((k) => /^agentUsageWriteV/.test(k)) ?? 'agentUsageWriteV5';
     const spy = jest.spyOn(client, command);
+    // One call per day (one hash tag, one Cluster slot) and per 500 records of that day.
+    const perDay = (rs: UsageRecord[]) => {
+      const m = new Map<string, number>();
+      for (const r of rs) m.set(dayKey(r.recordedAt, 'UTC'), (m.get(dayKey(r.recordedAt, 'UTC')) ?? 0) + 1);
+      return m;
+    };
+    const calls = (rs: UsageRecord[]) => [...perDay(rs).values()].reduce((a, n) => a + Math.ceil(n / 500), 0);
     await s.write(records);
-    expect(spy).toHaveBeenCalledTimes(4);
+    expect(spy).toHaveBeenCalledTimes(calls(records));
+    expect(perDay(records).size).toBeGreaterThan(5);
     spy.mockClear();
     await s.write(records.slice(0, 1000));
-    expect(spy).toHaveBeenCalledTimes(2);
+    expect(spy).toHaveBeenCalledTimes(calls(records.slice(0, 1000)));
     spy.mockClear();
-    await s.write([...records.slice(1000, 1010), ...makeRecords(62, 2000, 2010)]);
-    expect(spy).toHaveBeenCalledTimes(2); // the stored ids come back, the rest goes again
+    const stored = records.slice(1000, 1010);
+    const fresh = makeRecords(62, 2000, 2010);
+    await s.write([...stored, ...fresh]);
+    // A day's chunk holding stored ids returns them and goes again without them when anything is left.
+    const storedDays = perDay(stored);
+    const freshDays = perDay(fresh);
+    const days = new Set([...storedDays.keys(), ...freshDays.keys()]);
+    expect(spy).toHaveBeenCalledTimes([...days].reduce((a, d) => a + (storedDays.has(d) && freshDays.has(d) ? 2 : 1), 0));
     spy.mockRestore();
-    expect(await admin.zcard(`${PREFIX}calls:idx:all`)).toBe(2010);
+    expect(await storedIds(admin, `${PREFIX}calls:`)).toBe(2010);
   });
 
   it('keeps counters exact past 2^53 (per field, per day) and uncounts them back to nothing', async () => {
@@ -331,7 +347,7 @@ describe('write path: chunks, duplicates and exactness', () => {
     await s.write(records.slice(3));
     const sub = `${PREFIX}big:`;
     const day = dayKey(at, 'UTC');
-    expect((await admin.hkeys(`${sub}agg:${day}:day`)).sort()).toEqual(['t', 't:c', 't:in', 't:out', 't:tt', 't:u']);
+    expect((await admin.hkeys(`${sub}{${day}}agg:day`)).sort()).toEqual(['t', 't:c', 't:in', 't:out', 't:tt', 't:u']);
     const check = async () => {
       const of = (agent: string) => records.filter((r) => r.agentName === agent);
       expect(norm(await s.aggregate({}))).toEqual(exact(records));
@@ -350,7 +366,7 @@ describe('write path: chunks, duplicates and exactness', () => {
     expect(await s.clear({})).toBe(5);
     records = [];
     expect(norm(await s.aggregate({}))).toEqual(exact([]));
-    expect((await keysUnder(admin, sub)).map((k) => k.slice(sub.length))).toEqual(['days', 'meta']);
+    expect((await keysUnder(admin, sub)).map((k) => k.slice(sub.length))).toEqual(['{m}days', '{m}meta']);
   });
 });
 
@@ -371,7 +387,7 @@ describe('ties larger than a scan chunk', () => {
     expect(await s.clear(scanned)).toBe(await m.clear(scanned));
     expect(norm(await s.aggregate({}))).toEqual(norm(await m.aggregate({})));
     expect(await s.clear({})).toBe(await m.clear({}));
-    expect(await admin.exists(`${PREFIX}ties:idx:all`)).toBe(0);
+    expect((await keysUnder(admin, `${PREFIX}ties:`)).map((k) => k.slice(`${PREFIX}ties:`.length))).toEqual(['{m}days', '{m}meta']);
   });
 });
 
@@ -412,8 +428,10 @@ describe('hostile attribution values', () => {
     // No attribution value reaches a bucket or index key name unescaped.
     const sub = `${PREFIX}hostile:`;
     for (const key of await keysUnder(admin, sub)) {
-      const rest = key.slice(sub.length);
-      if (rest.startsWith('agg:') || rest.startsWith('idx:')) expect(rest).toMatch(/^[^\s|*{}\\]*$/);
+      // `{<day>}` or `{m}`: the hash tag is ours alone, then the rest of the name.
+      const m = /^\{(\d{4}-\d{2}-\d{2}|m)\}(.*)$/.exec(key.slice(sub.length));
+      expect(m).not.toBeNull();
+      expect(m![2]).toMatch(/^[^\s|*{}\\]*$/);
     }
   });
 });
@@ -431,23 +449,26 @@ describe('retention', () => {
     const expireAt = startOfDay(dayKey(new Date(now), 'UTC'), 'UTC').getTime() + DAY + 2 * DAY;
     const day = dayKey(new Date(now), 'UTC');
     const sub = `${PREFIX}ttl:`;
-    for (const key of [`rec:fresh`, `agg:${day}:day`, `agg:${day}:hour`, `agg:${day}:agentName`, `agg:${day}:agentName=vsupport`, `ids:${day}`, 'idx:all', 'idx:agentName:vsupport']) {
-      const at = await admin.pexpiretime(`${sub}${key}`);
+    const keys = ['rec', 'idx', 'agg:day', 'agg:hour', 'agg:agentName', 'agg:agentName=vsupport', 'ids'];
+    for (const key of keys) {
+      const at = await admin.pexpiretime(`${sub}{${day}}${key}`);
       expect([key, at]).toEqual([key, expireAt]);
     }
-    expect(await admin.pttl(`${sub}meta`)).toBe(-1);
+    expect(await admin.pttl(`${sub}{m}meta`)).toBe(-1);
+    expect(await admin.pttl(`${sub}{m}days`)).toBe(-1);
   });
 
-  it('reads skip records that expired under their index entries and prune those entries', async () => {
+  it('reads skip records gone from under their index entries (cleared by another instance) and prune those entries', async () => {
     const s = await driver('ttl-prune', 'UTC', { retentionDays: 30 });
     const t = Date.now() - HOUR;
     const records = [0, 1, 2, 3].map((i) => createUsageRecord({ id: `p${i}`, agentName: 'a', inputTokens: 1, outputTokens: 1, recordedAt: new Date(t + i) }));
     await s.write(records);
     const sub = `${PREFIX}ttl-prune:`;
-    await admin.del(`${sub}rec:p1`, `${sub}rec:p2`); // as if they had expired on their own
+    const day = dayKey(new Date(t), 'UTC');
+    await admin.hdel(`${sub}{${day}}rec`, 'p1', 'p2'); // as if another instance had just deleted them
     expect((await s.list({}, 10, 0)).map((r) => r.id)).toEqual(['p3', 'p0']);
     expect((await s.list({ agentName: ['a'], success: true }, 10, 0)).map((r) => r.id)).toEqual(['p3', 'p0']);
-    expect(await admin.zrange(`${sub}idx:all`, 0, -1)).toEqual(['p0', 'p3']);
+    expect(await indexedIds(admin, `${sub}{${day}}idx`)).toEqual(['p0', 'p3']);
     expect(norm(await s.aggregate({ success: true }))).toMatchObject({ recordCount: '2' });
   });
 });
@@ -474,7 +495,7 @@ describe('several writers at once', () => {
       expect(normGroups(await writers[1].groupBy(dim, {}))).toEqual(normGroups(await m.groupBy(dim, {})));
     }
     expect(normGroups(await writers[2].groupBy('modelName', { userId: ['u1'] }))).toEqual(normGroups(await m.groupBy('modelName', { userId: ['u1'] })));
-    expect(await admin.zcard(`${PREFIX}concurrent:idx:all`)).toBe(3000);
+    expect(await storedIds(admin, `${PREFIX}concurrent:`)).toBe(3000);
 
     // Concurrent clears of the same records uncount each record once.
     const f = { agentName: ['sales'] };
@@ -494,7 +515,8 @@ describe('clients, options and time zones', () => {
     const m = await memory(records);
     expect(norm(await s.aggregate({ agentName: ['support'] }))).toEqual(norm(await m.aggregate({ agentName: ['support'] })));
     expect(norm(await s.aggregate({ success: false }))).toEqual(norm(await m.aggregate({ success: false })));
-    expect(await admin.exists(`${PREFIX}host:inner:idx:all`)).toBe(1);
+    expect(await admin.exists(`${PREFIX}host:inner:{m}meta`)).toBe(1);
+    expect(await storedIds(admin, `${PREFIX}host:inner:`)).toBe(300);
     expect(await s.clear({ userId: ['u1'] })).toBe(await m.clear({ userId: ['u1'] }));
     expect(normGroups(await s.groupBy('userId', {}))).toEqual(normGroups(await m.groupBy('userId', {})));
     await s.close();
@@ -518,6 +540,7 @@ describe('clients, options and time zones', () => {
   it('validates options', async () => {
     expect(cacheStorageOptionProblems({ keyPrefix: 'ok:prefix-1' })).toEqual([]);
     expect(cacheStorageOptionProblems({ keyPrefix: 'bad prefix*' }).join()).toMatch(/keyPrefix/);
+    expect(cacheStorageOptionProblems({ keyPrefix: 'app{1}:' }).join()).toMatch(/keyPrefix/); // would take the hash tag
     expect(cacheStorageOptionProblems({ url: 'http://x' }).join()).toMatch(/url/);
     expect(cacheStorageOptionProblems({ retentionDays: 0 }).join()).toMatch(/retentionDays/);
     expect(cacheStorageOptionProblems({ url: REDIS_URL, client: {} as any }).join()).toMatch(/only one/);

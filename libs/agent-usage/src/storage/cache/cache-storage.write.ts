@@ -66,11 +66,13 @@ export async function runChunks(
     else byDay.set(it.day, [it]);
   }
   if (sign > 0) await listDays(s, byDay.keys(), now);
+  // KEYS get the client's own ioredis keyPrefix from ioredis; the plan's key names already hold it.
+  const own = s.rawPrefix.length - s.keys.prefix.length;
   const run = async (chunk: readonly PreparedRecord[]): Promise<number> => {
     let pending = chunk;
     for (;;) {
       const call = buildScriptArgs(sign, pending, s.planKeys, s.encoder);
-      const reply = await client[WRITE_COMMAND](call.key, ...call.args);
+      const reply = await client[WRITE_COMMAND](call.key.slice(own), ...call.args);
       if (!Array.isArray(reply)) return Number(reply);
       const bad = new Set((reply as number[]).map((i) => Number(i) - 1));
       const rest = pending.filter((_, i) => !bad.has(i));
