@@ -30,7 +30,7 @@ import { ledgerInsertParams, ledgerInsertSql } from './ledger-write.sql';
 import { aggregateSql, groupBySql, identitiesSql, listSql, rollupRange, rowToIdentity, type RollupRange } from './database-reads.sql';
 import { emptyRollupRowsSql, ledgerClearSql } from './ledger-clear.sql';
 import { DEFAULT_RUNTIME_ALERTS_TABLE, createRuntimeAlertsTable } from './schema/runtime-alerts.schema';
-import { isPartitioned } from './schema/ledger-partitions';
+import { isPartitioned, keyHasTime } from './schema/ledger-partitions';
 import { MAINTENANCE_INTERVAL_MS, maintainLedger, partitionOptionProblems, type MaintenanceResult } from './ledger-maintenance';
 
 /**
@@ -153,13 +153,7 @@ export class DatabaseUsageStorage implements UsageStorage {
    */
   async maintainPartitions(now = new Date()): Promise<MaintenanceResult> {
     const ds = this.dataSource ?? (await this.db());
-    const result = await maintainLedger(ds, this.names, this.options, now, () => this.conflictRetries++);
-    if (result.created.length) this.logger.log?.(`created ledger partitions ${result.created.join(', ')}`);
-    if (result.dropped.length) this.logger.log?.(`retentionMonths ${this.options.retentionMonths}: dropped ledger partitions ${result.dropped.join(', ')}`);
-    if (!result.partitioned && this.options.retentionMonths) {
-      this.logger.warn(`retentionMonths needs a partitioned ledger; ${this.ledger} is a plain table: add PartitionAgentUsageLedger1797100000000 (createAgentUsagePartitionsMigration) to your migrations`);
-    }
-    return result;
+    return maintainLedger(ds, this.names, this.options, now, () => this.conflictRetries++, this.logger);
   }
 
   /** A failed pass is logged, not thrown: the DEFAULT partition keeps every insert working meanwhile. */
@@ -194,7 +188,11 @@ export class DatabaseUsageStorage implements UsageStorage {
       await assertTablesReady(ds, this.ledger, this.rollupTable, this.names, this.options);
     }
     // The conflict target follows the ledger's actual primary key (a plain ledger of an earlier version works as before).
-    this.insertSql = ledgerInsertSql(this.ledger, this.rollupTable, await isPartitioned(ds, this.names.tableName, this.names.schema));
+    const partitioned = await isPartitioned(ds, this.names.tableName, this.names.schema);
+    this.insertSql = ledgerInsertSql(this.ledger, this.rollupTable, await keyHasTime(ds, this.names.tableName, this.names.schema));
+    if (!partitioned && this.options.partitioning?.enabled !== false) {
+      this.logger.log?.(`${this.ledger} is a plain table (made before partitioning): add PartitionAgentUsageLedger1797100000000 to your migrations to partition it by month`);
+    }
     const rollupZone = await readRollupTimeZone(ds, this.names);
     if (rollupZone !== null && sameZone(rollupZone, this.timeZone)) {
       this.rollupsReadable = true;

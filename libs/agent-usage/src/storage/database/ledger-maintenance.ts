@@ -1,3 +1,4 @@
+import type { LoggerService } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { describe } from '../../common/usage.errors';
 import type { DatabaseStorageOptions, ResolvedUsageTableNames } from './database-storage.options';
@@ -68,9 +69,10 @@ export async function maintainLedger(
   o: DatabaseStorageOptions,
   now = new Date(),
   onRetry?: () => void,
+  logger?: LoggerService,
 ): Promise<MaintenanceResult> {
   const current = monthIndexOf(now);
-  return transaction(
+  const result = await transaction(
     ds,
     async (q) => {
       const partitioned = await isPartitioned(q, names.tableName, names.schema);
@@ -92,4 +94,11 @@ export async function maintainLedger(
     },
     onRetry ?? (() => undefined),
   );
+  const ledger = qualifiedName(names.tableName, names.schema);
+  if (result.created.length) logger?.log?.(`created ledger partitions ${result.created.join(', ')}`);
+  if (result.dropped.length) logger?.log?.(`retentionMonths ${o.retentionMonths}: dropped ledger partitions ${result.dropped.join(', ')}`);
+  if (!result.partitioned && o.retentionMonths) {
+    logger?.warn(`retentionMonths needs a partitioned ledger; ${ledger} is a plain table: add PartitionAgentUsageLedger1797100000000 (createAgentUsagePartitionsMigration) to your migrations`);
+  }
+  return result;
 }

@@ -50,7 +50,7 @@ function arrayLiteral(batch: readonly UsageRecord[], column: (typeof LEDGER_COLU
  * a different recorded_at is a different row (records get their id and time together at creation, so
  * only a host re-sending an id with another time sees this).
  */
-export function ledgerInsertSql(ledger: string, rollupTable: ReadonlyMap<RollupLayout, string>, partitioned = true): string {
+export function ledgerInsertSql(ledger: string, rollupTable: ReadonlyMap<RollupLayout, string>, keyHasTime = true): string {
   const cols = LEDGER_COLUMNS.map((c) => c.column);
   const tz = `$${LEDGER_COLUMNS.length + 1}::text`;
   const ctes = [
@@ -60,7 +60,7 @@ export function ledgerInsertSql(ledger: string, rollupTable: ReadonlyMap<RollupL
     `ins AS (
         INSERT INTO ${ledger} (${cols.join(', ')})
         SELECT ${cols.map((c) => (c === 'metadata' ? 'metadata::jsonb' : c)).join(', ')} FROM input
-        ON CONFLICT (${partitioned ? 'record_id, recorded_at' : 'record_id'}) DO NOTHING
+        ON CONFLICT (${keyHasTime ? 'record_id, recorded_at' : 'record_id'}) DO NOTHING
         RETURNING ${ROLLUP_SOURCE_COLUMNS}
       )`,
   ];

@@ -34,6 +34,22 @@ export async function isPartitioned(q: SqlQueryable, table: string, schema: stri
   return row?.kind === 'p';
 }
 
+/**
+ * Whether the ledger's primary key includes recorded_at (the write's conflict target): true for the
+ * partitioned layout and for a table TypeORM `synchronize` made from the entity; false for a plain
+ * ledger of an earlier version (key record_id).
+ */
+export async function keyHasTime(q: SqlQueryable, table: string, schema: string | undefined): Promise<boolean> {
+  const [row] = rowsOf(
+    await q.query(
+      `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+         WHERE i.indrelid = to_regclass($1::text) AND i.indisprimary AND a.attname = 'recorded_at') AS has`,
+      [qualifiedName(table, schema)],
+    ),
+  );
+  return row?.has === true;
+}
+
 /** Months (as MonthIndex) that have a `_pYYYYMM` partition of the ledger. */
 export async function existingMonths(q: SqlQueryable, table: string, schema: string | undefined): Promise<Set<MonthIndex>> {
   const rows = rowsOf(
