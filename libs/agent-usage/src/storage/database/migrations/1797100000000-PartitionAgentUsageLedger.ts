@@ -3,7 +3,7 @@ import { InvalidUsageOptionsError } from '../../../common/usage.errors';
 import { resolveTableNames } from '../database-storage.options';
 import { LEDGER_COLUMNS, indexName, qualifiedName, quoteIdent, type SqlQueryable } from '../usage-sql.builder';
 import { rowsOf } from '../usage-sql.rows';
-import { DEFAULT_MONTHS_AHEAD, createAgentUsageTables } from '../schema/agent-usage.schema';
+import { DEFAULT_MONTHS_AHEAD, createAgentUsageTables, lockKey } from '../schema/agent-usage.schema';
 import { ledgerTableSql } from '../schema/ledger.schema';
 import { ensurePartitions, isPartitioned, monthIndexOf, monthStart, partitionLockKey } from '../schema/ledger-partitions';
 import { inTransaction, type AgentUsageMigrationOptions } from './1795377442016-CreateAgentUsageTables';
@@ -81,6 +81,8 @@ export function createAgentUsagePartitionsMigration(options: AgentUsagePartition
     readonly name = name;
     async up(queryRunner: QueryRunner): Promise<void> {
       await inTransaction(queryRunner, async (q) => {
+        // The schema lock, then the partitions' lock: the order a booting driver takes them in (no deadlock).
+        await q.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [lockKey(names)]);
         await q.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [partitionLockKey(table, schema)]);
         const existed = rowsOf(await q.query(`SELECT to_regclass($1::text) IS NOT NULL AS present`, [ledger]))[0]?.present === true;
         if (existed && !(await isPartitioned(q, table, schema))) {
@@ -102,6 +104,7 @@ export function createAgentUsagePartitionsMigration(options: AgentUsagePartition
     }
     async down(queryRunner: QueryRunner): Promise<void> {
       await inTransaction(queryRunner, async (q) => {
+        await q.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [lockKey(names)]);
         await q.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [partitionLockKey(table, schema)]);
         if (!(await isPartitioned(q, table, schema))) return;
         await setAside(q, table, schema, aside);

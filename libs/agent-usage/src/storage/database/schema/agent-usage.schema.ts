@@ -22,7 +22,7 @@ import {
  */
 
 /** Signed 64-bit advisory lock key per table set, so concurrent boots run the DDL one at a time. */
-function lockKey(names: UsageTableNames): string {
+export function lockKey(names: UsageTableNames): string {
   const h = createHash('sha1').update(`nestjs-agent-usage:${names.schema ?? ''}.${names.tableName}`).digest();
   return h.readBigInt64BE(0).toString();
 }
