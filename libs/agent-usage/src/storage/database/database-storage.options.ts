@@ -69,8 +69,9 @@ export interface DatabaseStorageOptions {
   /**
    * Monthly partitions of the ledger (by UTC month of recorded_at). `enabled` (default true) applies to a
    * ledger created by this version (an existing plain ledger is converted by
-   * `PartitionAgentUsageLedger1797100000000`); the driver creates `monthsAhead` (default 2, 0-24) months
-   * ahead of the current one at boot and then hourly, and a DEFAULT partition takes anything else.
+   * `PartitionAgentUsageLedger1797100000000`); the driver creates the previous month to `monthsAhead`
+   * (default 2, 0-24) months ahead of the current one at boot and then hourly, and a DEFAULT partition
+   * takes anything else.
    */
   partitioning?: { enabled?: boolean; monthsAhead?: number };
   /**

@@ -147,7 +147,7 @@ export class DatabaseUsageStorage implements UsageStorage {
   }
 
   /**
-   * Creates the ledger's month partitions from the current UTC month to `partitioning.monthsAhead` ahead
+   * Creates the ledger's month partitions from the previous UTC month to `partitioning.monthsAhead` ahead
    * and applies `retentionMonths` / `rollupRetentionMonths`. The driver runs it at boot and hourly; call
    * it yourself e.g. from a deploy job. Idempotent, safe with several instances at once.
    */

@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import { describe } from '../../common/usage.errors';
 import type { DatabaseStorageOptions, ResolvedUsageTableNames } from './database-storage.options';
 import { DEFAULT_MONTHS_AHEAD } from './schema/agent-usage.schema';
-import { PARTITIONED_LEDGER_NAME_MAX, dropPartitionsBefore, ensurePartitions, isPartitioned, monthIndexOf, monthStart } from './schema/ledger-partitions';
+import { MONTHS_BEHIND, PARTITIONED_LEDGER_NAME_MAX, dropPartitionsBefore, ensurePartitions, isPartitioned, monthIndexOf, monthStart } from './schema/ledger-partitions';
 import { rollupTables } from './schema/rollup.schema';
 import { qualifiedName } from './usage-sql.builder';
 import { rowsOf } from './usage-sql.rows';
@@ -59,7 +59,7 @@ export interface MaintenanceResult {
 }
 
 /**
- * One maintenance pass at `now`: month partitions from the current month to `monthsAhead` ahead, then
+ * One maintenance pass at `now`: month partitions from the previous month to `monthsAhead` ahead, then
  * ledger retention (whole partitions) and rollup retention (rows by day). A plain (unpartitioned) ledger
  * gets rollup retention only, and `retentionMonths` is reported as not applicable by the caller.
  */
@@ -78,7 +78,8 @@ export async function maintainLedger(
       const partitioned = await isPartitioned(q, names.tableName, names.schema);
       const result: MaintenanceResult = { partitioned, created: [], dropped: [], rollupRowsDeleted: 0 };
       if (partitioned) {
-        result.created = await ensurePartitions(q, names.tableName, names.schema, current, current + (o.partitioning?.monthsAhead ?? DEFAULT_MONTHS_AHEAD));
+        const ahead = o.partitioning?.monthsAhead ?? DEFAULT_MONTHS_AHEAD;
+        result.created = await ensurePartitions(q, names.tableName, names.schema, current - MONTHS_BEHIND, current + ahead);
         if (o.retentionMonths) result.dropped = await dropPartitionsBefore(q, names.tableName, names.schema, current - o.retentionMonths);
       }
       if (o.rollupRetentionMonths) {

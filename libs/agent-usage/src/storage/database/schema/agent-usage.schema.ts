@@ -4,7 +4,7 @@ import { AGENT_ROLLUP, HOUR_ROLLUP, HOUR_TOTAL_ROLLUP, USER_ROLLUP, SqlQueryable
 import { rowsOf } from '../usage-sql.rows';
 import { alertsLockKey, alertsTableSql } from './alerts.schema';
 import { ledgerTableSql } from './ledger.schema';
-import { PARTITIONED_LEDGER_NAME_MAX, ensurePartitions, isPartitioned, monthIndexOf } from './ledger-partitions';
+import { MONTHS_BEHIND, PARTITIONED_LEDGER_NAME_MAX, ensurePartitions, isPartitioned, monthIndexOf } from './ledger-partitions';
 import { InvalidUsageOptionsError } from '../../../common/usage.errors';
 import {
   fillRollups,
@@ -96,7 +96,7 @@ export async function createAgentUsageTables(
   // A ledger of an earlier version stays a plain table (the partitioning migration converts it).
   if (await isPartitioned(q, n.tableName, n.schema)) {
     const now = monthIndexOf(new Date());
-    await ensurePartitions(q, n.tableName, n.schema, now, now + (partitioning.monthsAhead ?? DEFAULT_MONTHS_AHEAD));
+    await ensurePartitions(q, n.tableName, n.schema, now - MONTHS_BEHIND, now + (partitioning.monthsAhead ?? DEFAULT_MONTHS_AHEAD));
   }
   // Rollups made before categories: the key gains `category` (its index, and so the zone marker, is rebuilt).
   for (const { layout, table } of rollupTables(n)) {

@@ -9,6 +9,12 @@ import { rowsOf } from '../usage-sql.rows';
  * so an insert is never refused because its month was not created yet.
  */
 
+/**
+ * Months made behind the current one: records of the previous month still arrive after a month boundary
+ * (a spool replayed after an outage, clocks slightly behind), and should land in their month, not the default.
+ */
+export const MONTHS_BEHIND = 1;
+
 /** Longest ledger name whose partition names (`_pdefault`, 9 characters) still fit PostgreSQL's 63. */
 export const PARTITIONED_LEDGER_NAME_MAX = 54;
 
