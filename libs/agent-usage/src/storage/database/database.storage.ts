@@ -70,6 +70,8 @@ export class DatabaseUsageStorage implements UsageStorage {
   private connecting: Promise<DataSource> | null = null;
   private initialized = false;
   private maintenanceTimer: ReturnType<typeof setInterval> | null = null;
+  /** The timer's pass in progress (close() waits for it, so it never runs on a closed connection). */
+  private maintaining: Promise<void> | null = null;
   private closed = false;
   /** False while the rollups' days are in another time zone than ours (then every read uses the ledger). */
   private rollupsReadable = false;
@@ -139,8 +141,9 @@ export class DatabaseUsageStorage implements UsageStorage {
     await this.prepareSchema(ds);
     if (this.closed) throw new Error('DatabaseUsageStorage is closed');
     this.dataSource = ds;
-    await this.runMaintenance();
-    // On a timer, never on the write path; unref: it must not keep a finished process alive.
+    // Not awaited: writes never wait for it (rows of a month not made yet go to the default partition).
+    // Then on a timer, never on the write path; unref: it must not keep a finished process alive.
+    void this.runMaintenance();
     this.maintenanceTimer ??= setInterval(() => void this.runMaintenance(), MAINTENANCE_INTERVAL_MS);
     this.maintenanceTimer.unref?.();
     return ds;
@@ -157,9 +160,13 @@ export class DatabaseUsageStorage implements UsageStorage {
   }
 
   /** A failed pass is logged, not thrown: the DEFAULT partition keeps every insert working meanwhile. */
-  private async runMaintenance(): Promise<void> {
-    if (this.closed || !this.dataSource) return;
-    await this.maintainPartitions().catch((err: Error) => this.logger.error(`ledger partition maintenance failed (${err.message}); retried in an hour`));
+  private runMaintenance(): Promise<void> {
+    if (this.closed || !this.dataSource || this.maintaining) return this.maintaining ?? Promise.resolve();
+    this.maintaining = this.maintainPartitions()
+      .then(() => undefined)
+      .catch((err: Error) => this.logger.error(`ledger partition maintenance failed (${err.message}); retried in an hour`))
+      .finally(() => (this.maintaining = null));
+    return this.maintaining;
   }
 
   /** The module's owner, for a driver instance whose own options name no connection of their own. */
@@ -326,6 +333,8 @@ export class DatabaseUsageStorage implements UsageStorage {
   async close(): Promise<void> {
     this.closed = true;
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    this.maintenanceTimer = null;
+    if (this.maintaining) await this.maintaining;
     const pending = this.connecting;
     if (pending) await pending.catch(() => undefined);
     this.dataSource = null;

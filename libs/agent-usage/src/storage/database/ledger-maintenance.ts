@@ -18,6 +18,7 @@ import { transaction } from './database.retry';
 /** Hourly: with months created `monthsAhead` ahead, a month boundary is always covered long before it comes. */
 export const MAINTENANCE_INTERVAL_MS = 3_600_000;
 const MAX_MONTHS_AHEAD = 24;
+const LOCK_TIMEOUT_MS = 5000;
 
 const isWhole = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
@@ -75,6 +76,9 @@ export async function maintainLedger(
   const result = await transaction(
     ds,
     async (q) => {
+      // ATTACH and DROP wait for locks behind long readers of the ledger, and queue new readers behind
+      // them: give up after a few seconds instead (the next pass retries; the default partition meanwhile).
+      await q.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT_MS}ms'`);
       const partitioned = await isPartitioned(q, names.tableName, names.schema);
       const result: MaintenanceResult = { partitioned, created: [], dropped: [], rollupRowsDeleted: 0 };
       if (partitioned) {
