@@ -31,7 +31,7 @@ import { aggregateSql, groupBySql, identitiesSql, listSql, rollupRange, rowToIde
 import { emptyRollupRowsSql, ledgerClearSql } from './ledger-clear.sql';
 import { DEFAULT_RUNTIME_ALERTS_TABLE, createRuntimeAlertsTable } from './schema/runtime-alerts.schema';
 import { isPartitioned, keyHasTime } from './schema/ledger-partitions';
-import { MAINTENANCE_INTERVAL_MS, maintainLedger, partitionOptionProblems, type MaintenanceResult } from './ledger-maintenance';
+import { MaintenanceSchedule, maintainLedger, partitionOptionProblems, type MaintenanceResult } from './ledger-maintenance';
 
 /**
  * PostgreSQL driver (TypeORM 0.3 or 1.x, pg 8). Five tables:
@@ -69,9 +69,7 @@ export class DatabaseUsageStorage implements UsageStorage {
   private dataSource: DataSource | null = null;
   private connecting: Promise<DataSource> | null = null;
   private initialized = false;
-  private maintenanceTimer: ReturnType<typeof setInterval> | null = null;
-  /** The timer's pass in progress (close() waits for it, so it never runs on a closed connection). */
-  private maintaining: Promise<void> | null = null;
+  private maintenance = new MaintenanceSchedule(() => this.maintainPartitions(), () => this.logger);
   private closed = false;
   /** False while the rollups' days are in another time zone than ours (then every read uses the ledger). */
   private rollupsReadable = false;
@@ -141,11 +139,7 @@ export class DatabaseUsageStorage implements UsageStorage {
     await this.prepareSchema(ds);
     if (this.closed) throw new Error('DatabaseUsageStorage is closed');
     this.dataSource = ds;
-    // Not awaited: writes never wait for it (rows of a month not made yet go to the default partition).
-    // Then on a timer, never on the write path; unref: it must not keep a finished process alive.
-    void this.runMaintenance();
-    this.maintenanceTimer ??= setInterval(() => void this.runMaintenance(), MAINTENANCE_INTERVAL_MS);
-    this.maintenanceTimer.unref?.();
+    this.maintenance.start(); // partitions and retention: never on the write path
     return ds;
   }
 
@@ -157,16 +151,6 @@ export class DatabaseUsageStorage implements UsageStorage {
   async maintainPartitions(now = new Date()): Promise<MaintenanceResult> {
     const ds = this.dataSource ?? (await this.db());
     return maintainLedger(ds, this.names, this.options, now, () => this.conflictRetries++, this.logger);
-  }
-
-  /** A failed pass is logged, not thrown: the DEFAULT partition keeps every insert working meanwhile. */
-  private runMaintenance(): Promise<void> {
-    if (this.closed || !this.dataSource || this.maintaining) return this.maintaining ?? Promise.resolve();
-    this.maintaining = this.maintainPartitions()
-      .then(() => undefined)
-      .catch((err: Error) => this.logger.error(`ledger partition maintenance failed (${err.message}); retried in an hour`))
-      .finally(() => (this.maintaining = null));
-    return this.maintaining;
   }
 
   /** The module's owner, for a driver instance whose own options name no connection of their own. */
@@ -332,9 +316,7 @@ export class DatabaseUsageStorage implements UsageStorage {
   /** Closes the connection only when this driver opened it; the module's shared one closes at app shutdown. */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
-    this.maintenanceTimer = null;
-    if (this.maintaining) await this.maintaining;
+    await this.maintenance.stop();
     const pending = this.connecting;
     if (pending) await pending.catch(() => undefined);
     this.dataSource = null;

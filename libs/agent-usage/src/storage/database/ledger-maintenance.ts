@@ -107,3 +107,44 @@ export async function maintainLedger(
   }
   return result;
 }
+
+/**
+ * The driver's schedule of passes: one right after connecting, not awaited (writes never wait for DDL:
+ * rows of a month not made yet go to the default partition), then every `MAINTENANCE_INTERVAL_MS`. One
+ * pass at a time; a failed pass is logged, not thrown. `stop()` waits for a pass in progress, so none
+ * runs on a closed connection.
+ */
+export class MaintenanceSchedule {
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly pass: () => Promise<unknown>,
+    private readonly logger: () => LoggerService,
+  ) {}
+
+  start(): void {
+    if (this.stopped || this.timer) return;
+    void this.run();
+    // unref: it must not keep a finished process alive.
+    this.timer = setInterval(() => void this.run(), MAINTENANCE_INTERVAL_MS);
+    this.timer.unref?.();
+  }
+
+  private run(): Promise<void> {
+    if (this.stopped || this.running) return this.running ?? Promise.resolve();
+    this.running = this.pass()
+      .then(() => undefined)
+      .catch((err: Error) => this.logger().error(`ledger partition maintenance failed (${err.message}); retried in an hour`))
+      .finally(() => (this.running = null));
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.running) await this.running;
+  }
+}
