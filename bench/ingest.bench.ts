@@ -159,7 +159,7 @@ async function copyBaseline(records: UsageRecord[], tag: string, dir: string): P
     if (stream.rowCount !== records.length) throw new Error(`COPY stored ${stream.rowCount} of ${records.length} rows`);
     return records.length / (ms / 1000);
   } finally {
-    await dropBenchTables(pg, driverTables(tag)).finally(() => pg.end());
+    await dropBenchTables(pg, [...driverTables(tag), `bench_${tag}_daily_hours`, `bench_${tag}_daily_hour_totals`]).finally(() => pg.end());
   }
 }
 
@@ -238,7 +238,8 @@ export async function runIngest(cfg: BenchConfig): Promise<ResultRow[]> {
         const run = await driverRun(driver, n, tag, dir, spec.batchSize);
         if (driver === 'database') {
           const pg = await pgClient();
-          await dropBenchTables(pg, driverTables(tag)).finally(() => pg.end());
+          // driverTables() lists the ledger and daily rollups; the hourly ones are dropped too (a dropped ledger takes its partitions).
+          await dropBenchTables(pg, [...driverTables(tag), `bench_${tag}_daily_hours`, `bench_${tag}_daily_hour_totals`]).finally(() => pg.end());
         }
         if (driver === 'cache') await deleteRedisPrefix(`bench:${tag}:`);
         let rawRate = 0;
@@ -283,10 +284,10 @@ export async function runIngest(cfg: BenchConfig): Promise<ResultRow[]> {
         baseline: `COPY ${fmtRate(raw)}`,
         ratio,
         ratioText: `${(ratio * 100).toFixed(0)}% of COPY`,
-        target: '>= 50% of COPY, rollups included',
-        pass: ratio >= 0.5,
+        target: '>= 60% of COPY, rollups included',
+        pass: ratio >= 0.6,
         floor: spec.batchSize ? undefined : INGEST_FLOORS.database,
-        note: `driver: ledger insert + daily rollup upsert in one statement per batch; COPY: ledger only (same DDL and indexes). ${detail ?? ''}`,
+        note: `driver: ledger insert + the four rollup upserts (daily, per-user, hourly, hourly totals) in one statement per batch; COPY: ledger only (same DDL, indexes and monthly partitions). ${detail ?? ''}`,
       });
     } else {
       rows.push({

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { IsBoolean, IsNotEmpty, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsBoolean, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
 import type { UsageDataSource } from '../../interfaces/peer-types.interface';
 import { InvalidUsageOptionsError, describe } from '../../common/usage.errors';
 
@@ -66,6 +66,25 @@ export interface DatabaseStorageOptions {
   applicationName?: string;
   /** Extra TypeORM DataSource options for the driver's own connection (ssl, poolSize, extra...). */
   connectionOptions?: Record<string, unknown>;
+  /**
+   * Monthly partitions of the ledger (by UTC month of recorded_at). `enabled` (default true) applies to a
+   * ledger created by this version (an existing plain ledger is converted by
+   * `PartitionAgentUsageLedger1797100000000`); the driver creates the previous month to `monthsAhead`
+   * (default 2, 0-24) months ahead of the current one at boot and then hourly, and a DEFAULT partition
+   * takes anything else.
+   */
+  partitioning?: { enabled?: boolean; monthsAhead?: number };
+  /**
+   * Ledger retention in whole UTC months: month partitions that ended more than this many months before
+   * the current month are dropped (DROP TABLE, no DELETE), at boot and hourly. Needs a partitioned ledger.
+   * Default: keep everything. The rollups keep their rows (see `rollupRetentionMonths`).
+   */
+  retentionMonths?: number;
+  /**
+   * Rollup retention in months, at least `retentionMonths`: rollup rows of days before the first day of
+   * the month this many months before the current one are deleted. Default: keep everything.
+   */
+  rollupRetentionMonths?: number;
 }
 
 const IDENTIFIER_MESSAGE = (field: string) =>
@@ -94,6 +113,13 @@ export class DatabaseStorageOptionsDto {
   @IsOptional() @IsBoolean() useRollups?: boolean;
   @IsOptional() @IsString() @IsNotEmpty() @MaxLength(63) applicationName?: string;
   @IsOptional() @IsObject() connectionOptions?: Record<string, unknown>;
+  // The fields of `partitioning` and the months are checked by the driver (partitionOptionProblems).
+  @IsOptional() @IsObject({ message: 'partitioning must be an object { enabled?, monthsAhead? }' }) partitioning?: Record<string, unknown>;
+  @IsOptional() @IsInt({ message: 'retentionMonths must be a whole number of months (>= 1)' }) @Min(1, { message: 'retentionMonths must be >= 1' }) retentionMonths?: number;
+  @IsOptional()
+  @IsInt({ message: 'rollupRetentionMonths must be a whole number of months (>= 1)' })
+  @Min(1, { message: 'rollupRetentionMonths must be >= 1' })
+  rollupRetentionMonths?: number;
 }
 
 /** Table names as given (the user rollup's name is derived from the daily rollup's when absent). */

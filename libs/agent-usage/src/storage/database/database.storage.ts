@@ -30,10 +30,13 @@ import { ledgerInsertParams, ledgerInsertSql } from './ledger-write.sql';
 import { aggregateSql, groupBySql, identitiesSql, listSql, rollupRange, rowToIdentity, type RollupRange } from './database-reads.sql';
 import { emptyRollupRowsSql, ledgerClearSql } from './ledger-clear.sql';
 import { DEFAULT_RUNTIME_ALERTS_TABLE, createRuntimeAlertsTable } from './schema/runtime-alerts.schema';
+import { isPartitioned, keyHasTime } from './schema/ledger-partitions';
+import { MaintenanceSchedule, maintainLedger, partitionOptionProblems, type MaintenanceResult } from './ledger-maintenance';
 
 /**
  * PostgreSQL driver (TypeORM 0.3 or 1.x, pg 8). Five tables:
- * - the ledger, one row per record, unique on `record_id`;
+ * - the ledger, one row per record, unique on (`record_id`, `recorded_at`), partitioned by UTC month
+ *   (ledger-partitions.ts; the driver creates months ahead and applies retention, ledger-maintenance.ts);
  * - two daily rollups, narrow enough to be much smaller than the ledger: (day, agent, group, model,
  *   provider, category) and (day, user, agent, model, provider, category), and two hourly ones: (local
  *   hour, agent, model, provider, category) and (local hour, category). All are maintained in the same
@@ -66,6 +69,7 @@ export class DatabaseUsageStorage implements UsageStorage {
   private dataSource: DataSource | null = null;
   private connecting: Promise<DataSource> | null = null;
   private initialized = false;
+  private maintenance = new MaintenanceSchedule(() => this.maintainPartitions(), () => this.logger);
   private closed = false;
   /** False while the rollups' days are in another time zone than ours (then every read uses the ledger). */
   private rollupsReadable = false;
@@ -94,6 +98,7 @@ export class DatabaseUsageStorage implements UsageStorage {
     if (o.dataSource && (typeof o.dataSource !== 'object' || typeof (o.dataSource as DataSource).query !== 'function')) {
       problems.push('database.dataSource must be a TypeORM DataSource');
     }
+    problems.push(...partitionOptionProblems(o));
     if (problems.length) throw new InvalidUsageOptionsError(problems);
     this.options = o;
     this.names = resolveTableNames({ ...o, alertsTableName: context.options?.scheduler?.alertsTable });
@@ -134,7 +139,18 @@ export class DatabaseUsageStorage implements UsageStorage {
     await this.prepareSchema(ds);
     if (this.closed) throw new Error('DatabaseUsageStorage is closed');
     this.dataSource = ds;
+    this.maintenance.start(); // partitions and retention: never on the write path
     return ds;
+  }
+
+  /**
+   * Creates the ledger's month partitions from the previous UTC month to `partitioning.monthsAhead` ahead
+   * and applies `retentionMonths` / `rollupRetentionMonths`. The driver runs it at boot and hourly; call
+   * it yourself e.g. from a deploy job. Idempotent, safe with several instances at once.
+   */
+  async maintainPartitions(now = new Date()): Promise<MaintenanceResult> {
+    const ds = this.dataSource ?? (await this.db());
+    return maintainLedger(ds, this.names, this.options, now, () => this.conflictRetries++, this.logger);
   }
 
   /** The module's owner, for a driver instance whose own options name no connection of their own. */
@@ -155,12 +171,18 @@ export class DatabaseUsageStorage implements UsageStorage {
   private async prepareSchema(ds: DataSource): Promise<void> {
     if (this.autoMigrate) {
       await this.transaction(ds, async (q) => {
-        await createAgentUsageTables(q, this.names, this.timeZone, { alerts: this.withAlerts });
+        await createAgentUsageTables(q, this.names, this.timeZone, { alerts: this.withAlerts, partitioning: this.options.partitioning });
         // Budgets configured: the runtime alerts table too (otherwise the first runtime alert makes it).
         if (this.withAlerts && this.runtimeAlertsTable) await createRuntimeAlertsTable(q, this.runtimeAlertsTable, this.names.schema);
       });
     } else {
       await assertTablesReady(ds, this.ledger, this.rollupTable, this.names, this.options);
+    }
+    // The conflict target follows the ledger's actual primary key (a plain ledger of an earlier version works as before).
+    const partitioned = await isPartitioned(ds, this.names.tableName, this.names.schema);
+    this.insertSql = ledgerInsertSql(this.ledger, this.rollupTable, await keyHasTime(ds, this.names.tableName, this.names.schema));
+    if (!partitioned && this.options.partitioning?.enabled !== false) {
+      this.logger.log?.(`${this.ledger} is a plain table (made before partitioning): add PartitionAgentUsageLedger1797100000000 to your migrations to partition it by month`);
     }
     const rollupZone = await readRollupTimeZone(ds, this.names);
     if (rollupZone !== null && sameZone(rollupZone, this.timeZone)) {
@@ -294,6 +316,7 @@ export class DatabaseUsageStorage implements UsageStorage {
   /** Closes the connection only when this driver opened it; the module's shared one closes at app shutdown. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.maintenance.stop();
     const pending = this.connecting;
     if (pending) await pending.catch(() => undefined);
     this.dataSource = null;

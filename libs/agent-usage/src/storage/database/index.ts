@@ -44,3 +44,9 @@ export {
 } from './migrations/1797000000000-CreateAgentUsageRuntimeAlerts';
 export { DEFAULT_RUNTIME_ALERTS_TABLE } from './schema/runtime-alerts.schema';
 export { UsageQuery, usageQuery, type UsageQueryOptions } from './usage-query.helpers';
+export {
+  PartitionAgentUsageLedger1797100000000,
+  createAgentUsagePartitionsMigration,
+  type AgentUsagePartitionsMigrationOptions,
+} from './migrations/1797100000000-PartitionAgentUsageLedger';
+export type { MaintenanceResult } from './ledger-maintenance';

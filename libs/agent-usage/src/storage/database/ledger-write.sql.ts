@@ -43,8 +43,14 @@ function arrayLiteral(batch: readonly UsageRecord[], column: (typeof LEDGER_COLU
  * global order by every writer: ledger ids (the batch is sorted by id), then the agent rollup's keys in
  * key order, then the user rollup's (the final SELECT reads the CTEs in that order), so concurrent
  * writers wait on each other instead of deadlocking.
+ *
+ * The conflict target is the ledger's primary key: (record_id, recorded_at) on a partitioned ledger (the
+ * partition key must be part of it), record_id on a plain ledger of an earlier version. A replay of a
+ * record (same id, same recorded_at) is stored once either way; on a partitioned ledger the same id with
+ * a different recorded_at is a different row (records get their id and time together at creation, so
+ * only a host re-sending an id with another time sees this).
  */
-export function ledgerInsertSql(ledger: string, rollupTable: ReadonlyMap<RollupLayout, string>): string {
+export function ledgerInsertSql(ledger: string, rollupTable: ReadonlyMap<RollupLayout, string>, keyHasTime = true): string {
   const cols = LEDGER_COLUMNS.map((c) => c.column);
   const tz = `$${LEDGER_COLUMNS.length + 1}::text`;
   const ctes = [
@@ -54,7 +60,7 @@ export function ledgerInsertSql(ledger: string, rollupTable: ReadonlyMap<RollupL
     `ins AS (
         INSERT INTO ${ledger} (${cols.join(', ')})
         SELECT ${cols.map((c) => (c === 'metadata' ? 'metadata::jsonb' : c)).join(', ')} FROM input
-        ON CONFLICT (record_id) DO NOTHING
+        ON CONFLICT (${keyHasTime ? 'record_id, recorded_at' : 'record_id'}) DO NOTHING
         RETURNING ${ROLLUP_SOURCE_COLUMNS}
       )`,
   ];

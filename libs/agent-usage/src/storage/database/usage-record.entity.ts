@@ -83,7 +83,9 @@ export function createUsageRecordEntity(
       errorType: { name: 'error_type', type: 'varchar', length: 255, nullable: true, collation: 'C' },
       costNanoUsd: count('cost_nano_usd'),
       priceSource: { name: 'price_source', type: 'varchar', length: 255, nullable: true },
-      recordedAt: { name: 'recorded_at', type: 'timestamptz' },
+      // In the primary key: the ledger is partitioned by month on it (a plain ledger of an earlier version
+      // is keyed by record_id alone; its ids are unique either way).
+      recordedAt: { name: 'recorded_at', type: 'timestamptz', primary: true, primaryKeyConstraintName: indexName(tableName, 'pkey') },
       metadata: { name: 'metadata', type: 'jsonb', nullable: true },
     },
     indices: [

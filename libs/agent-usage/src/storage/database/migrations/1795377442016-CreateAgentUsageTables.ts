@@ -25,7 +25,7 @@ export interface AgentUsageMigrationOptions extends Partial<UsageTableNames> {
 }
 
 /** Runs `work` in the runner's transaction, or in one of its own (migrationsTransactionMode 'none', a hand-run migration). */
-async function inTransaction(queryRunner: QueryRunner, work: (q: SqlQueryable) => Promise<void>): Promise<void> {
+export async function inTransaction(queryRunner: QueryRunner, work: (q: SqlQueryable) => Promise<void>): Promise<void> {
   const own = !queryRunner.isTransactionActive;
   if (own) await queryRunner.startTransaction();
   try {

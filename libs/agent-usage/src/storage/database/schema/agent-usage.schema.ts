@@ -4,6 +4,8 @@ import { AGENT_ROLLUP, HOUR_ROLLUP, HOUR_TOTAL_ROLLUP, USER_ROLLUP, SqlQueryable
 import { rowsOf } from '../usage-sql.rows';
 import { alertsLockKey, alertsTableSql } from './alerts.schema';
 import { ledgerTableSql } from './ledger.schema';
+import { MONTHS_BEHIND, PARTITIONED_LEDGER_NAME_MAX, ensurePartitions, isPartitioned, monthIndexOf } from './ledger-partitions';
+import { InvalidUsageOptionsError } from '../../../common/usage.errors';
 import {
   fillRollups,
   readMarker,
@@ -20,13 +22,13 @@ import {
  */
 
 /** Signed 64-bit advisory lock key per table set, so concurrent boots run the DDL one at a time. */
-function lockKey(names: UsageTableNames): string {
+export function lockKey(names: UsageTableNames): string {
   const h = createHash('sha1').update(`nestjs-agent-usage:${names.schema ?? ''}.${names.tableName}`).digest();
   return h.readBigInt64BE(0).toString();
 }
 
 /** Idempotent DDL of every table: the ledger, the (agent) daily rollup, the per-user and hourly rollups, the alerts table. */
-export function agentUsageTablesSql(names: UsageTableNames): {
+export function agentUsageTablesSql(names: UsageTableNames, partitioned = true): {
   ledger: string[];
   rollup: string[];
   userRollup: string[];
@@ -36,7 +38,7 @@ export function agentUsageTablesSql(names: UsageTableNames): {
 } {
   const n = resolveTableNames(names);
   return {
-    ledger: ledgerTableSql(n.tableName, n.schema),
+    ledger: ledgerTableSql(n.tableName, n.schema, partitioned),
     rollup: rollupTableSql(n.rollupTableName, AGENT_ROLLUP, n.schema),
     userRollup: rollupTableSql(n.userRollupTableName, USER_ROLLUP, n.schema),
     hourRollup: rollupTableSql(n.hourRollupTableName, HOUR_ROLLUP, n.schema),
@@ -52,8 +54,27 @@ export function agentUsageTablesSql(names: UsageTableNames): {
  * left by an earlier version (keyed by user too) is replaced by the narrow ones; tables made before
  * categories gain `category` ("chat") and `units` in place, the rollups' keys gain `category`.
  */
-export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableNames, timeZone = 'UTC', { alerts = true } = {}): Promise<void> {
+/** How a new ledger is laid out: partitioned by UTC month (default), with this many months created ahead. */
+export interface LedgerPartitioning {
+  enabled?: boolean;
+  monthsAhead?: number;
+}
+
+export const DEFAULT_MONTHS_AHEAD = 2;
+
+export async function createAgentUsageTables(
+  q: SqlQueryable,
+  names: UsageTableNames,
+  timeZone = 'UTC',
+  { alerts = true, partitioning = {} as LedgerPartitioning } = {},
+): Promise<void> {
   const n = resolveTableNames(names);
+  const partitioned = partitioning.enabled !== false;
+  if (partitioned && n.tableName.length > PARTITIONED_LEDGER_NAME_MAX) {
+    throw new InvalidUsageOptionsError([
+      `tableName must be at most ${PARTITIONED_LEDGER_NAME_MAX} characters when the ledger is partitioned (its partitions are named <tableName>_pYYYYMM and <tableName>_pdefault); got "${n.tableName}"`,
+    ]);
+  }
   rollupComment(timeZone);
   await q.query(`SELECT pg_advisory_xact_lock($1::bigint)`, [lockKey(n)]);
   if (n.schema) await q.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(n.schema)}`);
@@ -70,8 +91,13 @@ export async function createAgentUsageTables(q: SqlQueryable, names: UsageTableN
   // time zone it was kept in, which is the one the app uses).
   const wideZone = state?.wide ? await readMarker(q, n.rollupTableName, n.schema) : null;
   if (state?.wide) await q.query(`DROP TABLE ${rollup}`);
-  const sql = agentUsageTablesSql(n);
+  const sql = agentUsageTablesSql(n, partitioned);
   for (const statement of [...sql.ledger, ...sql.rollup, ...sql.userRollup, ...sql.hourRollup, ...sql.hourTotalRollup]) await q.query(statement);
+  // A ledger of an earlier version stays a plain table (the partitioning migration converts it).
+  if (await isPartitioned(q, n.tableName, n.schema)) {
+    const now = monthIndexOf(new Date());
+    await ensurePartitions(q, n.tableName, n.schema, now - MONTHS_BEHIND, now + (partitioning.monthsAhead ?? DEFAULT_MONTHS_AHEAD));
+  }
   // Rollups made before categories: the key gains `category` (its index, and so the zone marker, is rebuilt).
   for (const { layout, table } of rollupTables(n)) {
     const upgrade = await rollupKeyUpgradeSql(q, table, layout, n.schema);

@@ -20,8 +20,15 @@ const RUN_LEDGER_COLUMNS = [
  */
 const CATEGORY_LEDGER_COLUMNS = [`category ${ATTRIBUTION} NOT NULL DEFAULT 'chat'`, 'units bigint NULL'];
 
-/** Idempotent DDL of the ledger, one row per record (`t` is a validated table name). */
-export function ledgerTableSql(t: string, schema: string | undefined): string[] {
+/**
+ * Idempotent DDL of the ledger, one row per record (`t` is a validated table name). Partitioned (the
+ * default for new ledgers): by month on recorded_at, which must then be in the primary key, so ids are
+ * unique per (record_id, recorded_at) (a replay of a record carries its original time: still stored once).
+ * Indexes made on the partitioned table are made on every partition. The partitions themselves are
+ * `ensurePartitions`' (ledger-partitions.ts). An existing ledger keeps its layout (`CREATE ... IF NOT
+ * EXISTS`): the partitioning migration converts it.
+ */
+export function ledgerTableSql(t: string, schema: string | undefined, partitioned = true): string[] {
   const ledger = qualifiedName(t, schema);
   const idx = (suffix: string) => quoteIdent(indexName(t, suffix));
   return [
@@ -43,8 +50,8 @@ export function ledgerTableSql(t: string, schema: string | undefined): string[] 
         price_source varchar(255) NULL,
         recorded_at timestamptz NOT NULL,
         metadata jsonb NULL,
-        CONSTRAINT ${idx('pkey')} PRIMARY KEY (record_id)
-      )`,
+        CONSTRAINT ${idx('pkey')} PRIMARY KEY (record_id${partitioned ? ', recorded_at' : ''})
+      )${partitioned ? ' PARTITION BY RANGE (recorded_at)' : ''}`,
     `CREATE INDEX IF NOT EXISTS ${idx('agent_recorded_idx')} ON ${ledger} (agent_name, recorded_at)`,
     `CREATE INDEX IF NOT EXISTS ${idx('user_recorded_idx')} ON ${ledger} (user_id, recorded_at)`,
     `CREATE INDEX IF NOT EXISTS ${idx('model_recorded_idx')} ON ${ledger} (model_name, recorded_at)`,
