@@ -276,7 +276,14 @@ export async function pgClient(): Promise<import('pg').Client> {
 }
 
 /** The tables the database driver creates for a bench tag (ledger, daily rollup, per-user daily rollup). */
-export const driverTables = (tag: string): string[] => [`bench_${tag}_daily_users`, `bench_${tag}_daily`, `bench_${tag}_records`];
+/** Every table the database driver makes under a bench tag (the ledger last: its partitions go with it). */
+export const driverTables = (tag: string): string[] => [
+  `bench_${tag}_daily_users`,
+  `bench_${tag}_daily`,
+  `bench_${tag}_daily_hours`,
+  `bench_${tag}_daily_hour_totals`,
+  `bench_${tag}_records`,
+];
 
 /** Drops only tables this bench created (the name pattern is checked, never a user's table). */
 export async function dropBenchTables(pg: import('pg').Client, names: string[]): Promise<void> {

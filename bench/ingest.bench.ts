@@ -100,7 +100,7 @@ async function driverRun(driver: DriverName, n: number, tag: string, dir: string
       const pg = await pgClient();
       try {
         const counts: string[] = [];
-        for (const t of driverTables(tag).slice(0, 2)) {
+        for (const t of driverTables(tag).slice(0, 4)) {
           const c = await pg.query(`SELECT CASE WHEN to_regclass($1::text) IS NULL THEN NULL ELSE (SELECT count(*) FROM "${t}") END AS n`, [`"${t}"`]).catch(() => null);
           if (c?.rows[0]?.n != null) counts.push(`${fmtInt(Number(c.rows[0].n))} rows in ${t}`);
         }
@@ -159,7 +159,7 @@ async function copyBaseline(records: UsageRecord[], tag: string, dir: string): P
     if (stream.rowCount !== records.length) throw new Error(`COPY stored ${stream.rowCount} of ${records.length} rows`);
     return records.length / (ms / 1000);
   } finally {
-    await dropBenchTables(pg, [...driverTables(tag), `bench_${tag}_daily_hours`, `bench_${tag}_daily_hour_totals`]).finally(() => pg.end());
+    await dropBenchTables(pg, driverTables(tag)).finally(() => pg.end());
   }
 }
 
@@ -238,8 +238,7 @@ export async function runIngest(cfg: BenchConfig): Promise<ResultRow[]> {
         const run = await driverRun(driver, n, tag, dir, spec.batchSize);
         if (driver === 'database') {
           const pg = await pgClient();
-          // driverTables() lists the ledger and daily rollups; the hourly ones are dropped too (a dropped ledger takes its partitions).
-          await dropBenchTables(pg, [...driverTables(tag), `bench_${tag}_daily_hours`, `bench_${tag}_daily_hour_totals`]).finally(() => pg.end());
+          await dropBenchTables(pg, driverTables(tag)).finally(() => pg.end());
         }
         if (driver === 'cache') await deleteRedisPrefix(`bench:${tag}:`);
         let rawRate = 0;
