@@ -140,9 +140,10 @@ end
 local nm = sunpack('>I4', XB, 1)
 local mem = items(XB, 5, MEMBER, nm)
 if SIGN > 0 then
-  local t = {}
+  -- the score as a string: Redis would format a Lua number into one per argument
+  local t, zero = {}, '0'
   for j = 1, nm do
-    t[2 * j - 1] = 0
+    t[2 * j - 1] = zero
     t[2 * j] = mem[j]
   end
   chunked('ZADD', IDX, t, 2 * nm, 2)
