@@ -51,7 +51,7 @@ export const LAYOUT_VERSION = '5';
 export const INDEXED_DIMENSIONS = ['agentName', 'userId', 'group', 'chatName', 'runId'] as const satisfies readonly AttributionField[];
 
 /**
- * Dimensions with day buckets (`agg:<day>:<dim>`). Not runId: runs are nearly unique, so its bucket would
+ * Dimensions with day buckets (`{<day>}agg:<dim>`). Not runId: runs are nearly unique, so its bucket would
  * hold about one field per run; a run's records are read through its index instead (a handful of ids).
  */
 export const BUCKET_DIMENSIONS = ATTRIBUTION_FIELDS.filter((f) => f !== 'runId');
@@ -102,7 +102,7 @@ export const COUNTER_CODES: readonly string[] = COUNTERS.map(([code]) => code);
 export const COUNTER_INDEX: ReadonlyMap<string, number> = new Map(COUNTERS.map(([code], i) => [code, i]));
 
 export const NULL_VALUE = '-';
-/** Field of the day totals in `agg:<day>:day` (encoded values start with `v` or are `-`). */
+/** Field of the day totals in `{<day>}agg:day` (encoded values start with `v` or are `-`). */
 export const TOTALS_FIELD = 't';
 /** Bytes of one packed value: 15 signed 64-bit big-endian integers. */
 export const PACKED_BYTES = COUNTERS.length * 8;
