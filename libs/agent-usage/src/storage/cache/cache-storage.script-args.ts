@@ -110,7 +110,7 @@ class ScriptArgsPlan {
     for (let si = 0; si < SCOPES.length; si++) {
       const { at, parts } = SCOPES[si];
       if (e[at] === NULL_VALUE) continue;
-      const field = `${hour}${PART_SEPARATOR}${e[parts[0]]}${PART_SEPARATOR}${e[parts[1]]}${PART_SEPARATOR}${e[parts[2]]}${PART_SEPARATOR}${e[parts[3]]}${PART_SEPARATOR}${e[parts[4]]}`;
+      const field = `${e[at]}${PART_SEPARATOR}${hour}${PART_SEPARATOR}${e[parts[0]]}${PART_SEPARATOR}${e[parts[1]]}${PART_SEPARATOR}${e[parts[2]]}${PART_SEPARATOR}${e[parts[3]]}${PART_SEPARATOR}${e[parts[4]]}`;
       this.sum(this.plan(this.keys.scope(this.dk, si, e[at])), field, c);
     }
     const ident = JSON.stringify([r.agentName, r.userId, r.group, r.chatName]);
