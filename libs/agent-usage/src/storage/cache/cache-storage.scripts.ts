@@ -260,12 +260,15 @@ return n
  * members whose record is gone (cleared by another instance while a read walked the index).
  */
 export const PRUNE_SCRIPT = `
-local ids = {}
-for i = 2, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
-local got = redis.call('HMGET', KEYS[2], unpack(ids))
 local removed = 0
-for j = 1, #ids do
-  if not got[j] then removed = removed + redis.call('ZREM', KEYS[1], ARGV[2 * j - 1]) end
+-- HMGET at most 1000 ids at a time (unpack() is bounded by Lua's C stack)
+for i = 2, #ARGV, 2000 do
+  local ids = {}
+  for k = i, math.min(i + 1998, #ARGV), 2 do ids[#ids + 1] = ARGV[k] end
+  local got = redis.call('HMGET', KEYS[2], unpack(ids))
+  for j = 1, #ids do
+    if not got[j] then removed = removed + redis.call('ZREM', KEYS[1], ARGV[i + 2 * j - 3]) end
+  end
 end
 return removed
 `;
