@@ -94,7 +94,7 @@ async function driverRun(driver: DriverName, n: number, tag: string, dir: string
       const after = await redisCommandCounts();
       const delta = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, d]) => d > 0).sort((a, b) => b[1] - a[1]);
       const total = delta.reduce((a, [, d]) => a + d, 0);
-      detail = `about ${fmtInt(total / n)} Redis commands per record inside the write script (${delta.slice(0, 4).map(([k, d]) => `${k} ${(d / n).toFixed(1)}`).join(', ')})`;
+      detail = `about ${(total / n).toFixed(2)} Redis commands per record, the write script's inner ones included (${delta.slice(0, 4).map(([k, d]) => `${k} ${(d / n).toFixed(2)}`).join(', ')})`;
     }
     if (driver === 'database') {
       const pg = await pgClient();
@@ -294,8 +294,9 @@ export async function runIngest(cfg: BenchConfig): Promise<ResultRow[]> {
         baseline: `pipelined SET NX ${fmtRate(raw)}`,
         ratio,
         ratioText: `${fmtRatio(ratio)} of raw pipeline`,
-        target: '>= 50,000 rec/s',
-        pass: rate >= 50_000,
+        // Both: the absolute rate, and the share of a raw pipeline in the same run (a loaded host slows both).
+        target: '>= 50,000 rec/s and >= 0.60x of pipelined SET NX',
+        pass: rate >= 50_000 && ratio >= 0.6,
         floor: INGEST_FLOORS.cache,
         note: detail,
       });

@@ -15,6 +15,7 @@ import { createUsageRecord } from '../../libs/agent-usage/src/record/usage-recor
 import { CacheStorageOptionsDto, CacheUsageStorage, cacheStorageOptionProblems } from '../../libs/agent-usage/src/storage/cache';
 import type { CacheStorageOptions } from '../../libs/agent-usage/src/storage/cache';
 import { MemoryUsageStorage } from '../../libs/agent-usage/src/storage/memory/memory.storage';
+import { scopeShard } from '../../libs/agent-usage/src/storage/cache/cache-storage.keys';
 import { validateSync } from 'class-validator';
 import {
   BASE_MS,
@@ -449,7 +450,7 @@ describe('retention', () => {
     const expireAt = startOfDay(dayKey(new Date(now), 'UTC'), 'UTC').getTime() + DAY + 2 * DAY;
     const day = dayKey(new Date(now), 'UTC');
     const sub = `${PREFIX}ttl:`;
-    const keys = ['rec', 'idx', 'agg:day', 'agg:hour', 'agg:agentName', 'agg:agentName=vsupport', 'ids'];
+    const keys = ['rec', 'idx', 'agg:day', 'agg:hour', 'agg:agentName', `agg:agentName#${scopeShard('vsupport')}`, 'ids'];
     for (const key of keys) {
       const at = await admin.pexpiretime(`${sub}{${day}}${key}`);
       expect([key, at]).toEqual([key, expireAt]);

@@ -13,11 +13,13 @@ import {
   COUNTER_CODES,
   PART_SEPARATOR,
   SCOPE_DIMENSIONS,
+  SCOPE_SHARDS,
   addBucketValue,
   decodeValue,
   encodeValue,
   parseBucketField,
   scopeParts,
+  scopeShard,
   valueFields,
 } from './cache-storage.keys';
 import { attributionFilters, filterValues } from './cache-storage.filters';
@@ -82,22 +84,51 @@ function scopeFor(attrs: readonly AttributionField[], dimension?: UsageDimension
   return (SCOPE_DIMENSIONS as readonly AttributionField[]).find((scope) => attrs.includes(scope) && fits(scope)) ?? (fits('category') ? 'category' : undefined);
 }
 
-/** The values of `scope` to read per day: its filter's, or (no filter) every value the day's bucket holds. */
-async function scopeValues(s: CacheDriverState, f: NormalizedUsageFilters, scope: AttributionField, days: readonly string[]): Promise<(readonly [string, string])[]> {
-  if (f[scope] !== undefined) return days.flatMap((day) => filterValues(f, scope).map((value) => [day, encodeValue(value)] as const));
-  const pairs: (readonly [string, string])[] = [];
-  await pipelined(s, days, (p, day) => p.hkeys(s.keys.dayBucket(day, scope)), (fields: string[], day) => {
-    for (const field of fields) {
-      const { base, counter } = parseBucketField(field);
-      if (counter === -1) pairs.push([day, base]); // one packed field per value (spill fields repeat it)
+/** Reads per-scope shards at once (each a round trip or an HSCAN loop). */
+const SHARD_READS = 64;
+
+/**
+ * The per-scope bucket fields to sum, per day: those of the filter's values (HSCAN MATCH `<enc>|*` on each
+ * value's shard, deduplicated: HSCAN may return a field twice), or (no filter) every shard whole.
+ */
+async function scopeFields(
+  s: CacheDriverState,
+  f: NormalizedUsageFilters,
+  scope: AttributionField,
+  days: readonly string[],
+  take: (day: string, field: string, value: Buffer) => void,
+): Promise<void> {
+  const client = s.client!;
+  const jobs: { day: string; key: string; match?: string }[] = [];
+  if (f[scope] !== undefined) {
+    for (const day of days) {
+      for (const enc of filterValues(f, scope).map(encodeValue)) jobs.push({ day, key: s.keys.scopeBucket(day, scope, scopeShard(enc)), match: `${enc}${PART_SEPARATOR}*` });
     }
-  });
-  return pairs;
+  } else {
+    for (const day of days) for (let k = 0; k < SCOPE_SHARDS; k++) jobs.push({ day, key: s.keys.scopeBucket(day, scope, k) });
+  }
+  const run = async (job: (typeof jobs)[number]): Promise<void> => {
+    if (!job.match) {
+      const h = await client.hgetallBuffer(job.key);
+      for (const field in h) take(job.day, field, h[field]);
+      return;
+    }
+    const seen = new Map<string, Buffer>();
+    let cursor = '0';
+    do {
+      const [next, flat] = await client.hscanBuffer(job.key, cursor, 'MATCH', job.match, 'COUNT', 1000);
+      cursor = next.toString();
+      for (let i = 0; i < flat.length; i += 2) seen.set(flat[i].toString(), flat[i + 1]);
+    } while (cursor !== '0');
+    for (const [field, v] of seen) take(job.day, field, v);
+  };
+  for (let i = 0; i < jobs.length; i += SHARD_READS) await Promise.all(jobs.slice(i, i + SHARD_READS).map(run));
 }
 
 /**
  * Sums the per-scope buckets of `scope` (its filter values, over `days`) into the group `keyOf` names,
- * keeping only fields whose parts pass the other filters.
+ * keeping only fields whose parts pass the other filters. `keyOf` gets the parts after the value (hour
+ * first), the day and the scope value.
  */
 async function scopedSums(
   s: CacheDriverState,
@@ -111,15 +142,12 @@ async function scopedSums(
   const checks = attributionFilters(f)
     .filter((a) => a !== scope)
     .map((a) => ({ at: 1 + parts.indexOf(a), allowed: new Set(filterValues(f, a).map(encodeValue)) }));
-  const pairs = await scopeValues(s, f, scope, days);
-  await pipelined(s, pairs, (p, [day, enc]) => p.hgetallBuffer(s.keys.scopeBucket(day, scope, enc)), (h: Record<string, Buffer>, [day, enc]) => {
-    const value = decodeValue(enc);
-    for (const field in h) {
-      const { base, counter } = parseBucketField(field);
-      if (counter === -2) continue;
-      const split = base.split(PART_SEPARATOR);
-      if (checks.every((c) => c.allowed.has(split[c.at]))) addBucketValue(sumsOf(keyOf(split, day, value)), counter, h[field]);
-    }
+  await scopeFields(s, f, scope, days, (day, field, v) => {
+    const { base, counter } = parseBucketField(field);
+    if (counter === -2) return;
+    const split = base.split(PART_SEPARATOR);
+    const rest = split.slice(1);
+    if (checks.every((c) => c.allowed.has(rest[c.at]))) addBucketValue(sumsOf(keyOf(rest, day, decodeValue(split[0]))), counter, v);
   });
 }
 

@@ -17,14 +17,17 @@
  *   <P>{<day>}agg:day              hash  `t` -> the day's counters (packed, see below)
  *   <P>{<day>}agg:<dim>            hash  <enc> -> counters, per value of each BUCKET_DIMENSIONS dimension,
  *                                        and per hour for <dim> = hour
- *   <P>{<day>}agg:<scope>=<enc>    hash  <hour>|<enc>|<enc>|<enc>|<enc>|<enc> -> counters: one field per
- *                                        combination of hour and the other SCOPED_BREAKDOWNS (scopeParts
- *                                        order) for one agentName / userId / category value
+ *   <P>{<day>}agg:<scope>#<k>      hash  <enc>|<hour>|<enc>|<enc>|<enc>|<enc>|<enc> -> counters: one field
+ *                                        per combination of an agentName / userId / category value, hour and
+ *                                        the other SCOPED_BREAKDOWNS (scopeParts order); the values spread
+ *                                        over SCOPE_SHARDS hashes by scopeShard(<enc>), so a chunk touches at
+ *                                        most that many per scope (not one per value), and one value is read
+ *                                        with HSCAN MATCH `<enc>|*` on its shard alone
  *   <P>{<day>}ids                  hash  ["agent","user","group","chat"] JSON -> record count
  *
  * One script call therefore costs a handful of commands per day and key, not per record: one HMGET (the
  * ids check) and one HSET for the records, one ZADD for every index entry of the chunk, one HMGET/HSET
- * per bucket hash. With retentionDays every key of a day expires with the day (PEXPIREAT), so retention
+ * per bucket hash (at most 9 + 3 x SCOPE_SHARDS of them). With retentionDays every key of a day expires with the day (PEXPIREAT), so retention
  * drops whole days; nothing is trimmed member by member.
  *
  * Counters are packed: one hash field holds all 15 counters (COUNTERS order) as big-endian signed 64-bit
@@ -43,7 +46,7 @@ import { ATTRIBUTION_FIELDS, type AttributionField } from '../../interfaces/usag
  * 3: runId and errorType (errorType bucketed, runId indexed), run counters in the packed value.
  * 4: category (bucketed, a scope, and a part of every per-scope field), the units counter.
  * 5: hash tags (Redis Cluster): every key under `{<day>}` or `{m}`; records in one hash per day; the
- *    indexes in one lexically ordered set per day.
+ *    indexes in one lexically ordered set per day; per-scope buckets in SCOPE_SHARDS hashes per scope.
  */
 export const LAYOUT_VERSION = '5';
 
@@ -51,7 +54,7 @@ export const LAYOUT_VERSION = '5';
 export const INDEXED_DIMENSIONS = ['agentName', 'userId', 'group', 'chatName', 'runId'] as const satisfies readonly AttributionField[];
 
 /**
- * Dimensions with day buckets (`agg:<day>:<dim>`). Not runId: runs are nearly unique, so its bucket would
+ * Dimensions with day buckets (`{<day>}agg:<dim>`). Not runId: runs are nearly unique, so its bucket would
  * hold about one field per run; a run's records are read through its index instead (a handful of ids).
  */
 export const BUCKET_DIMENSIONS = ATTRIBUTION_FIELDS.filter((f) => f !== 'runId');
@@ -67,6 +70,19 @@ export const SCOPE_DIMENSIONS = ['agentName', 'userId', 'category'] as const sat
  * so that breakdown would make about one field per record; "chats of one user" scans that user's index.
  */
 export const SCOPED_BREAKDOWNS = ['agentName', 'userId', 'group', 'modelName', 'providerName', 'category'] as const satisfies readonly AttributionField[];
+
+/** Hashes per scope and day holding the per-scope buckets (see scopeShard). */
+export const SCOPE_SHARDS = 64;
+
+/** Shard of an encoded scope value: FNV-1a over its UTF-16 code units, mod SCOPE_SHARDS. */
+export function scopeShard(encoded: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < encoded.length; i++) {
+    h ^= encoded.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % SCOPE_SHARDS;
+}
 
 /** Code of each indexed dimension in index members (`*` = every record). */
 export const INDEX_CODES = ['a', 'u', 'g', 'c', 'r'] as const;
@@ -102,7 +118,7 @@ export const COUNTER_CODES: readonly string[] = COUNTERS.map(([code]) => code);
 export const COUNTER_INDEX: ReadonlyMap<string, number> = new Map(COUNTERS.map(([code], i) => [code, i]));
 
 export const NULL_VALUE = '-';
-/** Field of the day totals in `agg:<day>:day` (encoded values start with `v` or are `-`). */
+/** Field of the day totals in `{<day>}agg:day` (encoded values start with `v` or are `-`). */
 export const TOTALS_FIELD = 't';
 /** Bytes of one packed value: 15 signed 64-bit big-endian integers. */
 export const PACKED_BYTES = COUNTERS.length * 8;
@@ -163,9 +179,9 @@ export class CacheKeys {
   dayBucket(day: string, dim: AttributionField | 'hour'): string {
     return `${this.prefix}{${day}}agg:${dim}`;
   }
-  /** Per-scope bucket; `encoded` is the value already through `encodeValue`. */
-  scopeBucket(day: string, scope: AttributionField, encoded: string): string {
-    return `${this.prefix}{${day}}agg:${scope}=${encoded}`;
+  /** Shard `k` of the per-scope buckets of `scope` (a value's shard: scopeShard of its encoded form). */
+  scopeBucket(day: string, scope: AttributionField, k: number): string {
+    return `${this.prefix}{${day}}agg:${scope}#${k}`;
   }
   identities(day: string): string {
     return `${this.prefix}{${day}}ids`;

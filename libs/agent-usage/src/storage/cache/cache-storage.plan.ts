@@ -7,7 +7,7 @@
 import type { UsageRecord } from '../../interfaces/usage-record.interface';
 import { dayKey, hourKey, isUtc } from '../../query/time-zone';
 import { UsageTrackingError } from '../../common/usage.errors';
-import { BUCKET_DIMENSIONS, NULL_VALUE, SCOPE_DIMENSIONS, encodeValue } from './cache-storage.keys';
+import { BUCKET_DIMENSIONS, NULL_VALUE, SCOPE_DIMENSIONS, encodeValue, scopeShard } from './cache-storage.keys';
 
 /** One record ready for the script: validated counters, JSON, day, hour and expiry computed once. */
 export interface PreparedRecord {
@@ -138,7 +138,7 @@ export class PlanKeys {
     let k = m.get(encoded);
     if (k === undefined) {
       if (m.size > 20_000) m.clear();
-      k = `${d.records.slice(0, -3)}agg:${SCOPE_DIMENSIONS[si]}=${encoded}`;
+      k = `${d.records.slice(0, -3)}agg:${SCOPE_DIMENSIONS[si]}#${scopeShard(encoded)}`;
       m.set(encoded, k);
     }
     return k;

@@ -35,6 +35,12 @@ const NB = BUCKET_DIMENSIONS.length;
 // The per-scope field below is written out for 5 parts.
 if (SCOPES.some((x) => x.parts.length !== 5)) throw new Error('cache-storage.script-args: a per-scope field has 5 parts');
 
+/**
+ * Counter sums of the plan being built, reused by every plan (plans are built one at a time, synchronously,
+ * and only the blobs outlive them): one allocation instead of one per chunk.
+ */
+let sharedPool = new Float64Array(0);
+
 /** One script call: KEYS[1] (the day's record hash, which routes the call on a Cluster) and ARGV. */
 export interface ScriptCall {
   key: string;
@@ -47,7 +53,7 @@ export interface ScriptCall {
  */
 export function buildScriptArgs(sign: 1 | -1, items: readonly PreparedRecord[], keys: PlanKeys, enc: ValueEncoder): ScriptCall {
   const dk = keys.day(items[0].day);
-  const plan = new ScriptArgsPlan(sign, items.length, keys, dk, enc);
+  const plan = new ScriptArgsPlan(sign, items, keys, dk, enc);
   for (const it of items) plan.add(it);
   return { key: dk.records, args: plan.args(items[0].expireAt) };
 }
@@ -69,14 +75,20 @@ class ScriptArgsPlan {
 
   constructor(
     private readonly sign: 1 | -1,
-    count: number,
+    items: readonly PreparedRecord[],
     private readonly keys: PlanKeys,
     private readonly dk: DayKeys,
     private readonly enc: ValueEncoder,
   ) {
-    this.records = new BlobWriter(count * 600);
-    this.members = new BlobWriter(count * 300);
-    this.pool = new Float64Array(count * 8 * NC);
+    const count = items.length;
+    // Sized up front (UTF-16 length = bytes for ASCII): growing a blob copies it, and every large buffer
+    // is external memory that pushes V8 into full collections.
+    let chars = 0;
+    for (const it of items) chars += it.json.length + 2 * it.record.id.length;
+    this.records = new BlobWriter(chars + 8 * count + 64);
+    this.members = new BlobWriter(Math.ceil(chars * 0.6) + 8 * 6 * count + 64);
+    if (sharedPool.length < count * 8 * NC) sharedPool = new Float64Array(count * 8 * NC);
+    this.pool = sharedPool;
     this.records.u32(count);
     this.members.u32(0); // the member count, set in args()
     this.dayPlans = dk.keys.slice(0, 2 + NB).map((key) => this.plan(key));
@@ -98,7 +110,7 @@ class ScriptArgsPlan {
     for (let si = 0; si < SCOPES.length; si++) {
       const { at, parts } = SCOPES[si];
       if (e[at] === NULL_VALUE) continue;
-      const field = `${hour}${PART_SEPARATOR}${e[parts[0]]}${PART_SEPARATOR}${e[parts[1]]}${PART_SEPARATOR}${e[parts[2]]}${PART_SEPARATOR}${e[parts[3]]}${PART_SEPARATOR}${e[parts[4]]}`;
+      const field = `${e[at]}${PART_SEPARATOR}${hour}${PART_SEPARATOR}${e[parts[0]]}${PART_SEPARATOR}${e[parts[1]]}${PART_SEPARATOR}${e[parts[2]]}${PART_SEPARATOR}${e[parts[3]]}${PART_SEPARATOR}${e[parts[4]]}`;
       this.sum(this.plan(this.keys.scope(this.dk, si, e[at])), field, c);
     }
     const ident = JSON.stringify([r.agentName, r.userId, r.group, r.chatName]);
@@ -139,7 +151,7 @@ class ScriptArgsPlan {
       if (this.slots * NC > this.pool.length) {
         const next = new Float64Array(this.pool.length * 2);
         next.set(this.pool);
-        this.pool = next;
+        this.pool = sharedPool = next;
       }
       const o = slot * NC;
       for (let j = 0; j < NC; j++) this.pool[o + j] = c[j];

@@ -140,9 +140,10 @@ end
 local nm = sunpack('>I4', XB, 1)
 local mem = items(XB, 5, MEMBER, nm)
 if SIGN > 0 then
-  local t = {}
+  -- the score as a string: Redis would format a Lua number into one per argument
+  local t, zero = {}, '0'
   for j = 1, nm do
-    t[2 * j - 1] = 0
+    t[2 * j - 1] = zero
     t[2 * j] = mem[j]
   end
   chunked('ZADD', IDX, t, 2 * nm, 2)
@@ -259,12 +260,15 @@ return n
  * members whose record is gone (cleared by another instance while a read walked the index).
  */
 export const PRUNE_SCRIPT = `
-local ids = {}
-for i = 2, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
-local got = redis.call('HMGET', KEYS[2], unpack(ids))
 local removed = 0
-for j = 1, #ids do
-  if not got[j] then removed = removed + redis.call('ZREM', KEYS[1], ARGV[2 * j - 1]) end
+-- HMGET at most 1000 ids at a time (unpack() is bounded by Lua's C stack)
+for i = 2, #ARGV, 2000 do
+  local ids = {}
+  for k = i, math.min(i + 1998, #ARGV), 2 do ids[#ids + 1] = ARGV[k] end
+  local got = redis.call('HMGET', KEYS[2], unpack(ids))
+  for j = 1, #ids do
+    if not got[j] then removed = removed + redis.call('ZREM', KEYS[1], ARGV[i + 2 * j - 3]) end
+  end
 end
 return removed
 `;
