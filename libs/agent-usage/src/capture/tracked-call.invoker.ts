@@ -1,15 +1,18 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import { DEFAULT_CATEGORY } from '../interfaces/usage-record.interface';
+import { DEFAULT_CATEGORY, type UsageRecordInput } from '../interfaces/usage-record.interface';
 import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
 import { TrackedCallFrame, UsageContextState, newRunState, usageContextStorage } from '../context/usage-context';
+import { newUsageId } from '../record/usage-id';
 import { UsageRecorder } from '../record/usage.recorder';
 import { recordedResponses } from '../record/recorded-responses';
 import { agentNameOf } from '../record/tracking.policy';
 import { UsageBudgetService } from '../budgets/budget.service';
 import { errorTypeOf, recordedErrors } from './call-errors';
 import { UsageStreamCapture } from './usage-stream.capture';
+
+/** The `extra` of an automatic capture: nothing beyond the response (one shared object, not one per call). */
+const NO_EXTRA: Readonly<UsageRecordInput> = Object.freeze({});
 
 /** What a call guard (e.g. a hard budget) sees before a tracked method runs. */
 export interface UsageCallInfo {
@@ -66,7 +69,7 @@ export class TrackedCallInvoker {
       metadata: parent?.metadata,
       trackingOverride: parent?.trackingOverride,
       // The outermost tracked call opens the run; nested calls share it.
-      run: parent?.run ?? newRunState(randomUUID()),
+      run: parent?.run ?? newRunState(newUsageId()),
       routeAgentName: parent?.routeAgentName,
       frame,
     };
@@ -146,7 +149,7 @@ export class TrackedCallInvoker {
   /** Automatic capture of a tracked method's result: never throws into the agent's call. */
   private capture(value: unknown, frame: TrackedCallFrame): void {
     try {
-      this.recorder.recordResponseOnce(value, {}, frame.parent !== undefined);
+      this.recorder.recordResponseOnce(value, NO_EXTRA, frame.parent !== undefined);
     } catch (err) {
       this.recorder.stats.captureErrors++;
       this.recorder.logger.error(

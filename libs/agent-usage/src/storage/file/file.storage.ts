@@ -21,6 +21,7 @@ import {
   matchesFilters,
 } from '../../query/in-memory-query';
 import { recordFromJson, recordToJson } from '../usage-record.json';
+import { DayFileAppender } from './day-file.appender';
 
 const FILE_RE = /^usage-(\d{4}-\d{2}-\d{2})\.jsonl$/;
 
@@ -40,6 +41,7 @@ export class FileUsageStorage implements UsageStorage {
   tornLinesSkipped = 0;
   /** Appends are cheap per call but not per line: bigger batches mean fewer, larger writes. */
   readonly writeBatchSize = 5000;
+  private readonly appender = new DayFileAppender();
 
   constructor(options: { directory?: string } = {}) {
     this.directory = resolve(options.directory ?? DEFAULT_FILE_DIRECTORY);
@@ -90,15 +92,29 @@ export class FileUsageStorage implements UsageStorage {
    */
   async write(records: readonly UsageRecord[]): Promise<void> {
     return this.serialized(async () => {
+      // Most batches fall on one UTC day: the day is derived from the epoch day number, its text computed
+      // once per day change rather than a toISOString per record.
+      let dayNumber = NaN;
+      let lines: string[] = [];
       const byDay = new Map<string, string[]>();
       for (const r of records) {
-        const day = r.recordedAt.toISOString().slice(0, 10);
-        let lines = byDay.get(day);
-        if (!lines) byDay.set(day, (lines = []));
+        const ms = r.recordedAt.getTime();
+        const d = Math.floor(ms / 86_400_000);
+        if (d !== dayNumber) {
+          dayNumber = d;
+          const day = new Date(d * 86_400_000).toISOString().slice(0, 10);
+          let l = byDay.get(day);
+          if (!l) byDay.set(day, (l = []));
+          lines = l;
+        }
         lines.push(recordToJson(r));
       }
-      for (const [day, lines] of byDay) await fs.appendFile(this.fileOf(day), lines.join('\n') + '\n', 'utf8');
+      for (const [day, dayLines] of byDay) await this.appender.append(this.fileOf(day), dayLines.join('\n') + '\n');
     });
+  }
+
+  async close(): Promise<void> {
+    await this.serialized(() => this.appender.closeAll());
   }
 
   /** Day files present, ascending. */
@@ -197,6 +213,8 @@ export class FileUsageStorage implements UsageStorage {
   /** Rewrites each touched day file without the matching records (temp file + rename: atomic). */
   async clear(filters: NormalizedUsageFilters): Promise<number> {
     return this.serialized(async () => {
+      // Open append handles would keep writing to the replaced files.
+      await this.appender.closeAll();
       let removed = 0;
       for (const day of await this.daysFor(filters)) {
         const path = this.fileOf(day);
