@@ -23,7 +23,7 @@ export const DIST_DIR = join(__dirname, '..', 'libs', 'agent-usage', 'dist');
 
 export type DriverName = 'memory' | 'file' | 'database' | 'cache';
 export const ALL_DRIVERS: DriverName[] = ['memory', 'file', 'database', 'cache'];
-export type Part = 'overhead' | 'ingest' | 'query' | 'memory';
+export type Part = 'overhead' | 'ingest' | 'query' | 'memory' | 'scaleout' | 'footprint';
 
 export interface BenchConfig {
   quick: boolean;
@@ -276,7 +276,14 @@ export async function pgClient(): Promise<import('pg').Client> {
 }
 
 /** The tables the database driver creates for a bench tag (ledger, daily rollup, per-user daily rollup). */
-export const driverTables = (tag: string): string[] => [`bench_${tag}_daily_users`, `bench_${tag}_daily`, `bench_${tag}_records`];
+// The hourly rollups come last: callers index the first three (dropping a partitioned ledger drops its partitions).
+export const driverTables = (tag: string): string[] => [
+  `bench_${tag}_daily_users`,
+  `bench_${tag}_daily`,
+  `bench_${tag}_records`,
+  `bench_${tag}_daily_hours`,
+  `bench_${tag}_daily_hour_totals`,
+];
 
 /** Drops only tables this bench created (the name pattern is checked, never a user's table). */
 export async function dropBenchTables(pg: import('pg').Client, names: string[]): Promise<void> {
