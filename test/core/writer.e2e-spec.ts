@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { MemoryUsageStorage, UsageRecord } from 'nestjs-agent-usage';
+import { FileUsageStorage, MemoryUsageStorage, UsageRecord } from 'nestjs-agent-usage';
 import { conformanceRecords } from 'nestjs-agent-usage/testing';
 import { UsageStorageWriter } from '../../libs/agent-usage/src/storage/usage-storage.writer';
 
@@ -204,6 +204,44 @@ describe('buffered writer against a slow store', () => {
     expect(Number((await store.aggregate({})).recordCount)).toBe(300);
     // Each record reached the store once: the copies of stored batches were skipped at replay.
     expect(writes()).toBeLessThanOrEqual(Math.ceil(300 / 50) + 2);
+    await w.close();
+  });
+});
+
+describe('buffered writer before a local-disk store', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'usage-writer-disk-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the file driver, slower than the input but up, is not copied to the spool (the same disk twice); down, it is', async () => {
+    class SlowFile extends FileUsageStorage {
+      down = false;
+      override async write(records: readonly UsageRecord[]): Promise<void> {
+        await new Promise((r) => setTimeout(r, 40));
+        if (this.down) throw new Error('EIO');
+        return super.write(records);
+      }
+    }
+    const store = new SlowFile({ directory: join(dir, 'files') });
+    await store.init({ name: 'file', timeZone: 'UTC', logger: quiet, moduleRef: undefined as never, options: {} });
+    const w = new UsageStorageWriter('file', store, options(dir, { batchSize: 50, flushIntervalMs: 10, maxBufferedRecords: 100_000 }), quiet);
+    await w.open();
+    const spilled = jest.spyOn((w as any).spool, 'add');
+    const records = conformanceRecords(400, 10);
+    for (let i = 0; i < 300; i += 30) {
+      for (const r of records.slice(i, i + 30)) w.enqueue(r);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    await w.flush();
+    expect(spilled).not.toHaveBeenCalled(); // every write outlasted the 10 ms interval
+    expect(w.getStats()).toMatchObject({ pending: 0, written: 300, lost: 0 });
+    store.down = true;
+    for (const r of records.slice(300)) w.enqueue(r);
+    await waitFor(() => w.getStats().spooled === 100); // down: what waits goes to disk as for any store
+    store.down = false;
+    await w.flush();
+    expect(w.getStats()).toMatchObject({ pending: 0, written: 400, lost: 0 });
+    expect(Number((await store.aggregate({})).recordCount)).toBe(400);
     await w.close();
   });
 });

@@ -108,6 +108,8 @@ export class UsageStorageWriter {
     const waited = this.ageMark - head;
     this.ageMark = this.enqueued;
     if ((!this.running && !this.retryTimer) || this.closed) return;
+    // A local-disk store that is up: the spool is the same disk, a copy there is the same write again.
+    if (this.storage.localDisk && this.healthy && !this.retryTimer) return;
     const now = Date.now();
     if (this.inflight && !this.inflightSpilled && now - this.inflightSince >= this.options.flushIntervalMs) {
       this.inflightSpilled = true;

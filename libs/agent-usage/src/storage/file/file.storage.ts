@@ -24,6 +24,8 @@ import { recordFromJson, recordToJson } from '../usage-record.json';
 import { DayFileAppender } from './day-file.appender';
 
 const FILE_RE = /^usage-(\d{4}-\d{2}-\d{2})\.jsonl$/;
+/** Day files stay open this long after the last write (a busy writer writes far more often than this). */
+const IDLE_CLOSE_MS = 2000;
 
 /**
  * Append-only JSON Lines, one file per UTC day (`usage-YYYY-MM-DD.jsonl`). A batch is appended with
@@ -41,7 +43,11 @@ export class FileUsageStorage implements UsageStorage {
   tornLinesSkipped = 0;
   /** Appends are cheap per call but not per line: bigger batches mean fewer, larger writes. */
   readonly writeBatchSize = 5000;
+  /** The spool would be a second copy on the same disk: the writer does not spill slow batches to it. */
+  readonly localDisk = true;
   private readonly appender = new DayFileAppender();
+  /** Closes the day files once writes pause (a store used without `close()` must not hold descriptors). */
+  private idleClose: NodeJS.Timeout | null = null;
 
   constructor(options: { directory?: string } = {}) {
     this.directory = resolve(options.directory ?? DEFAULT_FILE_DIRECTORY);
@@ -110,10 +116,15 @@ export class FileUsageStorage implements UsageStorage {
         lines.push(recordToJson(r));
       }
       for (const [day, dayLines] of byDay) await this.appender.append(this.fileOf(day), dayLines.join('\n') + '\n');
+      if (this.idleClose) clearTimeout(this.idleClose);
+      this.idleClose = setTimeout(() => void this.serialized(() => this.appender.closeAll()), IDLE_CLOSE_MS);
+      this.idleClose.unref?.();
     });
   }
 
   async close(): Promise<void> {
+    if (this.idleClose) clearTimeout(this.idleClose);
+    this.idleClose = null;
     await this.serialized(() => this.appender.closeAll());
   }
 
