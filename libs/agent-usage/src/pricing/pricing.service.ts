@@ -54,9 +54,11 @@ export interface UnpricedModel {
   count: number;
 }
 
+const MAX_SAFE_NANO = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * Prices every usage record as it is made (the recorder calls `price`), exactly: rates are parsed
- * from decimals to integers, every bucket is multiplied with BigInt, and the sum is rounded half-up to
+ * from decimals to integers, every bucket is multiplied exactly (see costPico), and the sum is rounded half-up to
  * nano-USD once. Also a calculator for callers (`priceOf`, `estimate`), e.g. to reserve a budget.
  */
 @Injectable()
@@ -148,7 +150,7 @@ export class UsagePricingService implements UsageRecordPricer {
   private settle(outcome: PriceOutcome): { costNanoUsd: number | null; priceSource: string | null } {
     if (outcome.kind !== 'priced') return { costNanoUsd: null, priceSource: null };
     const nano = picoToNano(outcome.pico);
-    if (nano > BigInt(Number.MAX_SAFE_INTEGER)) {
+    if (nano > MAX_SAFE_NANO) {
       throw new RangeError(`cost ${nano} nano-USD from ${outcome.source} exceeds the largest exact number; check that price`);
     }
     return { costNanoUsd: Number(nano), priceSource: outcome.source };
