@@ -92,9 +92,9 @@ export class TrackedCallInvoker {
         } catch (err) {
           refused(err);
         }
-        if (pending) return pending.then(() => this.callAndCapture(frame, original, thisArg, args), refused);
+        if (pending) return pending.then(() => this.callAndCapture(frame, original, thisArg, args, state), refused);
       }
-      return this.callAndCapture(frame, original, thisArg, args);
+      return this.callAndCapture(frame, original, thisArg, args, state);
     });
   }
 
@@ -111,7 +111,11 @@ export class TrackedCallInvoker {
     };
   }
 
-  private callAndCapture(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
+  /**
+   * `state`: the call's context, the store `invoke` opened around this (passed down rather than looked up
+   * again: each AsyncLocalStorage lookup costs on the call path, and the library never replaces a store).
+   */
+  private callAndCapture(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[], state: UsageContextState): unknown {
     let result: unknown;
     try {
       result = original.apply(thisArg, args);
@@ -120,18 +124,16 @@ export class TrackedCallInvoker {
       throw err; // the same object, untouched
     }
     if (result && typeof (result as Promise<unknown>).then === 'function') {
-      const state = usageContextStorage.getStore();
       return (result as Promise<unknown>).then(
         (value) => this.captureOrWrap(value, frame, state),
         (err: unknown) => {
           // The rejection handler runs outside the call's context: record inside it.
-          if (state) usageContextStorage.run(state, () => this.captureFailure(err, frame));
-          else this.captureFailure(err, frame);
+          usageContextStorage.run(state, () => this.captureFailure(err, frame));
           throw err;
         },
       );
     }
-    return this.captureOrWrap(result, frame, usageContextStorage.getStore());
+    return this.captureOrWrap(result, frame, state);
   }
 
   /**
@@ -142,14 +144,14 @@ export class TrackedCallInvoker {
     if (!value || typeof value !== 'object' || recordedResponses.has(value)) return value;
     const watched = this.streams.watch(value, frame, state);
     if (watched !== undefined) return watched;
-    this.capture(value, frame);
+    this.capture(value, frame, state);
     return value;
   }
 
   /** Automatic capture of a tracked method's result: never throws into the agent's call. */
-  private capture(value: unknown, frame: TrackedCallFrame): void {
+  private capture(value: unknown, frame: TrackedCallFrame, state: UsageContextState | undefined): void {
     try {
-      this.recorder.recordResponseOnce(value, NO_EXTRA, frame.parent !== undefined);
+      this.recorder.recordResponseOnce(value, NO_EXTRA, frame.parent !== undefined, state);
     } catch (err) {
       this.recorder.stats.captureErrors++;
       this.recorder.logger.error(

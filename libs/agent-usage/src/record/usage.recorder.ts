@@ -133,14 +133,22 @@ export class UsageRecorder {
    * resolved to off. Throws `InvalidUsageInputError` for bad input (nothing is stored then).
    */
   record(input: UsageRecordInput, detectedProvider: string | null = null, ownRun?: UsageRunState): UsageRecord | null {
-    return this.make(input, null, detectedProvider, ownRun);
+    return this.make(input, null, detectedProvider, ownRun, usageContextStorage.getStore());
   }
 
-  /** `usage`: the counts of one model request found in a response (see `createUsageRecord`). */
-  private make(input: UsageRecordInput, usage: NormalizedUsage | null, detectedProvider: string | null, ownRun: UsageRunState | undefined): UsageRecord | null {
+  /**
+   * `usage`: the counts of one model request found in a response (see `createUsageRecord`); `ctx`: the
+   * current context, looked up once by the caller.
+   */
+  private make(
+    input: UsageRecordInput,
+    usage: NormalizedUsage | null,
+    detectedProvider: string | null,
+    ownRun: UsageRunState | undefined,
+    ctx: UsageContextState | undefined,
+  ): UsageRecord | null {
     // Before any field is read: record(null) is a usage error, not a TypeError. Keys are checked in the factory.
     if (input === null || typeof input !== 'object') assertRecordInput(input);
-    const ctx = usageContextStorage.getStore();
     const frame = ctx?.frame;
     // A declared provider beats the one guessed from the response shape: many providers (Azure, Groq,
     // gateways) answer in OpenAI's shape.
@@ -219,28 +227,28 @@ export class UsageRecorder {
    * `remember`: the response may reach another tracked method of the chain (nested calls), so it is
    * marked as recorded. Top-level results are not marked: a WeakSet entry per call costs the GC.
    */
-  recordResponseOnce(response: unknown, extra: UsageRecordInput, remember: boolean): UsageRecord[] {
+  recordResponseOnce(response: unknown, extra: UsageRecordInput, remember: boolean, ctx = usageContextStorage.getStore()): UsageRecord[] {
     if (typeof response !== 'object' || response === null) return [];
     if (recordedResponses.has(response)) return [];
     const usages = normalizeResponses(response);
     if (usages.length === 0) return [];
     if (remember) recordedResponses.add(response);
-    return this.recordUsages(usages, extra);
+    return this.recordUsages(usages, extra, ctx);
   }
 
   /** One record per normalized model request. */
-  recordUsages(usages: readonly NormalizedUsage[], extra: UsageRecordInput): UsageRecord[] {
+  recordUsages(usages: readonly NormalizedUsage[], extra: UsageRecordInput, ctx = usageContextStorage.getStore()): UsageRecord[] {
     // Outside any run, one response (e.g. an Agents SDK run result with several requests) is one run.
-    const ownRun = usageContextStorage.getStore()?.run ? undefined : newRunState(newUsageId());
+    const ownRun = ctx?.run ? undefined : newRunState(newUsageId());
     // A model call is "chat" unless the caller, the context or @TrackUsage names another category. The
     // counts come from each request; everything else from `extra` (its own counts and marks are ignored).
     if (usages.length === 1) {
-      const r = this.make(extra, usages[0], usages[0].providerName, ownRun);
+      const r = this.make(extra, usages[0], usages[0].providerName, ownRun, ctx);
       return r ? [r] : [];
     }
     const out: UsageRecord[] = [];
     for (const u of usages) {
-      const r = this.make(extra, u, u.providerName, ownRun);
+      const r = this.make(extra, u, u.providerName, ownRun, ctx);
       if (r) out.push(r);
     }
     return out;
