@@ -1,5 +1,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { statSync } from 'node:fs';
+import type { UsageRecord } from '../../interfaces/usage-record.interface';
+import { recordToJson } from '../usage-record.json';
 
 /** Day files kept open at once (a batch usually touches one or two days). */
 const MAX_OPEN = 4;
@@ -15,7 +17,8 @@ const MAX_OPEN = 4;
 export class DayFileAppender {
   private readonly handles = new Map<string, { fh: FileHandle; dev: number; ino: number }>();
 
-  async append(path: string, text: string): Promise<void> {
+  /** Appends `buf` (valid until this resolves). */
+  async append(path: string, buf: Buffer): Promise<void> {
     let h = this.handles.get(path);
     if (h && !sameFile(path, h.dev, h.ino)) {
       this.handles.delete(path);
@@ -28,7 +31,6 @@ export class DayFileAppender {
       const st = await fh.stat();
       this.handles.set(path, (h = { fh, dev: st.dev, ino: st.ino }));
     }
-    const buf = Buffer.from(text, 'utf8');
     let off = 0;
     // A regular file takes the whole buffer in one write; the loop only covers a short write.
     while (off < buf.length) off += (await h.fh.write(buf, off, buf.length - off)).bytesWritten;
@@ -45,6 +47,38 @@ export class DayFileAppender {
     const all = [...this.handles.values()];
     this.handles.clear();
     for (const h of all) await h.fh.close().catch(() => undefined);
+  }
+}
+
+/** Buffers above this are not kept between batches (a batch of large metadata should not pin memory). */
+const KEEP_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Records as JSON lines, encoded straight into one reused buffer. Joining a batch's lines into one string
+ * and then encoding it allocated two copies of the batch (a few MB each, in large-object space) per write:
+ * measured as the largest single cost of the driver's write, above JSON.stringify itself.
+ */
+export class LinesEncoder {
+  private buf = Buffer.allocUnsafe(1024 * 1024);
+
+  /** The lines of `records`, each ending in a newline; the buffer is valid until the next call. */
+  encode(records: readonly UsageRecord[]): Buffer {
+    let off = 0;
+    for (const r of records) {
+      const line = recordToJson(r);
+      // At most 3 bytes per UTF-16 code unit, plus the newline.
+      const need = off + line.length * 3 + 1;
+      if (need > this.buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+        this.buf.copy(bigger, 0, 0, off);
+        this.buf = bigger;
+      }
+      off += this.buf.write(line, off, 'utf8');
+      this.buf[off++] = 0x0a;
+    }
+    const out = this.buf.subarray(0, off);
+    if (this.buf.length > KEEP_BYTES) this.buf = Buffer.allocUnsafe(1024 * 1024); // `out` keeps the big one alive until written
+    return out;
   }
 }
 

@@ -20,8 +20,8 @@ import {
   identityOf,
   matchesFilters,
 } from '../../query/in-memory-query';
-import { recordFromJson, recordToJson } from '../usage-record.json';
-import { DayFileAppender } from './day-file.appender';
+import { recordFromJson } from '../usage-record.json';
+import { DayFileAppender, LinesEncoder } from './day-file.appender';
 
 const FILE_RE = /^usage-(\d{4}-\d{2}-\d{2})\.jsonl$/;
 /** Day files stay open this long after the last write (a busy writer writes far more often than this). */
@@ -46,6 +46,7 @@ export class FileUsageStorage implements UsageStorage {
   /** The spool would be a second copy on the same disk: the writer does not spill slow batches to it. */
   readonly localDisk = true;
   private readonly appender = new DayFileAppender();
+  private readonly encoder = new LinesEncoder();
   /** Closes the day files once writes pause (a store used without `close()` must not hold descriptors). */
   private idleClose: NodeJS.Timeout | null = null;
 
@@ -98,24 +99,18 @@ export class FileUsageStorage implements UsageStorage {
    */
   async write(records: readonly UsageRecord[]): Promise<void> {
     return this.serialized(async () => {
-      // Most batches fall on one UTC day: the day is derived from the epoch day number, its text computed
-      // once per day change rather than a toISOString per record.
-      let dayNumber = NaN;
-      let lines: string[] = [];
-      const byDay = new Map<string, string[]>();
+      // Records grouped by epoch day number (a batch spans a day or two): no date text per record.
+      const byDay = new Map<number, UsageRecord[]>();
       for (const r of records) {
-        const ms = r.recordedAt.getTime();
-        const d = Math.floor(ms / 86_400_000);
-        if (d !== dayNumber) {
-          dayNumber = d;
-          const day = new Date(d * 86_400_000).toISOString().slice(0, 10);
-          let l = byDay.get(day);
-          if (!l) byDay.set(day, (l = []));
-          lines = l;
-        }
-        lines.push(recordToJson(r));
+        const d = Math.floor(r.recordedAt.getTime() / 86_400_000);
+        const list = byDay.get(d);
+        if (list) list.push(r);
+        else byDay.set(d, [r]);
       }
-      for (const [day, dayLines] of byDay) await this.appender.append(this.fileOf(day), dayLines.join('\n') + '\n');
+      for (const [d, dayRecords] of byDay) {
+        const day = new Date(d * 86_400_000).toISOString().slice(0, 10);
+        await this.appender.append(this.fileOf(day), this.encoder.encode(dayRecords));
+      }
       if (this.idleClose) clearTimeout(this.idleClose);
       this.idleClose = setTimeout(() => void this.serialized(() => this.appender.closeAll()), IDLE_CLOSE_MS);
       this.idleClose.unref?.();
