@@ -33,10 +33,8 @@ function refill(): void {
     }
     text[t + 8] = text[t + 13] = text[t + 18] = text[t + 23] = 0x2d; // '-'
   }
+  // The buffers are overwritten at the next refill; the bytes are the ids themselves, nothing else.
   ids = text.toString('latin1');
-  // The random bytes are not kept once written out as text.
-  random.fill(0);
-  text.fill(0);
   next = 0;
 }
 
