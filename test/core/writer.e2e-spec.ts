@@ -167,14 +167,16 @@ describe('buffered writer against a slow store', () => {
         wrote();
       },
     });
-    const w = new UsageStorageWriter('steady', slow, options(dir, { batchSize: 20, flushIntervalMs: 150, maxBufferedRecords: 100_000 }), quiet);
+    const w = new UsageStorageWriter('steady', slow, options(dir, { batchSize: 20, flushIntervalMs: 400, maxBufferedRecords: 100_000 }), quiet);
     await w.open();
     const spilled = jest.spyOn((w as any).spool, 'add');
     const records = conformanceRecords(30_000, 8);
     let next = 0;
     const t0 = Date.now();
     let queued = 10;
-    while (Date.now() - t0 < 750 && next + 20 <= records.length) {
+    // Three intervals of traffic; the interval is long enough that a stalled event loop on a busy CI machine
+    // does not make two rounds 400 ms apart.
+    while (Date.now() - t0 < 1300 && next + 20 <= records.length) {
       const write = new Promise<void>((r) => (wrote = r));
       for (const r of records.slice(next, next + (next === 0 ? 30 : 20))) w.enqueue(r);
       next += next === 0 ? 30 : 20;
