@@ -23,7 +23,7 @@ export const DIST_DIR = join(__dirname, '..', 'libs', 'agent-usage', 'dist');
 
 export type DriverName = 'memory' | 'file' | 'database' | 'cache';
 export const ALL_DRIVERS: DriverName[] = ['memory', 'file', 'database', 'cache'];
-export type Part = 'overhead' | 'ingest' | 'query' | 'memory';
+export type Part = 'overhead' | 'ingest' | 'query' | 'memory' | 'scaleout' | 'footprint';
 
 export interface BenchConfig {
   quick: boolean;
@@ -275,14 +275,14 @@ export async function pgClient(): Promise<import('pg').Client> {
   return c;
 }
 
-/** The tables the database driver creates for a bench tag (ledger, daily rollup, per-user daily rollup). */
-/** Every table the database driver makes under a bench tag (the ledger last: its partitions go with it). */
+/** Every table the database driver creates for a bench tag: per-user daily rollup, daily rollup, ledger, the two hourly rollups. */
+// The hourly rollups come last: callers index the first three (dropping a partitioned ledger drops its partitions).
 export const driverTables = (tag: string): string[] => [
   `bench_${tag}_daily_users`,
   `bench_${tag}_daily`,
+  `bench_${tag}_records`,
   `bench_${tag}_daily_hours`,
   `bench_${tag}_daily_hour_totals`,
-  `bench_${tag}_records`,
 ];
 
 /** Drops only tables this bench created (the name pattern is checked, never a user's table). */

@@ -4,7 +4,7 @@
  * ratio falls below its floor).
  *
  * Each part runs in a child process of its own: a clean heap and JIT for the timings and the memory
- * samples, and `--expose-gc` there. Options: --quick, --parts=overhead,ingest,query,memory,
+ * samples, and `--expose-gc` there. Options: --quick, --parts=overhead,ingest,query,memory,scaleout,footprint,
  * --drivers=memory,file,database,cache, --out=<file>.
  */
 import { fork } from 'node:child_process';
@@ -14,7 +14,7 @@ import { ALL_DRIVERS, type BenchConfig, type DriverName, type Part, driverProble
 import { HEAP_CAP_MB, type MemoryProgress, memoryCrashRow } from './memory.bench';
 import { type PartResult, describeEnvironment, renderReport, renderTable } from './report';
 
-const PARTS: Part[] = ['overhead', 'ingest', 'query', 'memory'];
+const PARTS: Part[] = ['overhead', 'ingest', 'query', 'memory', 'scaleout', 'footprint'];
 
 function arg(name: string): string | undefined {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -31,6 +31,10 @@ async function runPart(part: Part, cfg: BenchConfig): Promise<PartResult> {
       return (await import('./query.bench')).runQuery(cfg);
     case 'memory':
       return (await import('./memory.bench')).runMemory(cfg);
+    case 'scaleout':
+      return { rows: await (await import('./multiprocess.bench')).runMultiprocess(cfg), findings: [] };
+    case 'footprint':
+      return { rows: await (await import('./footprint.bench')).runFootprint(cfg), findings: [] };
   }
 }
 

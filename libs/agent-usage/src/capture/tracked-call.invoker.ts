@@ -1,15 +1,18 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
-import { DEFAULT_CATEGORY } from '../interfaces/usage-record.interface';
+import { DEFAULT_CATEGORY, type UsageRecordInput } from '../interfaces/usage-record.interface';
 import { USAGE_TRACKING_OPTIONS } from '../common/usage-tracking.constants';
 import { TrackedCallFrame, UsageContextState, newRunState, usageContextStorage } from '../context/usage-context';
+import { newUsageId } from '../record/usage-id';
 import { UsageRecorder } from '../record/usage.recorder';
 import { recordedResponses } from '../record/recorded-responses';
 import { agentNameOf } from '../record/tracking.policy';
 import { UsageBudgetService } from '../budgets/budget.service';
 import { errorTypeOf, recordedErrors } from './call-errors';
 import { UsageStreamCapture } from './usage-stream.capture';
+
+/** The `extra` of an automatic capture: nothing beyond the response (one shared object, not one per call). */
+const NO_EXTRA: Readonly<UsageRecordInput> = Object.freeze({});
 
 /** What a call guard (e.g. a hard budget) sees before a tracked method runs. */
 export interface UsageCallInfo {
@@ -66,7 +69,7 @@ export class TrackedCallInvoker {
       metadata: parent?.metadata,
       trackingOverride: parent?.trackingOverride,
       // The outermost tracked call opens the run; nested calls share it.
-      run: parent?.run ?? newRunState(randomUUID()),
+      run: parent?.run ?? newRunState(newUsageId()),
       routeAgentName: parent?.routeAgentName,
       frame,
     };
@@ -89,9 +92,9 @@ export class TrackedCallInvoker {
         } catch (err) {
           refused(err);
         }
-        if (pending) return pending.then(() => this.callAndCapture(frame, original, thisArg, args), refused);
+        if (pending) return pending.then(() => this.callAndCapture(frame, original, thisArg, args, state), refused);
       }
-      return this.callAndCapture(frame, original, thisArg, args);
+      return this.callAndCapture(frame, original, thisArg, args, state);
     });
   }
 
@@ -108,7 +111,11 @@ export class TrackedCallInvoker {
     };
   }
 
-  private callAndCapture(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[]): unknown {
+  /**
+   * `state`: the call's context, the store `invoke` opened around this (passed down rather than looked up
+   * again: each AsyncLocalStorage lookup costs on the call path, and the library never replaces a store).
+   */
+  private callAndCapture(frame: TrackedCallFrame, original: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[], state: UsageContextState): unknown {
     let result: unknown;
     try {
       result = original.apply(thisArg, args);
@@ -117,18 +124,16 @@ export class TrackedCallInvoker {
       throw err; // the same object, untouched
     }
     if (result && typeof (result as Promise<unknown>).then === 'function') {
-      const state = usageContextStorage.getStore();
       return (result as Promise<unknown>).then(
         (value) => this.captureOrWrap(value, frame, state),
         (err: unknown) => {
           // The rejection handler runs outside the call's context: record inside it.
-          if (state) usageContextStorage.run(state, () => this.captureFailure(err, frame));
-          else this.captureFailure(err, frame);
+          usageContextStorage.run(state, () => this.captureFailure(err, frame));
           throw err;
         },
       );
     }
-    return this.captureOrWrap(result, frame, usageContextStorage.getStore());
+    return this.captureOrWrap(result, frame, state);
   }
 
   /**
@@ -139,14 +144,14 @@ export class TrackedCallInvoker {
     if (!value || typeof value !== 'object' || recordedResponses.has(value)) return value;
     const watched = this.streams.watch(value, frame, state);
     if (watched !== undefined) return watched;
-    this.capture(value, frame);
+    this.capture(value, frame, state);
     return value;
   }
 
   /** Automatic capture of a tracked method's result: never throws into the agent's call. */
-  private capture(value: unknown, frame: TrackedCallFrame): void {
+  private capture(value: unknown, frame: TrackedCallFrame, state: UsageContextState | undefined): void {
     try {
-      this.recorder.recordResponseOnce(value, {}, frame.parent !== undefined);
+      this.recorder.recordResponseOnce(value, NO_EXTRA, frame.parent !== undefined, state);
     } catch (err) {
       this.recorder.stats.captureErrors++;
       this.recorder.logger.error(

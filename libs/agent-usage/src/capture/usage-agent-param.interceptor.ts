@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { BadRequestException, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Observable } from 'rxjs';
 import { MAX_ATTRIBUTION_LENGTH, USAGE_AGENT_PARAM_METADATA } from '../common/usage-tracking.constants';
 import { newRunState, usageContextStorage, type UsageContextState } from '../context/usage-context';
+import { newUsageId } from '../record/usage-id';
 
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
@@ -27,7 +27,7 @@ export class UsageAgentParamInterceptor implements NestInterceptor {
       );
     }
     const parent = usageContextStorage.getStore();
-    const state: UsageContextState = { ...parent, routeAgentName: value, run: parent?.run ?? newRunState(randomUUID()) };
+    const state: UsageContextState = { ...parent, routeAgentName: value, run: parent?.run ?? newRunState(newUsageId()) };
     // The handler runs when the stream is subscribed (not when `handle()` returns): subscribe inside the context.
     return new Observable((subscriber) => usageContextStorage.run(state, () => next.handle().subscribe(subscriber)));
   }

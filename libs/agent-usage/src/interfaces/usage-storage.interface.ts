@@ -43,6 +43,13 @@ export interface UsageStorageContext {
 export interface UsageStorage {
   /** Records per `write` this driver works best with; `writer.batchSize` in the options wins. */
   readonly writeBatchSize?: number;
+  /**
+   * True when the store writes to local disk the way the spool does (the file driver): records waiting
+   * behind a slow write are then not copied to the spool, which would only write them to the same disk a
+   * second time (and read them back later) while the store is already falling behind. The buffer bound
+   * (`maxBufferedRecords`) and the store-down path still spool.
+   */
+  readonly localDisk?: boolean;
   init?(context: UsageStorageContext): Promise<void> | void;
   write(records: readonly UsageRecord[]): Promise<void>;
   list(filters: NormalizedUsageFilters, limit: number, offset: number): Promise<UsageRecord[]>;

@@ -50,7 +50,9 @@ export class PriceBook {
   private readonly regexes: { re: RegExp; group: OverrideGroup }[] = [];
   private readonly agents = new Map<string, AgentCard>();
   private readonly table: BundledPriceTable | null;
-  private readonly cache = new Map<string, readonly PriceCandidate[]>();
+  /** By provider name as given, then model name: no key string is built per call (two lookups instead). */
+  private readonly cache = new Map<string | null, Map<string, readonly PriceCandidate[]>>();
+  private cached = 0;
   private readonly deployments = new Map<string, string>();
   /** pico-USD per unit, by category. */
   private readonly operations = new Map<string, bigint>();
@@ -98,10 +100,10 @@ export class PriceBook {
 
   /** The ordered candidates for a model name (cached). */
   candidates(modelName: string, providerName: string | null): readonly PriceCandidate[] {
-    const provider = providerName ? providerName.toLowerCase() : null;
-    const key = `${provider ?? ''}\u0000${modelName}`;
-    let found = this.cache.get(key);
+    let byModel = this.cache.get(providerName || null);
+    let found = byModel?.get(modelName);
     if (found) return found;
+    const provider = providerName ? providerName.toLowerCase() : null;
     const list: PriceCandidate[] = [];
     const fits = (g: OverrideGroup) => g.provider === null || g.provider === provider;
     // A deployment name is priced as the model it serves; overrides naming the deployment come first.
@@ -114,8 +116,14 @@ export class PriceBook {
     if (fromTable) list.push(fromTable);
     found = list;
     // Model names can come from responses: bound the cache instead of letting it grow without end.
-    if (this.cache.size >= MAX_CACHED_MODEL_NAMES) this.cache.clear();
-    this.cache.set(key, found);
+    if (this.cached >= MAX_CACHED_MODEL_NAMES) {
+      this.cache.clear();
+      this.cached = 0;
+      byModel = undefined;
+    }
+    if (!byModel) this.cache.set(providerName || null, (byModel = new Map()));
+    byModel.set(modelName, found);
+    this.cached++;
     return found;
   }
 

@@ -54,12 +54,31 @@ export function costPico(card: RateCard, c: PricedCounts): bigint {
   const input = Math.max(c.inputTokens ?? 0, cached + written);
   const reasoning = c.reasoningTokens ?? 0;
   const output = Math.max(c.outputTokens ?? 0, reasoning);
+  const rIn = rateAt(card.input, input);
+  const rCached = rateAt(card.cachedInput, input);
+  const rWrite = rateAt(card.cacheWrite, input);
+  const rOut = rateAt(card.output, input);
+  const rReason = rateAt(card.reasoning, input);
+  // This runs once per model call: about seventeen BigInt operations (each one an allocation) when a few
+  // Number operations are exact. They are exact here: every term is a product of non-negative integers,
+  // so each term and each partial sum is at most the total, and a total within 2^53 - 1 means none was
+  // rounded (a rounded term would exceed 2^53 and so would the total). Otherwise: BigInt, as before.
+  if (rIn >= 0n && rCached >= 0n && rWrite >= 0n && rOut >= 0n && rReason >= 0n && card.perRequest >= 0n) {
+    const total =
+      (input - cached - written) * Number(rIn) +
+      cached * Number(rCached) +
+      written * Number(rWrite) +
+      (output - reasoning) * Number(rOut) +
+      reasoning * Number(rReason) +
+      c.requests * Number(card.perRequest);
+    if (total <= Number.MAX_SAFE_INTEGER) return BigInt(total);
+  }
   return (
-    BigInt(input - cached - written) * rateAt(card.input, input) +
-    BigInt(cached) * rateAt(card.cachedInput, input) +
-    BigInt(written) * rateAt(card.cacheWrite, input) +
-    BigInt(output - reasoning) * rateAt(card.output, input) +
-    BigInt(reasoning) * rateAt(card.reasoning, input) +
+    BigInt(input - cached - written) * rIn +
+    BigInt(cached) * rCached +
+    BigInt(written) * rWrite +
+    BigInt(output - reasoning) * rOut +
+    BigInt(reasoning) * rReason +
     BigInt(c.requests) * card.perRequest
   );
 }

@@ -54,9 +54,11 @@ export interface UnpricedModel {
   count: number;
 }
 
+const MAX_SAFE_NANO = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * Prices every usage record as it is made (the recorder calls `price`), exactly: rates are parsed
- * from decimals to integers, every bucket is multiplied with BigInt, and the sum is rounded half-up to
+ * from decimals to integers, every bucket is multiplied exactly (see costPico), and the sum is rounded half-up to
  * nano-USD once. Also a calculator for callers (`priceOf`, `estimate`), e.g. to reserve a budget.
  */
 @Injectable()
@@ -74,26 +76,44 @@ export class UsagePricingService implements UsageRecordPricer {
     this.enabled = pricing.enabled !== false;
   }
 
+  private readonly query1: PriceQuery & { queries: number } = {
+    modelName: null,
+    providerName: null,
+    agentName: null,
+    category: '',
+    units: null,
+    inputTokens: null,
+    cachedInputTokens: null,
+    cacheWriteTokens: null,
+    outputTokens: null,
+    reasoningTokens: null,
+    requests: 0,
+    queries: 0,
+    usageMissing: false,
+    at: new Date(0),
+  };
+
   /** UsageRecordPricer: runs on the agent's call path, synchronously; never throws. */
   price(record: UsageRecord): { costNanoUsd: number | null; priceSource: string | null } {
     try {
-      const outcome = this.book.price({
-        modelName: record.modelName,
-        providerName: record.providerName,
-        agentName: record.agentName,
-        category: record.category,
-        units: record.units,
-        inputTokens: record.inputTokens,
-        cachedInputTokens: record.cachedInputTokens,
-        cacheWriteTokens: record.cacheWriteTokens,
-        outputTokens: record.outputTokens,
-        reasoningTokens: record.reasoningTokens,
-        requests: record.requests,
-        // A record outside any run is a query of its own; in a run, only the agent's first record is.
-        queries: record.runId === null || record.agentRunStart ? 1 : 0,
-        usageMissing: record.usageMissing,
-        at: record.recordedAt,
-      });
+      // One query object refilled per record (the book reads it synchronously and keeps none of it).
+      const q = this.query1;
+      q.modelName = record.modelName;
+      q.providerName = record.providerName;
+      q.agentName = record.agentName;
+      q.category = record.category;
+      q.units = record.units;
+      q.inputTokens = record.inputTokens;
+      q.cachedInputTokens = record.cachedInputTokens;
+      q.cacheWriteTokens = record.cacheWriteTokens;
+      q.outputTokens = record.outputTokens;
+      q.reasoningTokens = record.reasoningTokens;
+      q.requests = record.requests;
+      // A record outside any run is a query of its own; in a run, only the agent's first record is.
+      q.queries = record.runId === null || record.agentRunStart ? 1 : 0;
+      q.usageMissing = record.usageMissing;
+      q.at = record.recordedAt;
+      const outcome = this.book.price(q);
       if (outcome.kind === 'unknown-model') this.noteUnpriced(record.modelName, record.providerName);
       return this.settle(outcome);
     } catch (err) {
@@ -130,7 +150,7 @@ export class UsagePricingService implements UsageRecordPricer {
   private settle(outcome: PriceOutcome): { costNanoUsd: number | null; priceSource: string | null } {
     if (outcome.kind !== 'priced') return { costNanoUsd: null, priceSource: null };
     const nano = picoToNano(outcome.pico);
-    if (nano > BigInt(Number.MAX_SAFE_INTEGER)) {
+    if (nano > MAX_SAFE_NANO) {
       throw new RangeError(`cost ${nano} nano-USD from ${outcome.source} exceeds the largest exact number; check that price`);
     }
     return { costNanoUsd: Number(nano), priceSource: outcome.source };

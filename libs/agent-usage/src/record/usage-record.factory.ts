@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { MAX_ATTRIBUTION_LENGTH } from '../common/usage-tracking.constants';
 import { InvalidUsageInputError, unknownKeyError } from '../common/usage.errors';
 import { assertTokenRelations, countOf } from '../common/token-counts';
+import type { NormalizedUsage } from '../normalize/normalize-usage';
+import { newUsageId } from './usage-id';
 import { ATTRIBUTION_FIELDS, DEFAULT_CATEGORY, TOKEN_FIELDS, type UsageRecord, type UsageRecordInput } from '../interfaces/usage-record.interface';
 
 /**
@@ -65,8 +66,16 @@ export function assertRecordInput(input: unknown, field = 'record'): asserts inp
   }
 }
 
+/**
+ * The last accepted value per attribution field. Agent, model, provider and category names repeat from
+ * record to record (mostly the very same string objects, from decorators and responses): an equal string
+ * was checked already, which skips two regular expressions per field on the call path.
+ */
+const lastAccepted = new Map<string, string>();
+
 function text(field: string, value: unknown): string | null {
   if (value === undefined || value === null) return null;
+  if (typeof value === 'string' && lastAccepted.get(field) === value) return value;
   if (
     typeof value !== 'string' ||
     value.length === 0 ||
@@ -80,6 +89,7 @@ function text(field: string, value: unknown): string | null {
       value,
     );
   }
+  lastAccepted.set(field, value);
   return value;
 }
 
@@ -118,6 +128,9 @@ function instant(value: unknown): Date {
  * this runs once per model call). Throws `InvalidUsageInputError` naming the first bad field; nothing is
  * stored in that case. Kept allocation-light: it runs on the agent's call path.
  */
+/** The count fields, from the input or from a normalized response. */
+type TokenCountsOf = Pick<UsageRecordInput, 'inputTokens' | 'cachedInputTokens' | 'cacheWriteTokens' | 'outputTokens' | 'reasoningTokens' | 'totalTokens'>;
+
 /** Attribution used where the input leaves a field out (from the call chain). */
 export interface UsageRecordFill {
   agentName: string | null;
@@ -133,20 +146,26 @@ export interface UsageRecordFill {
   runId?: string | null;
 }
 
-export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFill): UsageRecord {
+/**
+ * `usage`: counts normalized from a model response (automatic capture). They replace the input's counts,
+ * its `usageMissing` and run marks, and name the model when the input does not: the same record as for an
+ * input object holding them, without building that 26-field object per model call.
+ */
+export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFill, usage?: NormalizedUsage): UsageRecord {
   assertRecordInput(input);
+  const counts: TokenCountsOf = usage ?? input;
   let id: string;
-  if (input.id === undefined || input.id === null) id = randomUUID();
+  if (input.id === undefined || input.id === null) id = newUsageId();
   else if (typeof input.id !== 'string' || input.id.length === 0 || input.id.length > MAX_ID_LENGTH || CONTROL_CHARS.test(input.id)) {
     throw new InvalidUsageInputError('id', `a string of 1 to ${MAX_ID_LENGTH} printable characters`, input.id);
   } else id = input.id;
 
-  const inputTokens = countOf('inputTokens', input.inputTokens);
-  const cachedInputTokens = countOf('cachedInputTokens', input.cachedInputTokens);
-  const cacheWriteTokens = countOf('cacheWriteTokens', input.cacheWriteTokens);
-  const outputTokens = countOf('outputTokens', input.outputTokens);
-  const reasoningTokens = countOf('reasoningTokens', input.reasoningTokens);
-  let totalTokens = countOf('totalTokens', input.totalTokens);
+  const inputTokens = countOf('inputTokens', counts.inputTokens);
+  const cachedInputTokens = countOf('cachedInputTokens', counts.cachedInputTokens);
+  const cacheWriteTokens = countOf('cacheWriteTokens', counts.cacheWriteTokens);
+  const outputTokens = countOf('outputTokens', counts.outputTokens);
+  const reasoningTokens = countOf('reasoningTokens', counts.reasoningTokens);
+  let totalTokens = countOf('totalTokens', counts.totalTokens);
   assertTokenRelations(inputTokens, cachedInputTokens, cacheWriteTokens, outputTokens, reasoningTokens);
   if (totalTokens === null && inputTokens !== null && outputTokens !== null) {
     totalTokens = inputTokens + outputTokens;
@@ -165,14 +184,17 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
   if (input.success !== undefined && typeof input.success !== 'boolean') {
     throw new InvalidUsageInputError('success', 'a boolean', input.success);
   }
-  if (input.usageMissing !== undefined && typeof input.usageMissing !== 'boolean') {
-    throw new InvalidUsageInputError('usageMissing', 'a boolean', input.usageMissing);
+  const givenMissing = usage ? usage.usageMissing : input.usageMissing;
+  if (givenMissing !== undefined && typeof givenMissing !== 'boolean') {
+    throw new InvalidUsageInputError('usageMissing', 'a boolean', givenMissing);
   }
-  if (input.runStart !== undefined && typeof input.runStart !== 'boolean') {
-    throw new InvalidUsageInputError('runStart', 'a boolean', input.runStart);
+  const runStart = usage ? undefined : input.runStart;
+  const agentRunStart = usage ? undefined : input.agentRunStart;
+  if (runStart !== undefined && typeof runStart !== 'boolean') {
+    throw new InvalidUsageInputError('runStart', 'a boolean', runStart);
   }
-  if (input.agentRunStart !== undefined && typeof input.agentRunStart !== 'boolean') {
-    throw new InvalidUsageInputError('agentRunStart', 'a boolean', input.agentRunStart);
+  if (agentRunStart !== undefined && typeof agentRunStart !== 'boolean') {
+    throw new InvalidUsageInputError('agentRunStart', 'a boolean', agentRunStart);
   }
   const costNanoUsd = countOf('costNanoUsd', input.costNanoUsd);
   const units = countOf('units', input.units);
@@ -198,14 +220,14 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
   }
   // A per-unit operation (units given) is not a model response without usage: its units are its usage.
   const usageMissing =
-    input.usageMissing ?? (inputTokens === null && outputTokens === null && totalTokens === null && units === null);
+    givenMissing ?? (inputTokens === null && outputTokens === null && totalTokens === null && units === null);
   return {
     id,
     agentName: text('agentName', input.agentName ?? fill?.agentName),
     userId: text('userId', input.userId ?? fill?.userId),
     group: text('group', input.group ?? fill?.group),
     chatName: text('chatName', input.chatName ?? fill?.chatName),
-    modelName: text('modelName', input.modelName ?? fill?.modelName),
+    modelName: text('modelName', input.modelName ?? usage?.modelName ?? fill?.modelName),
     providerName: text('providerName', input.providerName ?? fill?.providerName),
     category: text('category', input.category ?? fill?.category) ?? DEFAULT_CATEGORY,
     units,
@@ -219,8 +241,8 @@ export function createUsageRecord(input: UsageRecordInput, fill?: UsageRecordFil
     success: input.success ?? true,
     usageMissing,
     runId: text('runId', input.runId === undefined ? (fill?.runId ?? null) : input.runId),
-    runStart: input.runStart ?? false,
-    agentRunStart: input.agentRunStart ?? false,
+    runStart: runStart ?? false,
+    agentRunStart: agentRunStart ?? false,
     errorType: text('errorType', input.errorType),
     costNanoUsd,
     priceSource: text('priceSource', input.priceSource),

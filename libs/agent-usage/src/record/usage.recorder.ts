@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { UsageRecord, UsageRecordInput } from '../interfaces/usage-record.interface';
 import type { UsageTrackingModuleOptions } from '../interfaces/usage-tracking-options.interface';
@@ -7,7 +6,8 @@ import { UsageStorageRegistry, storageNamesOf } from '../storage/usage-storage.r
 import { TrackedCallFrame, UsageContextState, UsageRunState, newRunState, usageContextStorage } from '../context/usage-context';
 import { normalizeResponses } from '../normalize/normalize-responses';
 import type { NormalizedUsage } from '../normalize/normalize-usage';
-import { assertRecordInput, createUsageRecord } from './usage-record.factory';
+import { type UsageRecordFill, assertRecordInput, createUsageRecord } from './usage-record.factory';
+import { newUsageId } from './usage-id';
 import { InvalidUsageInputError } from '../common/usage.errors';
 import { recordedResponses } from './recorded-responses';
 import { agentNameOf, decideTracking } from './tracking.policy';
@@ -73,6 +73,21 @@ export class UsageRecorder {
   /** Driver names per decorator / provider-config object that names a storage. */
   private readonly targetsByLevel = new WeakMap<object, string[]>();
   readonly stats: UsageRecorderStats = { recorded: 0, skipped: 0, captureErrors: 0, listenerErrors: 0 };
+  /**
+   * The attribution handed to the factory, refilled per record instead of allocated: the factory reads it
+   * synchronously and keeps none of it (only `metadata`'s value, which is the context's own object).
+   */
+  private readonly fill: Required<UsageRecordFill> = {
+    agentName: null,
+    userId: null,
+    group: null,
+    chatName: null,
+    providerName: null,
+    modelName: null,
+    metadata: null,
+    category: null,
+    runId: null,
+  };
 
   constructor(
     @Inject(USAGE_TRACKING_OPTIONS) private readonly options: UsageTrackingModuleOptions,
@@ -118,9 +133,22 @@ export class UsageRecorder {
    * resolved to off. Throws `InvalidUsageInputError` for bad input (nothing is stored then).
    */
   record(input: UsageRecordInput, detectedProvider: string | null = null, ownRun?: UsageRunState): UsageRecord | null {
+    return this.make(input, null, detectedProvider, ownRun, usageContextStorage.getStore());
+  }
+
+  /**
+   * `usage`: the counts of one model request found in a response (see `createUsageRecord`); `ctx`: the
+   * current context, looked up once by the caller.
+   */
+  private make(
+    input: UsageRecordInput,
+    usage: NormalizedUsage | null,
+    detectedProvider: string | null,
+    ownRun: UsageRunState | undefined,
+    ctx: UsageContextState | undefined,
+  ): UsageRecord | null {
     // Before any field is read: record(null) is a usage error, not a TypeError. Keys are checked in the factory.
     if (input === null || typeof input !== 'object') assertRecordInput(input);
-    const ctx = usageContextStorage.getStore();
     const frame = ctx?.frame;
     // A declared provider beats the one guessed from the response shape: many providers (Azure, Groq,
     // gateways) answer in OpenAI's shape.
@@ -131,7 +159,7 @@ export class UsageRecorder {
       detectedProvider ??
       this.options.defaultProvider ??
       null;
-    const modelName = input.modelName ?? frame?.methodMeta?.model ?? frame?.classMeta?.model ?? null;
+    const modelName = input.modelName ?? usage?.modelName ?? frame?.methodMeta?.model ?? frame?.classMeta?.model ?? null;
     // Outside any tracked call an explicit record is kept unless a runtime override says no.
     let targets: readonly string[] | null = frame
       ? this.targetsOf(frame, ctx, providerName, modelName)
@@ -144,21 +172,26 @@ export class UsageRecorder {
       return null;
     }
     const run = ctx?.run ?? ownRun;
-    const record = createUsageRecord(input, {
-      agentName: (frame ? agentNameOf(frame, ctx) : (ctx?.routeAgentName ?? ctx?.agentName)) ?? null,
-      userId: ctx?.userId ?? null,
-      group: ctx?.group ?? frame?.methodMeta?.group ?? frame?.classMeta?.group ?? null,
-      chatName: ctx?.chatName ?? null,
-      providerName,
-      modelName,
-      metadata: ctx?.metadata ?? null,
-      category: ctx?.category ?? frame?.methodMeta?.category ?? frame?.classMeta?.category ?? null,
-      runId: run?.id ?? null,
-    });
+    const fill = this.fill;
+    fill.agentName = (frame ? agentNameOf(frame, ctx) : (ctx?.routeAgentName ?? ctx?.agentName)) ?? null;
+    fill.userId = ctx?.userId ?? null;
+    fill.group = ctx?.group ?? frame?.methodMeta?.group ?? frame?.classMeta?.group ?? null;
+    fill.chatName = ctx?.chatName ?? null;
+    fill.providerName = providerName;
+    fill.modelName = modelName;
+    fill.metadata = ctx?.metadata ?? null;
+    fill.category = ctx?.category ?? frame?.methodMeta?.category ?? frame?.classMeta?.category ?? null;
+    fill.runId = run?.id ?? null;
+    let record: UsageRecord;
+    try {
+      record = createUsageRecord(input, fill, usage ?? undefined);
+    } finally {
+      fill.metadata = null; // not kept alive by the recorder between records
+    }
     // Marks are set only on a record that is really made (a rejected input must not use up the run's start);
-    // marks given in the input win.
+    // marks given in the input win (a response's counts carry none).
     if (record.runId !== null) {
-      const given = input.runStart !== undefined || input.agentRunStart !== undefined;
+      const given = usage === null && (input.runStart !== undefined || input.agentRunStart !== undefined);
       markRun(record, record.runId === run?.id ? run : this.namedRun(record.runId), given);
     }
     if (this.pricer && input.costNanoUsd === undefined) {
@@ -194,53 +227,28 @@ export class UsageRecorder {
    * `remember`: the response may reach another tracked method of the chain (nested calls), so it is
    * marked as recorded. Top-level results are not marked: a WeakSet entry per call costs the GC.
    */
-  recordResponseOnce(response: unknown, extra: UsageRecordInput, remember: boolean): UsageRecord[] {
+  recordResponseOnce(response: unknown, extra: UsageRecordInput, remember: boolean, ctx = usageContextStorage.getStore()): UsageRecord[] {
     if (typeof response !== 'object' || response === null) return [];
     if (recordedResponses.has(response)) return [];
     const usages = normalizeResponses(response);
     if (usages.length === 0) return [];
     if (remember) recordedResponses.add(response);
-    return this.recordUsages(usages, extra);
+    return this.recordUsages(usages, extra, ctx);
   }
 
   /** One record per normalized model request. */
-  recordUsages(usages: readonly NormalizedUsage[], extra: UsageRecordInput): UsageRecord[] {
+  recordUsages(usages: readonly NormalizedUsage[], extra: UsageRecordInput, ctx = usageContextStorage.getStore()): UsageRecord[] {
     // Outside any run, one response (e.g. an Agents SDK run result with several requests) is one run.
-    const ownRun = usageContextStorage.getStore()?.run ? undefined : newRunState(randomUUID());
+    const ownRun = ctx?.run ? undefined : newRunState(newUsageId());
+    // A model call is "chat" unless the caller, the context or @TrackUsage names another category. The
+    // counts come from each request; everything else from `extra` (its own counts and marks are ignored).
+    if (usages.length === 1) {
+      const r = this.make(extra, usages[0], usages[0].providerName, ownRun, ctx);
+      return r ? [r] : [];
+    }
     const out: UsageRecord[] = [];
     for (const u of usages) {
-      const r = this.record(
-        {
-          id: extra.id,
-          agentName: extra.agentName,
-          userId: extra.userId,
-          group: extra.group,
-          chatName: extra.chatName,
-          providerName: extra.providerName,
-          modelName: extra.modelName ?? u.modelName ?? undefined,
-          // A model call is "chat" unless the caller, the context or @TrackUsage names another category.
-          category: extra.category,
-          units: extra.units,
-          inputTokens: u.inputTokens,
-          cachedInputTokens: u.cachedInputTokens,
-          cacheWriteTokens: u.cacheWriteTokens,
-          outputTokens: u.outputTokens,
-          reasoningTokens: u.reasoningTokens,
-          totalTokens: u.totalTokens,
-          usageMissing: u.usageMissing,
-          requests: extra.requests,
-          success: extra.success,
-          errorType: extra.errorType,
-          runId: extra.runId,
-          costNanoUsd: extra.costNanoUsd,
-          priceSource: extra.priceSource,
-          recordedAt: extra.recordedAt,
-          metadata: extra.metadata,
-          storage: extra.storage,
-        },
-        u.providerName,
-        ownRun,
-      );
+      const r = this.make(extra, u, u.providerName, ownRun, ctx);
       if (r) out.push(r);
     }
     return out;

@@ -30,6 +30,15 @@ export class UsageSpool {
   /** Unreadable lines skipped while replaying (a write torn by a crash). Logged. */
   tornLines = 0;
   private replaying = false;
+  /**
+   * Ids of spooled records the store took anyway (a batch copied here while its write was slow, which then
+   * succeeded), with how many such copies: replay skips them, and `count` does not hold them as pending.
+   * Bounded by the spilled in-flight batches; a process that restarts forgets it (then the copy is written
+   * again, which the drivers' idempotent ids absorb).
+   */
+  private readonly stored = new Map<string, number>();
+  /** Whether the store answered the last write (only the wording of the degraded-mode warning depends on it). */
+  private storeAlive = false;
 
   constructor(
     private directory: string,
@@ -92,8 +101,10 @@ export class UsageSpool {
     return n;
   }
 
-  add(records: readonly UsageRecord[]): void {
+  /** `storeAlive`: the store still takes writes, only slower than records arrive (for the warning's wording). */
+  add(records: readonly UsageRecord[], storeAlive = false): void {
     if (records.length === 0) return;
+    this.storeAlive = storeAlive;
     for (const r of records) this.pendingRecords.push(r);
     this.count += records.length;
     // The disk is slower than the callers and the store is down: write on the caller's path rather
@@ -120,9 +131,31 @@ export class UsageSpool {
     if (Date.now() - this.lastSyncWarning > 60_000) {
       this.lastSyncWarning = Date.now();
       this.logger.warn(
-        `[${this.driverName}] usage records arrive faster than the spool can write them while the store is down: writing ${records.length} synchronously to keep memory bounded`,
+        this.storeAlive
+          ? `[${this.driverName}] usage records arrive faster than the store takes them (it is up but slower than the input) and than the spool writes them: writing ${records.length} to the spool synchronously to keep memory bounded`
+          : `[${this.driverName}] usage records arrive faster than the spool can write them while the store is down: writing ${records.length} synchronously to keep memory bounded`,
       );
     }
+  }
+
+  /** The store took these records although a copy was spooled: the copy is not pending and is not replayed. */
+  markStored(records: readonly UsageRecord[]): void {
+    for (const r of records) this.stored.set(r.id, (this.stored.get(r.id) ?? 0) + 1);
+    this.count -= records.length;
+  }
+
+  /** Files to replay: pending records, or only copies of stored ones (replayed to delete the files). */
+  get needsReplay(): boolean {
+    return this.count > 0 || this.stored.size > 0;
+  }
+
+  /** Skips one spooled copy of a record the store already took (see `stored`). */
+  private alreadyStored(id: string): boolean {
+    const n = this.stored.get(id);
+    if (n === undefined) return false;
+    if (n > 1) this.stored.set(id, n - 1);
+    else this.stored.delete(id);
+    return true;
   }
 
   /** Resolves when everything added so far is on disk. */
@@ -173,8 +206,17 @@ export class UsageSpool {
       this.replaying = false;
       // What is really left: another process may have replayed some files, a claim may have been taken back.
       await this.settle();
-      this.count = this.pendingRecords.length + (await this.countFiles());
+      const left = this.pendingRecords.length + (await this.countFiles());
+      // Nothing left anywhere: copies another process replayed are gone too, forget them.
+      if (left === 0) this.stored.clear();
+      this.count = Math.max(0, left - this.storedCopies());
     }
+  }
+
+  private storedCopies(): number {
+    let n = 0;
+    for (const c of this.stored.values()) n += c;
+    return n;
   }
 
   private async replayFiles(write: (batch: UsageRecord[]) => Promise<void>, batchSize: number): Promise<number> {
@@ -197,12 +239,17 @@ export class UsageSpool {
         let batch: UsageRecord[] = [];
         let torn = 0;
         let n = 0;
+        let skipped = 0;
         for await (const line of lines) {
           if (!line) continue;
           n++;
           const r = recordFromJson(line);
           if (!r) {
             torn++;
+            continue;
+          }
+          if (this.stored.size > 0 && this.alreadyStored(r.id)) {
+            skipped++;
             continue;
           }
           batch.push(r);
@@ -217,7 +264,7 @@ export class UsageSpool {
           this.logger.warn(`[${this.driverName}] skipped ${torn} unreadable line(s) in spool ${f} (torn write)`);
         }
         await fs.unlink(claimed);
-        replayed += n - torn;
+        replayed += n - torn - skipped;
       } catch (err) {
         // Give the file back; records already written are skipped next time by id.
         await fs.rename(claimed, path).catch((e: Error) =>

@@ -40,8 +40,13 @@ export class UsageStorageWriter {
   /** The batch being written (copied to the spool when it takes longer than `flushIntervalMs`). */
   private inflight: UsageRecord[] | null = null;
   private inflightSpilled = false;
-  /** When the oldest record still in `queue` arrived behind a running write (0: none waiting). */
-  private backlogSince = 0;
+  /**
+   * Records ever queued (less those moved out of the tail to the spool): the oldest queued record is
+   * number `enqueued - queue.length`. A counter, not a clock per record: the call path pays one increment.
+   */
+  private enqueued = 0;
+  /** `enqueued` at the watchdog's previous tick: queued records numbered below it waited a whole interval. */
+  private ageMark = 0;
   private watchdog: NodeJS.Timeout | null = null;
   /** Failed attempts of the current outage after the first (logged once, at recovery). */
   private failuresThisOutage = 0;
@@ -92,20 +97,25 @@ export class UsageStorageWriter {
 
   /**
    * The store is slower than the input: what waited `flushIntervalMs` goes to disk (the batch in flight
-   * is copied, the queue moved), so a crash loses at most what arrived in the last `flushIntervalMs`.
-   * A record both stored and spooled is written twice, which the drivers' idempotent ids absorb.
+   * is copied, the queue's records older than the previous tick are moved), so a crash loses at most what
+   * arrived in the last `flushIntervalMs` or two. Age is per record (a sequence number against the previous
+   * tick), not "since the queue was last empty": under steady traffic a store that keeps up never empties
+   * the queue, and the old check then spilled every batch of a healthy store to the spool (then read it all
+   * back). A batch both stored and spooled is written once more at replay unless the spool was told (below).
    */
   private spillIfSlow(): void {
+    const head = this.enqueued - this.queue.length;
+    const waited = this.ageMark - head;
+    this.ageMark = this.enqueued;
     if ((!this.running && !this.retryTimer) || this.closed) return;
+    // A local-disk store that is up: the spool is the same disk, a copy there is the same write again.
+    if (this.storage.localDisk && this.healthy && !this.retryTimer) return;
     const now = Date.now();
     if (this.inflight && !this.inflightSpilled && now - this.inflightSince >= this.options.flushIntervalMs) {
       this.inflightSpilled = true;
-      this.spool.add(this.inflight);
+      this.spool.add(this.inflight, this.healthy);
     }
-    if (this.queue.length > 0 && this.backlogSince > 0 && now - this.backlogSince >= this.options.flushIntervalMs) {
-      this.spool.add(this.queue.splice(0));
-      this.backlogSince = 0;
-    }
+    if (waited > 0) this.spool.add(this.queue.splice(0, waited), this.healthy);
   }
   private inflightSince = 0;
 
@@ -113,10 +123,12 @@ export class UsageStorageWriter {
   enqueue(record: UsageRecord): void {
     const q = this.queue;
     q.push(record);
-    if (q.length === 1) this.backlogSince = Date.now();
+    this.enqueued++;
     if (q.length > this.options.maxBufferedRecords) {
-      // Keep memory bounded: the newest overflow waits on disk instead.
-      this.spool.add(q.splice(this.options.maxBufferedRecords));
+      // Keep memory bounded: the newest overflow waits on disk instead (no longer numbered in the queue).
+      const over = q.splice(this.options.maxBufferedRecords);
+      this.enqueued -= over.length;
+      this.spool.add(over, this.healthy);
     }
     if (this.retryTimer) return; // a retry is scheduled; it will take these too
     if (q.length >= this.options.batchSize) {
@@ -157,7 +169,7 @@ export class UsageStorageWriter {
         this.running = null;
         // Records that arrived (or were spilled to the spool) during the last write of the cycle must
         // not wait for the next enqueue.
-        if ((this.queue.length > 0 || this.spool.count > 0) && !this.retryTimer && !this.closed && !this.timer) {
+        if ((this.queue.length > 0 || this.spool.needsReplay) && !this.retryTimer && !this.closed && !this.timer) {
           this.timer = setTimeout(() => {
             this.timer = null;
             void this.kick();
@@ -173,17 +185,16 @@ export class UsageStorageWriter {
     await this.ready;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.batchSize);
-      if (this.queue.length === 0) this.backlogSince = 0;
       const failed = await this.deliver(batch);
       if (failed) {
-        if (this.queue.length === 0) this.backlogSince = this.inflightSince || Date.now();
+        // Back at the head: numbered as the oldest again (enqueued - queue.length moves down), so the
+        // watchdog spools them at its next tick if the store stays down.
         this.queue.unshift(...failed.left);
         this.onFailure(failed.error);
         return;
       }
     }
-    this.backlogSince = 0;
-    if (this.spool.count > 0) {
+    if (this.spool.needsReplay) {
       try {
         const n = await this.spool.replay(async (b) => {
           const failed = await this.deliver(b);
@@ -210,8 +221,13 @@ export class UsageStorageWriter {
       this.inflightSpilled = false;
       try {
         await this.storage.write(part);
+        // A copy of it went to the spool meanwhile: that copy is skipped at replay, so `written` and
+        // `pending` count each record once.
+        if (this.inflightSpilled) this.spool.markStored(part);
         this.onSuccess(part.length);
       } catch (err) {
+        // Refused as data: its records are stored or dead-lettered from memory below, not from the spool.
+        if (this.inflightSpilled && this.storage.isDataError?.(err)) this.spool.markStored(part);
         if (!this.storage.isDataError?.(err)) {
           // A batch copied to the spool while it was in flight is retried from there, not twice.
           const left = this.inflightSpilled ? [] : part;
@@ -326,7 +342,7 @@ export class UsageStorageWriter {
     this.timer = this.retryTimer = null;
     if (!this.isOpen) {
       // The driver never initialised (the app failed to boot): keep what was recorded on disk.
-      this.spool.add(this.queue.splice(0));
+      this.spool.add(this.queue.splice(0), false);
       await this.spool.settle();
       return;
     }
@@ -342,7 +358,7 @@ export class UsageStorageWriter {
     if (this.running) await this.running;
     if (this.queue.length > 0) {
       const n = this.queue.length;
-      this.spool.add(this.queue.splice(0));
+      this.spool.add(this.queue.splice(0), false);
       await this.spool.settle();
       this.logger.warn(`[${this.name}] usage storage still failing at shutdown: ${n} record(s) spooled for the next start`);
     }

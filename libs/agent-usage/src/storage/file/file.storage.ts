@@ -20,9 +20,12 @@ import {
   identityOf,
   matchesFilters,
 } from '../../query/in-memory-query';
-import { recordFromJson, recordToJson } from '../usage-record.json';
+import { recordFromJson } from '../usage-record.json';
+import { DayFileAppender, LinesEncoder } from './day-file.appender';
 
 const FILE_RE = /^usage-(\d{4}-\d{2}-\d{2})\.jsonl$/;
+/** Day files stay open this long after the last write (a busy writer writes far more often than this). */
+const IDLE_CLOSE_MS = 2000;
 
 /**
  * Append-only JSON Lines, one file per UTC day (`usage-YYYY-MM-DD.jsonl`). A batch is appended with
@@ -40,6 +43,12 @@ export class FileUsageStorage implements UsageStorage {
   tornLinesSkipped = 0;
   /** Appends are cheap per call but not per line: bigger batches mean fewer, larger writes. */
   readonly writeBatchSize = 5000;
+  /** The spool would be a second copy on the same disk: the writer does not spill slow batches to it. */
+  readonly localDisk = true;
+  private readonly appender = new DayFileAppender();
+  private readonly encoder = new LinesEncoder();
+  /** Closes the day files once writes pause (a store used without `close()` must not hold descriptors). */
+  private idleClose: NodeJS.Timeout | null = null;
 
   constructor(options: { directory?: string } = {}) {
     this.directory = resolve(options.directory ?? DEFAULT_FILE_DIRECTORY);
@@ -90,15 +99,28 @@ export class FileUsageStorage implements UsageStorage {
    */
   async write(records: readonly UsageRecord[]): Promise<void> {
     return this.serialized(async () => {
-      const byDay = new Map<string, string[]>();
+      // Records grouped by epoch day number (a batch spans a day or two): no date text per record.
+      const byDay = new Map<number, UsageRecord[]>();
       for (const r of records) {
-        const day = r.recordedAt.toISOString().slice(0, 10);
-        let lines = byDay.get(day);
-        if (!lines) byDay.set(day, (lines = []));
-        lines.push(recordToJson(r));
+        const d = Math.floor(r.recordedAt.getTime() / 86_400_000);
+        const list = byDay.get(d);
+        if (list) list.push(r);
+        else byDay.set(d, [r]);
       }
-      for (const [day, lines] of byDay) await fs.appendFile(this.fileOf(day), lines.join('\n') + '\n', 'utf8');
+      for (const [d, dayRecords] of byDay) {
+        const day = new Date(d * 86_400_000).toISOString().slice(0, 10);
+        await this.appender.append(this.fileOf(day), this.encoder.encode(dayRecords));
+      }
+      if (this.idleClose) clearTimeout(this.idleClose);
+      this.idleClose = setTimeout(() => void this.serialized(() => this.appender.closeAll()), IDLE_CLOSE_MS);
+      this.idleClose.unref?.();
     });
+  }
+
+  async close(): Promise<void> {
+    if (this.idleClose) clearTimeout(this.idleClose);
+    this.idleClose = null;
+    await this.serialized(() => this.appender.closeAll());
   }
 
   /** Day files present, ascending. */
@@ -197,6 +219,8 @@ export class FileUsageStorage implements UsageStorage {
   /** Rewrites each touched day file without the matching records (temp file + rename: atomic). */
   async clear(filters: NormalizedUsageFilters): Promise<number> {
     return this.serialized(async () => {
+      // Open append handles would keep writing to the replaced files.
+      await this.appender.closeAll();
       let removed = 0;
       for (const day of await this.daysFor(filters)) {
         const path = this.fileOf(day);
