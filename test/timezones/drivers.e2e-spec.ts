@@ -111,14 +111,14 @@ const drivers: [string, DriverFactory][] = [
       const storage = new CacheUsageStorage({ url: REDIS_URL, keyPrefix });
       await storage.init(context('cache', zone));
       const redis = new Redis(REDIS_URL);
-      // Packed counters: 12 big-endian int64; recordCount is the first, totalTokens the eighth.
+      // Layout 5 keys (`<prefix>{<day>}agg:...`). Packed counters: 15 big-endian int64; recordCount is the first, totalTokens the eighth.
       const unpack = (b: Buffer): Sums => ({ n: Number(b.readBigInt64BE(0)), tokens: Number(b.readBigInt64BE(7 * 8)) });
       return {
         storage,
         storedDays: async (days) => {
           const out: Record<string, Sums> = {};
           for (const d of days) {
-            const b = await redis.hgetBuffer(`${keyPrefix}agg:${d}:day`, 't');
+            const b = await redis.hgetBuffer(`${keyPrefix}{${d}}agg:day`, 't');
             if (b) out[d] = unpack(b);
           }
           return out;
@@ -126,7 +126,7 @@ const drivers: [string, DriverFactory][] = [
         storedHours: async (days) => {
           const out: Record<string, Sums> = {};
           for (const d of days) {
-            const h = await redis.hgetallBuffer(`${keyPrefix}agg:${d}:hour`);
+            const h = await redis.hgetallBuffer(`${keyPrefix}{${d}}agg:hour`);
             for (const [field, b] of Object.entries(h)) out[field.replace(/^v/, '')] = unpack(b);
           }
           return out;
