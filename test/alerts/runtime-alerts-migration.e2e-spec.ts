@@ -17,7 +17,15 @@ const newSchema = (label: string) => {
   schemas.push(s);
   return s;
 };
-const tablesOf = async (schema: string) => (await admin.query(`SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, [schema])).rows.map((r) => r.tablename);
+// Top-level tables only: the ledger's month partitions depend on the current date.
+const tablesOf = async (schema: string) =>
+  (
+    await admin.query(
+      `SELECT c.relname AS tablename FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1`,
+      [schema],
+    )
+  ).rows.map((r) => r.tablename);
 
 afterAll(async () => {
   for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
