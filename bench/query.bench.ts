@@ -276,7 +276,7 @@ async function measureSet(cfg: BenchConfig, ds: DataSet, rows: ResultRow[], find
            (SELECT count(*) FROM "${ds.rollup}" WHERE day >= $3 AND day < $4)::bigint AS rollup_month,
            (SELECT count(*) FROM "${ds.rollup}" WHERE day >= $3 AND day < $4 AND agent_name = $5)::bigint AS rollup_agent,
            (SELECT count(*) FROM "${ds.ledger}" WHERE recorded_at >= $1 AND recorded_at < $2 AND agent_name = $5)::bigint AS ledger_agent,
-           pg_size_pretty(pg_total_relation_size($6::regclass)) AS ledger_size, pg_size_pretty(pg_total_relation_size($7::regclass)) AS rollup_size`,
+           pg_size_pretty((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($6::regclass))::bigint) AS ledger_size, pg_size_pretty(pg_total_relation_size($7::regclass)) AS rollup_size`,
         [MONTH_FROM, MONTH_TO, MONTH.dateFrom, MONTH_TO.slice(0, 10), busiest, `"${ds.ledger}"`, `"${ds.rollup}"`],
       )
     ).rows[0];
