@@ -285,6 +285,15 @@ export const driverTables = (tag: string): string[] => [
   `bench_${tag}_daily_hour_totals`,
 ];
 
+/** Removes what a driver run under `tag` left in the shared stores (its tables, its Redis keys). */
+export async function dropDriverData(driver: DriverName, tag: string): Promise<void> {
+  if (driver === 'database') {
+    const pg = await pgClient();
+    await dropBenchTables(pg, driverTables(tag)).finally(() => pg.end());
+  }
+  if (driver === 'cache') await deleteRedisPrefix(`bench:${tag}:`);
+}
+
 /** Drops only tables this bench created (the name pattern is checked, never a user's table). */
 export async function dropBenchTables(pg: import('pg').Client, names: string[]): Promise<void> {
   for (const n of names) {

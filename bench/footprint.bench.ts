@@ -18,10 +18,9 @@ import {
   REDIS_URL,
   RUN_ID,
   bootApp,
-  deleteRedisPrefix,
   driverOptions,
-  dropBenchTables,
   driverTables,
+  dropDriverData,
   fmtInt,
   log,
   makeInput,
@@ -160,11 +159,7 @@ export async function runFootprint(cfg: BenchConfig): Promise<ResultRow[]> {
         });
       }
     } finally {
-      if (driver === 'database') {
-        const pg = await pgClient();
-        await dropBenchTables(pg, driverTables(tag)).finally(() => pg.end());
-      }
-      if (driver === 'cache') await deleteRedisPrefix(`bench:${tag}:`);
+      await dropDriverData(driver, tag);
       await fs.rm(dir, { recursive: true, force: true });
     }
   }

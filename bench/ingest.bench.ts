@@ -29,6 +29,7 @@ import {
   driverOptions,
   dropBenchTables,
   driverTables,
+  dropDriverData,
   fmtInt,
   fmtRate,
   fmtRatio,
@@ -236,11 +237,7 @@ export async function runIngest(cfg: BenchConfig): Promise<ResultRow[]> {
       try {
         log(`ingest: ${driver} (${spec.label}): ${fmtInt(n)} records, try ${rep + 1}/${reps}`);
         const run = await driverRun(driver, n, tag, dir, spec.batchSize);
-        if (driver === 'database') {
-          const pg = await pgClient();
-          await dropBenchTables(pg, driverTables(tag)).finally(() => pg.end());
-        }
-        if (driver === 'cache') await deleteRedisPrefix(`bench:${tag}:`);
+        await dropDriverData(driver, tag);
         let rawRate = 0;
         const records = sameRecords(n);
         if (driver === 'memory') rawRate = memoryBaseline(records);

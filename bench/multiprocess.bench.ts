@@ -20,10 +20,9 @@ import {
   type ResultRow,
   RUN_ID,
   bootApp,
-  deleteRedisPrefix,
   driverOptions,
-  dropBenchTables,
   driverTables,
+  dropDriverData,
   fmtInt,
   fmtRate,
   log,
@@ -154,13 +153,6 @@ async function storedCount(driver: DriverName, tag: string, dir: string): Promis
   }
 }
 
-async function cleanup(driver: DriverName, tag: string): Promise<void> {
-  if (driver === 'database') {
-    const pg = await pgClient();
-    await dropBenchTables(pg, driverTables(tag)).finally(() => pg.end());
-  }
-  if (driver === 'cache') await deleteRedisPrefix(`bench:${tag}:`);
-}
 
 export async function runMultiprocess(cfg: BenchConfig): Promise<ResultRow[]> {
   const n = cfg.quick ? 1_000 : 50_000; // per process in the 4-process run
@@ -210,7 +202,7 @@ async function driverRow(driver: DriverName, n: number, workers: Worker[]): Prom
       }
     }
   } finally {
-    await cleanup(driver, tag);
+    await dropDriverData(driver, tag);
     await fs.rm(dir, { recursive: true, force: true });
   }
     const [one, four] = rates;

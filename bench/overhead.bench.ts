@@ -18,10 +18,8 @@ import {
   type ResultRow,
   RUN_ID,
   bootApp,
-  deleteRedisPrefix,
   driverOptions,
-  dropBenchTables,
-  driverTables,
+  dropDriverData,
   fmtInt,
   fmtRatio,
   log,
@@ -29,7 +27,6 @@ import {
   msSince,
   nowNs,
   percentile,
-  pgClient,
   sleep,
   sortedCopy,
   yieldToLoop,
@@ -246,11 +243,7 @@ export async function runOverhead(cfg: BenchConfig): Promise<ResultRow[]> {
       }
     } finally {
       await b.close();
-      if (driver === 'database') {
-        const pg = await pgClient();
-        await dropBenchTables(pg, driverTables(tag)).finally(() => pg.end());
-      }
-      if (driver === 'cache') await deleteRedisPrefix(`bench:${tag}:`);
+      await dropDriverData(driver, tag);
       await fs.rm(dir, { recursive: true, force: true });
     }
   }

@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { InvalidUsageOptionsError, UsageRuntimeAlerts, UsageService } from 'nestjs-agent-usage';
 import { CreateAgentUsageRuntimeAlerts1797000000000, createAgentUsageRuntimeAlertsMigration } from '../../libs/agent-usage/src/storage/database';
 import { PG_URL, WATCHED, bootAlertsApp } from './alerts-test.helpers';
+import { topLevelTables } from '../support/pg-tables';
 
 jest.setTimeout(60_000);
 
@@ -17,15 +18,7 @@ const newSchema = (label: string) => {
   schemas.push(s);
   return s;
 };
-// Top-level tables only: the ledger's month partitions depend on the current date.
-const tablesOf = async (schema: string) =>
-  (
-    await admin.query(
-      `SELECT c.relname AS tablename FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1`,
-      [schema],
-    )
-  ).rows.map((r) => r.tablename);
+const tablesOf = (schema: string) => topLevelTables(admin, schema);
 
 afterAll(async () => {
   for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);

@@ -13,6 +13,7 @@ import {
 } from '../../libs/agent-usage/src/storage/database';
 import { createAgentUsageTables } from '../../libs/agent-usage/src/storage/database/schema/agent-usage.schema';
 import { PG_URL, TestClock, bootApp, unique } from '../budgets/budget-test.helpers';
+import { topLevelTables } from '../support/pg-tables';
 
 jest.setTimeout(60_000);
 
@@ -23,15 +24,7 @@ const newSchema = (label: string) => {
   schemas.push(s);
   return s;
 };
-// Top-level tables only: the ledger's month partitions depend on the current date.
-const tablesOf = async (schema: string) =>
-  (
-    await admin.query(
-      `SELECT c.relname AS tablename FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1`,
-      [schema],
-    )
-  ).rows.map((r) => r.tablename);
+const tablesOf = (schema: string) => topLevelTables(admin, schema);
 const columnsOf = async (schema: string, table: string) =>
   (await admin.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, [schema, table])).rows;
 
