@@ -3,7 +3,8 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { UsageRecord } from '../interfaces/usage-record.interface';
-import { recordFromJson, recordToJson } from './usage-record.json';
+import { recordFromJson } from './usage-record.json';
+import { LinesEncoder } from './file/day-file.appender';
 
 /**
  * Local JSON Lines files that hold records a driver could not take in time (store down, the in-memory
@@ -11,7 +12,7 @@ import { recordFromJson, recordToJson } from './usage-record.json';
  * usage-spool.location.ts). Replay claims a file by renaming it to `*.replaying-<pid>`; a claim whose
  * process is gone (killed mid-replay) is taken back and replayed again: drivers are idempotent on id.
  */
-/** Records per asynchronous append (bounds the size of one JSON string). */
+/** Records per append, asynchronous or synchronous (bounds the size of one encoded buffer). */
 const APPEND_CHUNK = 5_000;
 
 export class UsageSpool {
@@ -22,6 +23,9 @@ export class UsageSpool {
   /** Target of synchronous appends: never the file an async append may be writing to (no interleaving). */
   private syncFile: string | null = null;
   private lastSyncWarning = 0;
+  /** Reused buffers, not a joined string plus its UTF-8 copy per append; two, as a sync append can run while an async one writes. */
+  private readonly asyncEncoder = new LinesEncoder();
+  private readonly syncEncoder = new LinesEncoder();
   private seq = 0;
   /** Records in spool files (and on their way there) that have not been replayed yet. */
   count = 0;
@@ -117,15 +121,16 @@ export class UsageSpool {
     const records = this.pendingRecords;
     this.pendingRecords = [];
     this.syncFile ??= this.nextFileName();
+    // In chunks: the whole backlog in one buffer (at shutdown, the writer's whole buffer: tens of MB)
+    // would defeat the memory bound. A failed chunk and those after it are lost, the ones before are on disk.
+    let written = 0;
     try {
       mkdirSync(this.directory, { recursive: true });
-      appendFileSync(this.syncFile, records.map(recordToJson).join('\n') + '\n', 'utf8');
+      for (; written < records.length; written += APPEND_CHUNK) {
+        appendFileSync(this.syncFile, this.syncEncoder.encode(records.slice(written, written + APPEND_CHUNK)));
+      }
     } catch (err) {
-      this.lost += records.length;
-      this.count -= records.length;
-      this.logger.error(
-        `[${this.driverName}] ${records.length} usage records LOST: the store was unavailable and the spool ${this.syncFile} could not be written: ${(err as Error).message}`,
-      );
+      this.lose(records.length - written, this.syncFile, err as Error);
       return;
     }
     if (Date.now() - this.lastSyncWarning > 60_000) {
@@ -136,6 +141,15 @@ export class UsageSpool {
           : `[${this.driverName}] usage records arrive faster than the spool can write them while the store is down: writing ${records.length} synchronously to keep memory bounded`,
       );
     }
+  }
+
+  /** Records that could not be written even to the spool: counted and always logged, never silently dropped. */
+  private lose(n: number, file: string, err: Error): void {
+    this.lost += n;
+    this.count -= n;
+    this.logger.error(
+      `[${this.driverName}] ${n} usage records LOST: the store was unavailable and the spool ${file} could not be written: ${err.message}`,
+    );
   }
 
   /** The store took these records although a copy was spooled: the copy is not pending and is not replayed. */
@@ -166,16 +180,14 @@ export class UsageSpool {
   private async appendLoop(): Promise<void> {
     try {
       while (this.pendingRecords.length > 0) {
-        const lines = this.pendingRecords.splice(0, APPEND_CHUNK).map(recordToJson);
+        const chunk = this.pendingRecords.splice(0, APPEND_CHUNK);
+        // Valid until the next encode of this encoder, which only this loop calls, after this write.
+        const buf = this.asyncEncoder.encode(chunk);
         try {
           await fs.mkdir(this.directory, { recursive: true });
-          await fs.appendFile(this.file, lines.join('\n') + '\n', 'utf8');
+          await fs.appendFile(this.file, buf);
         } catch (err) {
-          this.lost += lines.length;
-          this.count -= lines.length;
-          this.logger.error(
-            `[${this.driverName}] ${lines.length} usage records LOST: the store was unavailable and the spool ${this.file} could not be written: ${(err as Error).message}`,
-          );
+          this.lose(chunk.length, this.file, err as Error);
         }
       }
     } finally {
