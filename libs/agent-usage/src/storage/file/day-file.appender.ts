@@ -42,6 +42,11 @@ export class DayFileAppender {
     await h.fh.close().catch(() => undefined);
   }
 
+  /** Files held open (tests: the bound on open handles). */
+  openCount(): number {
+    return this.handles.size;
+  }
+
   /** Before a day file is rewritten (clear) and at shutdown. */
   async closeAll(): Promise<void> {
     const all = [...this.handles.values()];
