@@ -216,12 +216,19 @@ export class RedisBudgetCounter {
     }
   }
 
+  /** One settlement as a command, on a pipeline or straight on the client. */
+  private settleCommand<R>(
+    c: { zrem(key: string, member: string): R; eval(script: string, numKeys: number, ...args: (string | number)[]): R },
+    op: RedisSettleOp,
+  ): R {
+    return op.kind === 'release'
+      ? c.zrem(this.reservationsKey(op.target.budget, op.target.value, op.windowStart), op.id)
+      : c.eval(SETTLE, 1, this.usedKey(op.target.budget, op.target.value, op.window.start), op.amount, op.window.end + GRACE_MS);
+  }
+
   private async sendPipeline(ops: RedisSettleOp[]): Promise<void> {
     const p = this.client.pipeline();
-    for (const op of ops) {
-      if (op.kind === 'release') p.zrem(this.reservationsKey(op.target.budget, op.target.value, op.windowStart), op.id);
-      else p.eval(SETTLE, 1, this.usedKey(op.target.budget, op.target.value, op.window.start), op.amount, op.window.end + GRACE_MS);
-    }
+    for (const op of ops) this.settleCommand(p, op);
     const results = (await p.exec()) ?? [];
     const failed = results.filter(([err]) => err);
     if (failed.length) throw failed[0][0];
@@ -233,11 +240,7 @@ export class RedisBudgetCounter {
    */
   private async sendEach(ops: RedisSettleOp[]): Promise<void> {
     const results = await Promise.allSettled(
-      ops.map((op) =>
-        op.kind === 'release'
-          ? this.client.zrem(this.reservationsKey(op.target.budget, op.target.value, op.windowStart), op.id)
-          : this.client.eval(SETTLE, 1, this.usedKey(op.target.budget, op.target.value, op.window.start), op.amount, op.window.end + GRACE_MS),
-      ),
+      ops.map((op) => this.settleCommand(this.client, op)),
     );
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;

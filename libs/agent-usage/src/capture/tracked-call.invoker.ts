@@ -37,19 +37,16 @@ export type UsageCallGuard = (call: UsageCallInfo) => void | Promise<void>;
 @Injectable()
 export class TrackedCallInvoker {
   private readonly guards: UsageCallGuard[] = [];
-  /** Whether the guards can refuse anything right now (see the constructor). */
-  private readonly admitting: () => boolean;
   private readonly streams: UsageStreamCapture;
 
   constructor(
     @Inject(USAGE_TRACKING_OPTIONS) private readonly options: UsageTrackingModuleOptions,
     private readonly recorder: UsageRecorder,
-    budgets: UsageBudgetService,
+    private readonly budgets: UsageBudgetService,
   ) {
     this.streams = new UsageStreamCapture(recorder);
     // Apps without hard budgets or runtime alerts pay nothing on the call path.
     if (budgets.guardsCalls) this.guards.push((info) => budgets.admit(info));
-    this.admitting = () => budgets.admitting;
   }
 
   /**
@@ -76,7 +73,7 @@ export class TrackedCallInvoker {
     return usageContextStorage.run(state, () => {
       // Runtime alerts may appear at any time, so the guard stays registered; until one exists (or a hard
       // budget is configured) a call skips building its info.
-      if (this.guards.length > 0 && this.admitting()) {
+      if (this.guards.length > 0 && this.budgets.admitting) {
         const info = this.callInfo(frame, state);
         let pending: Promise<void> | undefined;
         // A refused call is not a model call: its error is never recorded as a failure.

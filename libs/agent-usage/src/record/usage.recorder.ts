@@ -242,10 +242,6 @@ export class UsageRecorder {
     const ownRun = ctx?.run ? undefined : newRunState(newUsageId());
     // A model call is "chat" unless the caller, the context or @TrackUsage names another category. The
     // counts come from each request; everything else from `extra` (its own counts and marks are ignored).
-    if (usages.length === 1) {
-      const r = this.make(extra, usages[0], usages[0].providerName, ownRun, ctx);
-      return r ? [r] : [];
-    }
     const out: UsageRecord[] = [];
     for (const u of usages) {
       const r = this.make(extra, u, u.providerName, ownRun, ctx);

@@ -41,8 +41,6 @@ export class UsageSpool {
    * again, which the drivers' idempotent ids absorb).
    */
   private readonly stored = new Map<string, number>();
-  /** Whether the store answered the last write (only the wording of the degraded-mode warning depends on it). */
-  private storeAlive = false;
 
   constructor(
     private directory: string,
@@ -108,16 +106,15 @@ export class UsageSpool {
   /** `storeAlive`: the store still takes writes, only slower than records arrive (for the warning's wording). */
   add(records: readonly UsageRecord[], storeAlive = false): void {
     if (records.length === 0) return;
-    this.storeAlive = storeAlive;
     for (const r of records) this.pendingRecords.push(r);
     this.count += records.length;
     // The disk is slower than the callers and the store is down: write on the caller's path rather
     // than let memory grow without bound (a degraded mode, logged).
-    if (this.pendingRecords.length > this.maxBacklog) this.writeBacklogSync();
+    if (this.pendingRecords.length > this.maxBacklog) this.writeBacklogSync(storeAlive);
     else if (!this.appending) this.appending = this.appendLoop();
   }
 
-  private writeBacklogSync(): void {
+  private writeBacklogSync(storeAlive: boolean): void {
     const records = this.pendingRecords;
     this.pendingRecords = [];
     this.syncFile ??= this.nextFileName();
@@ -136,7 +133,7 @@ export class UsageSpool {
     if (Date.now() - this.lastSyncWarning > 60_000) {
       this.lastSyncWarning = Date.now();
       this.logger.warn(
-        this.storeAlive
+        storeAlive
           ? `[${this.driverName}] usage records arrive faster than the store takes them (it is up but slower than the input) and than the spool writes them: writing ${records.length} to the spool synchronously to keep memory bounded`
           : `[${this.driverName}] usage records arrive faster than the spool can write them while the store is down: writing ${records.length} synchronously to keep memory bounded`,
       );

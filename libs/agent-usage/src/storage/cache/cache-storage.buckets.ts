@@ -4,7 +4,6 @@
  * returns null when its buckets cannot answer, and the caller scans instead (cache-storage.index-scan.ts).
  * Key and field layout: cache-storage.keys.ts.
  */
-import type { ChainableCommander } from 'ioredis';
 import type { NormalizedUsageFilters, RawUsageGroup, RawUsageTotals, UsageDimension, UsageIdentity } from '../../interfaces/usage-query.interface';
 import type { AttributionField } from '../../interfaces/usage-record.interface';
 import { dayKey, isStartOfDay } from '../../query/time-zone';
@@ -24,7 +23,7 @@ import {
 } from './cache-storage.keys';
 import { attributionFilters, filterValues } from './cache-storage.filters';
 import type { CacheDriverState } from './cache-storage.state';
-import { pipelined as batched } from './cache-storage.commands';
+import { pipelined } from './cache-storage.commands';
 
 const IDENTITY_DIMENSIONS: readonly AttributionField[] = ['agentName', 'userId', 'group', 'chatName'];
 /** Fields per value in `valueFields`: the packed one, then one spill field per counter. */
@@ -52,11 +51,6 @@ function addHash(h: Record<string, Buffer>, sumsOf: (base: string) => Sums): voi
     const { base, counter } = parseBucketField(field);
     if (counter !== -2) addBucketValue(sumsOf(base), counter, h[field]);
   }
-}
-
-/** Batched commands over one item list (cache-storage.commands.ts: one pipeline, or per slot on a Cluster). */
-function pipelined<T>(s: CacheDriverState, items: readonly T[], add: (p: ChainableCommander, item: T) => void, take: (reply: any, item: T) => void): Promise<void> {
-  return batched(s.client!, items, add, take);
 }
 
 /** Days with buckets in range, or null when the range is not whole days (then buckets cannot answer). */
@@ -166,11 +160,11 @@ export async function aggregateFromBuckets(s: CacheDriverState, filters: Normali
   if (scope) {
     await scopedSums(s, filters, scope, days, () => null, () => sums);
   } else if (attrs.length === 0) {
-    await pipelined(s, days, (p, day) => p.hgetallBuffer(s.keys.dayTotals(day)), (h: Record<string, Buffer>) => addHash(h, () => sums));
+    await pipelined(s.client!, days, (p, day) => p.hgetallBuffer(s.keys.dayTotals(day)), (h: Record<string, Buffer>) => addHash(h, () => sums));
   } else {
     const dim = attrs[0];
     const fields = valueFields(filterValues(filters, dim).map(encodeValue));
-    await pipelined(s, days, (p, day) => p.hmgetBuffer(s.keys.dayBucket(day, dim), ...fields), (vals: (Buffer | null)[]) => {
+    await pipelined(s.client!, days, (p, day) => p.hmgetBuffer(s.keys.dayBucket(day, dim), ...fields), (vals: (Buffer | null)[]) => {
       vals.forEach((v, i) => v !== null && addBucketValue(sums, (i % FIELDS_PER_VALUE) - 1, v));
     });
   }
@@ -214,9 +208,9 @@ export async function groupFromBuckets(s: CacheDriverState, dimension: UsageDime
     await scopedSums(s, f, scope, days, keyOf, sumsOf);
   } else if (filterDim === undefined) {
     if (dimension === 'day') {
-      await pipelined(s, days, (p, day) => p.hgetallBuffer(s.keys.dayTotals(day)), (h: Record<string, Buffer>, day) => addHash(h, () => sumsOf(day)));
+      await pipelined(s.client!, days, (p, day) => p.hgetallBuffer(s.keys.dayTotals(day)), (h: Record<string, Buffer>, day) => addHash(h, () => sumsOf(day)));
     } else {
-      await pipelined(s, days, (p, day) => p.hgetallBuffer(s.keys.dayBucket(day, dimension)), (h: Record<string, Buffer>) =>
+      await pipelined(s.client!, days, (p, day) => p.hgetallBuffer(s.keys.dayBucket(day, dimension)), (h: Record<string, Buffer>) =>
         addHash(h, (base) => sumsOf(decodeValue(base))),
       );
     }
@@ -224,7 +218,7 @@ export async function groupFromBuckets(s: CacheDriverState, dimension: UsageDime
     // groupBy(d) filtered on d, or groupBy('day') filtered on anything: the filter dimension's own buckets.
     const values = filterValues(f, filterDim);
     const fields = valueFields(values.map(encodeValue));
-    await pipelined(s, days, (p, day) => p.hmgetBuffer(s.keys.dayBucket(day, filterDim), ...fields), (vals: (Buffer | null)[], day) => {
+    await pipelined(s.client!, days, (p, day) => p.hmgetBuffer(s.keys.dayBucket(day, filterDim), ...fields), (vals: (Buffer | null)[], day) => {
       values.forEach((value, vi) => {
         if (vals[vi * FIELDS_PER_VALUE] === null) return; // no record of that value on that day
         const sums = sumsOf(dimension === 'day' ? day : value);
@@ -247,7 +241,7 @@ export async function identitiesFromBuckets(s: CacheDriverState, filters: Normal
   const days = await bucketDays(s, filters);
   if (!days) return null;
   const seen = new Map<string, UsageIdentity>();
-  await pipelined(s, days, (p, day) => p.hkeys(s.keys.identities(day)), (fields: string[]) => {
+  await pipelined(s.client!, days, (p, day) => p.hkeys(s.keys.identities(day)), (fields: string[]) => {
     for (const field of fields) {
       if (seen.has(field)) continue;
       const [agentName, userId, group, chatName] = JSON.parse(field) as (string | null)[];

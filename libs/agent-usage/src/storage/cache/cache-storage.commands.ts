@@ -5,6 +5,7 @@
  * per node in the same tick), elsewhere one pipeline per PIPELINE_CHUNK commands (one round trip each).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
+import { isRedisCluster } from '../../connections/redis-cluster.source';
 
 /** Commands per pipeline (one round trip each). */
 const PIPELINE_CHUNK = 200;
@@ -16,7 +17,7 @@ export async function pipelined<T>(
   add: (p: ChainableCommander, item: T) => void,
   take: (reply: any, item: T) => void,
 ): Promise<void> {
-  const cluster = (client as unknown as { isCluster?: boolean }).isCluster === true;
+  const cluster = isRedisCluster(client);
   for (let i = 0; i < items.length; i += PIPELINE_CHUNK) {
     const part = items.slice(i, i + PIPELINE_CHUNK);
     let res: [Error | null, unknown][];

@@ -18,7 +18,7 @@ import { pipelined } from './cache-storage.commands';
 import { type CacheDriverState, type Fetched, PRUNE_COMMAND, type Scripted } from './cache-storage.state';
 
 /** Visits the records of a scan a chunk at a time (the class's `scan`, which the read paths call). */
-export type ScanVisit = (batch: Fetched[], cursor: IndexCursor) => Promise<void> | void;
+export type ScanVisit = (batch: Fetched[]) => Promise<void> | void;
 export type Scan = (f: NormalizedUsageFilters, visit: ScanVisit) => Promise<void>;
 
 /** Days (in the buckets' zone, oldest first) that may hold records of the range. */
@@ -85,7 +85,7 @@ export async function scanIndex(s: CacheDriverState, f: NormalizedUsageFilters, 
       while (!cursor.done) {
         const members = await cursor.next();
         const batch = (await fetchRecords(s, day, start, members)).filter((x) => matchesFilters(x.record, f));
-        if (batch.length) await visit(batch, cursor);
+        if (batch.length) await visit(batch);
       }
     }
   }

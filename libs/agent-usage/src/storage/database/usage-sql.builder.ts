@@ -14,6 +14,14 @@ export function qualifiedName(table: string, schema?: string): string {
   return schema ? `${quoteIdent(schema)}.${quoteIdent(table)}` : quoteIdent(table);
 }
 
+
+/**
+ * Signed 64-bit PostgreSQL advisory lock key of one table for one kind of DDL (`namespace`), so concurrent
+ * boots, timers and migrations run it one at a time.
+ */
+export function advisoryLockKey(namespace: string, table: string, schema: string | undefined): string {
+  return createHash('sha1').update(`${namespace}:${schema ?? ''}.${table}`).digest().readBigInt64BE(0).toString();
+}
 /**
  * Index names are per schema and PostgreSQL silently truncates identifiers at 63 bytes, which would
  * make two long index names collide (and `IF NOT EXISTS` then skip the second): shorten with a hash.

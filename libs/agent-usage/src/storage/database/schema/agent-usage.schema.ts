@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { resolveTableNames, type UsageTableNames } from '../database-storage.options';
-import { AGENT_ROLLUP, HOUR_ROLLUP, HOUR_TOTAL_ROLLUP, USER_ROLLUP, SqlQueryable, qualifiedName, quoteIdent } from '../usage-sql.builder';
+import { advisoryLockKey, AGENT_ROLLUP, HOUR_ROLLUP, HOUR_TOTAL_ROLLUP, qualifiedName, quoteIdent, SqlQueryable, USER_ROLLUP } from '../usage-sql.builder';
 import { rowsOf } from '../usage-sql.rows';
 import { alertsLockKey, alertsTableSql } from './alerts.schema';
 import { ledgerTableSql } from './ledger.schema';
@@ -23,8 +22,7 @@ import {
 
 /** Signed 64-bit advisory lock key per table set, so concurrent boots run the DDL one at a time. */
 export function lockKey(names: UsageTableNames): string {
-  const h = createHash('sha1').update(`nestjs-agent-usage:${names.schema ?? ''}.${names.tableName}`).digest();
-  return h.readBigInt64BE(0).toString();
+  return advisoryLockKey('nestjs-agent-usage', names.tableName, names.schema);
 }
 
 /** Idempotent DDL of every table: the ledger, the (agent) daily rollup, the per-user and hourly rollups, the alerts table. */

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { indexName, qualifiedName, quoteIdent } from '../usage-sql.builder';
+import { advisoryLockKey, indexName, qualifiedName, quoteIdent } from '../usage-sql.builder';
 
 /**
  * The threshold job's de-dup table: one row per budget x scope value x window x level that fired; the
@@ -23,7 +22,7 @@ export function alertsTableSql(table: string, schema: string | undefined): strin
 
 /** Signed 64-bit advisory lock key of one alerts table: every creator of it takes this lock first. */
 export function alertsLockKey(table: string, schema: string | undefined): string {
-  return createHash('sha1').update(`nestjs-agent-usage-alerts:${schema ?? ''}.${table}`).digest().readBigInt64BE(0).toString();
+  return advisoryLockKey('nestjs-agent-usage-alerts', table, schema);
 }
 
 /**

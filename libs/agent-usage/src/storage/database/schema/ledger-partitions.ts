@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { qualifiedName, quoteIdent, type SqlQueryable } from '../usage-sql.builder';
+import { advisoryLockKey, qualifiedName, quoteIdent, type SqlQueryable } from '../usage-sql.builder';
 import { rowsOf } from '../usage-sql.rows';
 
 /**
@@ -31,7 +30,7 @@ export const defaultPartitionName = (table: string): string => `${table}_pdefaul
 
 /** Advisory lock key of one ledger's partition DDL: concurrent boots and timers create a month once. */
 export function partitionLockKey(table: string, schema: string | undefined): string {
-  return createHash('sha1').update(`nestjs-agent-usage-partitions:${schema ?? ''}.${table}`).digest().readBigInt64BE(0).toString();
+  return advisoryLockKey('nestjs-agent-usage-partitions', table, schema);
 }
 
 /** Whether the ledger is a partitioned table (false: missing or a plain table of an earlier version). */

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { indexName, qualifiedName, quoteIdent, type SqlQueryable } from '../usage-sql.builder';
+import { advisoryLockKey, indexName, qualifiedName, quoteIdent, type SqlQueryable } from '../usage-sql.builder';
 
 /** Default name of the runtime alerts table (`scheduler.runtimeAlertsTable`). */
 export const DEFAULT_RUNTIME_ALERTS_TABLE = 'agent_usage_runtime_alerts';
@@ -22,7 +21,7 @@ export function runtimeAlertsTableSql(table: string, schema: string | undefined)
 
 /** Signed 64-bit advisory lock key of one runtime alerts table: every creator of it takes this lock first. */
 export function runtimeAlertsLockKey(table: string, schema: string | undefined): string {
-  return createHash('sha1').update(`nestjs-agent-usage-runtime-alerts:${schema ?? ''}.${table}`).digest().readBigInt64BE(0).toString();
+  return advisoryLockKey('nestjs-agent-usage-runtime-alerts', table, schema);
 }
 
 /** The DDL as one statement holding the advisory lock to its end, for callers on a pooled connection. */
